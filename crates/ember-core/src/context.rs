@@ -1,0 +1,682 @@
+//! The streaming context: lifecycle, workers, and the batch clock's agreement.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use timely::dataflow::ProbeHandle;
+use timely::scheduling::SyncActivator;
+
+use crate::clock::Clock;
+use crate::conf::StreamingConf;
+use crate::error::{Error, Result};
+use crate::scope::{StreamingScope, WorkerCtx};
+use crate::time::Time;
+
+/// A graph definition: run once by every worker when the context starts.
+type Definition = Arc<dyn for<'s> Fn(&StreamingScope<'s>) + Send + Sync + 'static>;
+
+/// How long a parked worker sleeps before it looks at stop and abort flags
+/// again, when nothing wakes it sooner.
+const PARK: Duration = Duration::from_millis(50);
+
+/// The entry point of a streaming program, Spark's `StreamingContext`.
+///
+/// A program describes its DStream graph in [`define`](Self::define) (the
+/// closure runs once on every worker when the context starts), then calls
+/// [`start`](Self::start) and [`await_termination`](Self::await_termination).
+/// The context is cheap to clone and can be stopped from any thread.
+///
+/// # Examples
+///
+/// ```
+/// use ember_core::{ManualClock, StreamingConf, StreamingContext, Time, seconds};
+/// use std::sync::{Arc, Mutex};
+///
+/// let clock = ManualClock::new();
+/// let conf = StreamingConf::new("WordCount", seconds(1)).master("local[2]").unwrap();
+/// let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let out = seen.clone();
+/// ssc.define(move |s| {
+///     let lines = s.queue_stream(vec![vec!["a b a".to_string()]], true, None);
+///     let counts = lines
+///         .flat_map(|l| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+///         .map(|w| (w, 1u64))
+///         .reduce_by_key(|a, b| a + b);
+///     let out = out.clone();
+///     counts.foreach_rdd(move |mut batch, time| {
+///         batch.sort();
+///         out.lock().unwrap().push((time, batch));
+///     });
+/// })
+/// .unwrap();
+/// ssc.start().unwrap();
+/// clock.advance(seconds(1));
+/// ssc.await_batch(Time::from_millis(1000)).unwrap();
+/// ssc.stop(false).unwrap();
+/// let want = vec![("a".to_string(), 2), ("b".to_string(), 1)];
+/// assert_eq!(*seen.lock().unwrap(), [(Time::from_millis(1000), want)]);
+/// ```
+#[derive(Clone)]
+pub struct StreamingContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conf: StreamingConf,
+    clock: Clock,
+    state: Mutex<Lifecycle>,
+    definitions: Mutex<Vec<Definition>>,
+}
+
+enum Lifecycle {
+    Initialized,
+    Active(Arc<Shared>),
+    Stopped(Option<Arc<Shared>>),
+}
+
+impl std::fmt::Debug for StreamingContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingContext")
+            .field("conf", &self.inner.conf)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamingContext {
+    /// A context on the system clock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a zero or sub-millisecond batch interval.
+    pub fn new(conf: StreamingConf) -> Result<Self> {
+        Self::with_clock_kind(conf, Clock::System)
+    }
+
+    /// A context whose batches follow a [`ManualClock`](crate::ManualClock):
+    /// for tests that must not sleep.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_clock(conf: StreamingConf, clock: crate::ManualClock) -> Result<Self> {
+        Self::with_clock_kind(conf, Clock::Manual(clock))
+    }
+
+    fn with_clock_kind(conf: StreamingConf, clock: Clock) -> Result<Self> {
+        let conf = conf.validated()?;
+        Ok(StreamingContext {
+            inner: Arc::new(Inner {
+                conf,
+                clock,
+                state: Mutex::new(Lifecycle::Initialized),
+                definitions: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The settings this context runs with.
+    pub fn conf(&self) -> &StreamingConf {
+        &self.inner.conf
+    }
+
+    /// The batch interval.
+    pub fn batch_interval(&self) -> Duration {
+        self.inner.conf.batch_interval
+    }
+
+    /// Adds to the DStream graph. The closure runs once on every worker when
+    /// the context starts, and builds the same graph on each; it must create
+    /// at least one output operation (`print`, `foreach_rdd`, ...) across all
+    /// definitions. Several calls add their graphs side by side.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IllegalState`] once the context has started or stopped, as
+    /// Spark refuses new operations then.
+    pub fn define<F>(&self, build: F) -> Result<()>
+    where
+        F: for<'s> Fn(&StreamingScope<'s>) + Send + Sync + 'static,
+    {
+        match &*self.state() {
+            Lifecycle::Initialized => {}
+            Lifecycle::Active(_) => {
+                return Err(Error::IllegalState(
+                    "adding new inputs, transformations and output operations after starting a \
+                     context is not supported: define the whole graph before start()"
+                        .into(),
+                ))
+            }
+            Lifecycle::Stopped(_) => {
+                return Err(Error::IllegalState(
+                    "adding new inputs, transformations and output operations after stopping a \
+                     context is not supported: create a new StreamingContext"
+                        .into(),
+                ))
+            }
+        }
+        self.inner
+            .definitions
+            .lock()
+            .expect("definitions lock")
+            .push(Arc::new(build));
+        Ok(())
+    }
+
+    fn state(&self) -> MutexGuard<'_, Lifecycle> {
+        self.inner.state.lock().expect("lifecycle lock")
+    }
+
+    /// Starts the workers and the batch clock. The first batch is at the next
+    /// multiple of the batch interval after now, as in Spark.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidGraph`] when no output operation was defined, or a
+    ///   definition is impossible (e.g. a union of streams with different slides).
+    /// - [`Error::Source`] when a source cannot start (e.g. an unreadable directory).
+    /// - [`Error::IllegalState`] when the context was stopped before.
+    ///
+    /// Starting an active context again only logs a warning, as in Spark.
+    pub fn start(&self) -> Result<()> {
+        let mut state = self.state();
+        match &*state {
+            Lifecycle::Initialized => {}
+            Lifecycle::Active(_) => {
+                tracing::warn!("StreamingContext has already been started");
+                return Ok(());
+            }
+            Lifecycle::Stopped(_) => {
+                return Err(Error::IllegalState(
+                    "StreamingContext has already been stopped and cannot be restarted: create a \
+                     new one"
+                        .into(),
+                ))
+            }
+        }
+        let definitions = self.inner.definitions.lock().expect("definitions lock").clone();
+        if definitions.is_empty() {
+            return Err(no_outputs());
+        }
+        let conf = &self.inner.conf;
+        let now = self.inner.clock.now_ms();
+        let interval = conf.batch_ms;
+        let first = (now / interval + 1) * interval;
+        let workers = conf.workers();
+        let shared = Arc::new(Shared::new(
+            conf.clone(),
+            self.inner.clock.clone(),
+            first - interval,
+            now,
+            workers,
+        ));
+        let worker_shared = shared.clone();
+        let guards = timely::execute(timely::Config::process(workers), move |worker| {
+            run_worker(worker, &worker_shared, &definitions)
+        })
+        .map_err(|e| Error::Internal(format!("timely failed to start its workers: {e}")))?;
+
+        // Every worker has built its graph and reported; decide together.
+        let verdict = shared.await_build_reports();
+        shared.decide(verdict.is_ok());
+        let watcher_shared = shared.clone();
+        let watcher = thread::Builder::new()
+            .name("ember-watcher".into())
+            .spawn(move || {
+                let results = guards.join();
+                for (index, r) in results.into_iter().enumerate() {
+                    // `Ok(Err(_))`: the worker caught its own panic and reported it.
+                    if let Err(message) = r {
+                        watcher_shared.fail(Error::UserCode { worker: index, message });
+                    }
+                }
+                watcher_shared.set_terminated();
+            })
+            .map_err(|e| Error::Internal(format!("cannot spawn the watcher thread: {e}")))?;
+        drop(watcher);
+        if let Err(e) = verdict {
+            shared.await_terminated(None);
+            *state = Lifecycle::Stopped(Some(shared));
+            return Err(e);
+        }
+        tracing::info!(
+            app = %conf.app_name,
+            master = %conf.master,
+            interval_ms = interval,
+            first_batch = first,
+            "StreamingContext started"
+        );
+        *state = Lifecycle::Active(shared);
+        Ok(())
+    }
+
+    fn shared(&self) -> Option<Arc<Shared>> {
+        match &*self.state() {
+            Lifecycle::Initialized | Lifecycle::Stopped(None) => None,
+            Lifecycle::Active(s) | Lifecycle::Stopped(Some(s)) => Some(s.clone()),
+        }
+    }
+
+    /// Stops the context. With `graceful`, the batch being received is closed
+    /// now and processed with every batch before it; without, what was
+    /// received for the open batch is dropped and only batches already
+    /// closed finish. Either way this returns when the workers have ended.
+    /// Stopping a context that never started only marks it stopped.
+    ///
+    /// Called from inside the program (e.g. in `foreach_rdd`), it asks the
+    /// context to stop and returns at once.
+    ///
+    /// # Errors
+    ///
+    /// None today; the signature leaves room for stop timeouts.
+    pub fn stop(&self, graceful: bool) -> Result<()> {
+        let shared = {
+            let mut state = self.state();
+            match std::mem::replace(&mut *state, Lifecycle::Stopped(None)) {
+                Lifecycle::Initialized => return Ok(()),
+                Lifecycle::Stopped(s) => {
+                    *state = Lifecycle::Stopped(s);
+                    return Ok(());
+                }
+                Lifecycle::Active(s) => {
+                    *state = Lifecycle::Stopped(Some(s.clone()));
+                    s
+                }
+            }
+        };
+        shared.request_stop(graceful);
+        if !shared.is_worker_thread() {
+            shared.await_terminated(None);
+        }
+        Ok(())
+    }
+
+    /// Blocks until the context stops, by [`stop`](Self::stop) or by a failure.
+    ///
+    /// # Errors
+    ///
+    /// The error that stopped the context: a source or output that failed, or
+    /// a panic in the program's functions ([`Error::UserCode`]).
+    /// [`Error::IllegalState`] if the context was never started.
+    pub fn await_termination(&self) -> Result<()> {
+        self.await_termination_or_timeout(None).map(|_| ())
+    }
+
+    /// Blocks until the context stops or `timeout` passes; `Ok(true)` when it
+    /// stopped.
+    ///
+    /// # Errors
+    ///
+    /// As [`await_termination`](Self::await_termination).
+    pub fn await_termination_or_timeout(&self, timeout: impl Into<Option<Duration>>) -> Result<bool> {
+        let shared = self.shared().ok_or_else(not_started)?;
+        if !shared.await_terminated(timeout.into()) {
+            return Ok(false);
+        }
+        {
+            let mut state = self.state();
+            if matches!(&*state, Lifecycle::Active(_)) {
+                *state = Lifecycle::Stopped(Some(shared.clone()));
+            }
+        }
+        match shared.take_error() {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
+    }
+
+    /// Blocks until the batch at `time` has been processed by every output
+    /// operation (or the context has stopped). With a manual clock, advance
+    /// the clock to `time` first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IllegalState`] if the context never started, or if it stopped
+    /// before completing that batch (the failure that stopped it, if any).
+    pub fn await_batch(&self, time: Time) -> Result<()> {
+        let shared = self.shared().ok_or_else(not_started)?;
+        let mut p = shared.progress.lock().expect("progress lock");
+        loop {
+            if p.completed.is_some_and(|c| c >= time.milliseconds()) {
+                return Ok(());
+            }
+            if p.terminated {
+                drop(p);
+                return Err(shared.take_error().unwrap_or_else(|| {
+                    Error::IllegalState(format!(
+                        "the context stopped before batch {time} completed"
+                    ))
+                }));
+            }
+            p = shared.progress_cv.wait(p).expect("progress lock");
+        }
+    }
+
+    /// The time of the first batch, once started.
+    pub fn first_batch_time(&self) -> Option<Time> {
+        self.shared()
+            .map(|s| Time::from_millis(s.zero + s.conf.batch_ms))
+    }
+
+    /// The newest batch that every output operation has finished, if any.
+    pub fn last_completed_batch(&self) -> Option<Time> {
+        self.shared().and_then(|s| {
+            s.progress
+                .lock()
+                .expect("progress lock")
+                .completed
+                .map(Time::from_millis)
+        })
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: let the workers end rather than run on unowned.
+        if let Ok(Lifecycle::Active(s)) = self.state.get_mut().map(|s| &*s) {
+            s.request_stop(false);
+        }
+    }
+}
+
+fn no_outputs() -> Error {
+    Error::graph(
+        "no output operations registered, so nothing to execute: add print(), foreach_rdd() or \
+         save_as_text_files() to a stream",
+    )
+}
+
+fn not_started() -> Error {
+    Error::IllegalState("the StreamingContext has not been started: call start() first".into())
+}
+
+/// What a worker found while building its graph.
+struct BuildReport {
+    outputs: usize,
+    error: Option<Error>,
+}
+
+#[derive(Default)]
+struct Progress {
+    completed: Option<u64>,
+    terminated: bool,
+}
+
+#[derive(Default)]
+struct Build {
+    reports: Vec<BuildReport>,
+    go: Option<bool>,
+}
+
+/// State shared by the context and all workers of this process.
+pub(crate) struct Shared {
+    pub(crate) conf: StreamingConf,
+    pub(crate) clock: Clock,
+    /// Spark's zero time: one interval before the first batch.
+    pub(crate) zero: u64,
+    /// The clock's reading at start (file streams ignore older files).
+    pub(crate) start_ms: u64,
+    workers: usize,
+    /// The first batch time that is not produced; `u64::MAX` while running.
+    stop_at: AtomicU64,
+    aborted: AtomicBool,
+    error: Mutex<Option<Error>>,
+    wakers: Mutex<Vec<SyncActivator>>,
+    threads: Mutex<Vec<Thread>>,
+    progress: Mutex<Progress>,
+    progress_cv: Condvar,
+    build: Mutex<Build>,
+    build_cv: Condvar,
+}
+
+impl Shared {
+    fn new(conf: StreamingConf, clock: Clock, zero: u64, start_ms: u64, workers: usize) -> Self {
+        Shared {
+            conf,
+            clock,
+            zero,
+            start_ms,
+            workers,
+            stop_at: AtomicU64::new(u64::MAX),
+            aborted: AtomicBool::new(false),
+            error: Mutex::new(None),
+            wakers: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            progress: Mutex::new(Progress::default()),
+            progress_cv: Condvar::new(),
+            build: Mutex::new(Build::default()),
+            build_cv: Condvar::new(),
+        }
+    }
+
+    /// The first batch time not to produce (`u64::MAX` while running).
+    pub(crate) fn stop_at(&self) -> u64 {
+        self.stop_at.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    /// Registers an activator to wake when the context stops.
+    pub(crate) fn register_waker(&self, activator: SyncActivator) {
+        self.wakers.lock().expect("wakers lock").push(activator);
+    }
+
+    fn wake_all(&self) {
+        self.wakers
+            .lock()
+            .expect("wakers lock")
+            .retain(|w| w.activate().is_ok());
+        for t in self.threads.lock().expect("threads lock").iter() {
+            t.unpark();
+        }
+    }
+
+    fn is_worker_thread(&self) -> bool {
+        let me = thread::current().id();
+        self.threads
+            .lock()
+            .expect("threads lock")
+            .iter()
+            .any(|t| t.id() == me)
+    }
+
+    /// Agrees on the batch where sources stop; never moves it later.
+    fn request_stop(&self, graceful: bool) {
+        let interval = self.conf.batch_ms;
+        let now = self.clock.now_ms().max(self.zero);
+        // The batch being filled now: the first batch time after `now`.
+        let open = self.zero + ((now - self.zero) / interval + 1) * interval;
+        let stop_at = if graceful { open + interval } else { open };
+        self.stop_at.fetch_min(stop_at, Ordering::AcqRel);
+        tracing::info!(graceful, stop_at, "stopping the StreamingContext");
+        self.wake_all();
+    }
+
+    /// Records a failure and stops every worker at once.
+    pub(crate) fn fail(&self, error: Error) {
+        tracing::error!("{error}");
+        {
+            let mut slot = self.error.lock().expect("error lock");
+            if slot.is_none() {
+                *slot = Some(error);
+            }
+        }
+        self.aborted.store(true, Ordering::Release);
+        self.stop_at.store(0, Ordering::Release);
+        self.wake_all();
+    }
+
+    fn take_error(&self) -> Option<Error> {
+        let slot = self.error.lock().expect("error lock");
+        slot.as_ref().map(clone_error)
+    }
+
+    fn report_build(&self, report: BuildReport) -> bool {
+        let mut b = self.build.lock().expect("build lock");
+        b.reports.push(report);
+        self.build_cv.notify_all();
+        while b.go.is_none() {
+            b = self.build_cv.wait(b).expect("build lock");
+        }
+        b.go == Some(true)
+    }
+
+    fn await_build_reports(&self) -> Result<()> {
+        let mut b = self.build.lock().expect("build lock");
+        while b.reports.len() < self.workers {
+            b = self.build_cv.wait(b).expect("build lock");
+        }
+        if let Some(e) = b.reports.iter_mut().find_map(|r| r.error.take()) {
+            return Err(e);
+        }
+        if b.reports.iter().any(|r| r.outputs == 0) {
+            return Err(no_outputs());
+        }
+        Ok(())
+    }
+
+    fn decide(&self, go: bool) {
+        let mut b = self.build.lock().expect("build lock");
+        b.go = Some(go);
+        self.build_cv.notify_all();
+    }
+
+    fn set_completed(&self, through: u64) {
+        let mut p = self.progress.lock().expect("progress lock");
+        if p.completed.is_none_or(|c| c < through) {
+            p.completed = Some(through);
+            self.progress_cv.notify_all();
+        }
+    }
+
+    fn set_terminated(&self) {
+        let mut p = self.progress.lock().expect("progress lock");
+        p.terminated = true;
+        self.progress_cv.notify_all();
+    }
+
+    /// Waits for the workers to end; false on timeout.
+    fn await_terminated(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut p = self.progress.lock().expect("progress lock");
+        while !p.terminated {
+            match deadline {
+                None => p = self.progress_cv.wait(p).expect("progress lock"),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    p = self.progress_cv.wait_timeout(p, d - now).expect("progress lock").0;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Errors hold I/O causes that cannot be cloned; a second reader gets the text.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::UserCode { worker, message } => Error::UserCode {
+            worker: *worker,
+            message: message.clone(),
+        },
+        Error::InvalidGraph(m) => Error::InvalidGraph(m.clone()),
+        Error::Config(m) => Error::Config(m.clone()),
+        Error::IllegalState(m) => Error::IllegalState(m.clone()),
+        Error::Source { source_name, message, cause } => Error::Source {
+            source_name: source_name.clone(),
+            message: match cause {
+                Some(c) => format!("{message}: {c}"),
+                None => message.clone(),
+            },
+            cause: None,
+        },
+        Error::Sink { sink, message, cause } => Error::Sink {
+            sink: sink.clone(),
+            message: match cause {
+                Some(c) => format!("{message}: {c}"),
+                None => message.clone(),
+            },
+            cause: None,
+        },
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// One worker's life: build the graph, agree to go, step until done.
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    shared: &Arc<Shared>,
+    definitions: &[Definition],
+) -> std::result::Result<(), String> {
+    shared.threads.lock().expect("threads lock").push(thread::current());
+    let index = worker.index();
+    let peers = worker.peers();
+    let probe = ProbeHandle::new();
+    let report = worker.dataflow::<u64, _, _>(|scope| {
+        let ctx = WorkerCtx::new(shared.clone(), index, peers, probe.clone());
+        let ss = StreamingScope::new(scope, ctx.clone());
+        let built = catch_unwind(AssertUnwindSafe(|| {
+            for d in definitions {
+                d(&ss);
+            }
+        }));
+        let error = match built {
+            Ok(()) => ctx.take_error(),
+            Err(p) => Some(Error::UserCode {
+                worker: index,
+                message: format!("while defining the graph: {}", panic_message(&*p)),
+            }),
+        };
+        BuildReport { outputs: ctx.outputs(), error }
+    });
+    if !shared.report_build(report) {
+        return Ok(());
+    }
+    let interval = shared.conf.batch_ms;
+    let zero = shared.zero;
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        while !shared.aborted() {
+            let more = worker.step_or_park(Some(PARK));
+            if index == 0 {
+                let frontier = probe.with_frontier(|f| f.first().copied());
+                let through = match frontier {
+                    Some(f) if f > zero + interval => Some(zero + (f - zero - 1) / interval * interval),
+                    Some(_) => None,
+                    None => shared.stop_at().checked_sub(interval).filter(|t| *t > zero),
+                };
+                if let Some(t) = through {
+                    shared.set_completed(t);
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+    }));
+    match ran {
+        Ok(()) => Ok(()),
+        Err(p) => {
+            let message = panic_message(&*p);
+            shared.fail(Error::UserCode { worker: index, message: message.clone() });
+            Err(message)
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! DStreams: a stream of batches, one per batch time.
+//!
+//! A [`DStream`] wraps a timely stream whose timestamps are batch times. Each
+//! worker holds one part (Spark's partition) of every batch. Operators come in
+//! two kinds:
+//!
+//! - **pipelined** (`map`, `flat_map`, `filter`, `union`, `repartition`): records
+//!   flow on as they arrive;
+//! - **per batch** (`count`, `reduce_by_key`, joins, `transform`, outputs): the
+//!   operator acts once the batch is complete, i.e. when timely's frontier
+//!   passes the batch time. Such an operator holds a capability for its next
+//!   batch time, so it acts for empty batches too (a `count` of 0, a `print`
+//!   header).
+//!
+//! The operator families live in `transform.rs` (one stream to another),
+//! `pair.rs` (keyed operations on `DStream<(K, V)>`) and `output.rs`.
+
+mod output;
+mod pair;
+mod transform;
+
+use std::rc::Rc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::ParallelizationContract;
+use timely::dataflow::operators::generic::operator::empty;
+use timely::dataflow::operators::Operator;
+use timely::dataflow::StreamVec;
+
+use crate::scope::{StreamingScope, WorkerCtx};
+use crate::Data;
+
+pub use output::SaveOptions;
+
+/// A discretized stream: a sequence of batches of `T`, one per slide.
+///
+/// Spark's `DStream`; build one from a [`StreamingScope`] source and chain
+/// operations on it. Each operation returns a new DStream; nothing runs until
+/// the context starts.
+pub struct DStream<'s, T: Data> {
+    pub(crate) stream: StreamVec<'s, u64, T>,
+    /// Milliseconds between this stream's batches.
+    pub(crate) slide: u64,
+    pub(crate) ctx: Rc<WorkerCtx>,
+}
+
+impl<T: Data> Clone for DStream<'_, T> {
+    fn clone(&self) -> Self {
+        DStream {
+            stream: self.stream.clone(),
+            slide: self.slide,
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
+impl<'s, T: Data> DStream<'s, T> {
+    pub(crate) fn new(stream: StreamVec<'s, u64, T>, slide: u64, ctx: Rc<WorkerCtx>) -> Self {
+        DStream { stream, slide, ctx }
+    }
+
+    pub(crate) fn empty(s: &StreamingScope<'s>) -> Self {
+        DStream::new(empty(s.scope), s.ctx.interval(), s.ctx.clone())
+    }
+
+    /// A DStream on the same batches as this one, over another timely stream.
+    pub(crate) fn with<U: Data>(&self, stream: StreamVec<'s, u64, U>) -> DStream<'s, U> {
+        DStream::new(stream, self.slide, self.ctx.clone())
+    }
+
+    /// The time between this stream's batches (the batch interval, unless windowed).
+    pub fn slide_duration(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.slide)
+    }
+
+    /// The underlying timely stream (timestamps are batch times in ms): the
+    /// escape hatch to timely's operators. Come back with
+    /// [`StreamingScope::from_timely`].
+    pub fn to_timely(&self) -> StreamVec<'s, u64, T> {
+        self.stream.clone()
+    }
+
+    /// The per-batch operator every batch-level operation is built on.
+    ///
+    /// For each batch time of this stream (every `slide` from the zero time),
+    /// once the batch is complete on this worker's input, the records that
+    /// arrived for it have been folded into a state made by `init`, and
+    /// `emit` turns that state into output records at the same time. Batches
+    /// without records get `emit(time, init())`.
+    pub(crate) fn batch_fold<U, S, P, I, F, E>(
+        &self,
+        pact: P,
+        name: &str,
+        mut init: I,
+        mut fold: F,
+        mut emit: E,
+    ) -> StreamVec<'s, u64, U>
+    where
+        U: Data,
+        S: 'static,
+        P: ParallelizationContract<u64, Vec<T>>,
+        I: FnMut() -> S + 'static,
+        F: FnMut(&mut S, &mut Vec<T>) + 'static,
+        E: FnMut(u64, S, &mut Vec<U>) + 'static,
+    {
+        let ctx = self.ctx.clone();
+        let slide = self.slide;
+        let first = ctx.zero() + slide;
+        self.stream
+            .clone()
+            .unary_frontier::<CapacityContainerBuilder<Vec<U>>, _, _, _>(pact, name, move |cap, _| {
+                let mut cap = Some(cap.delayed(&first));
+                let mut pending: Vec<(u64, S)> = Vec::new();
+                let mut out: Vec<U> = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each(|stamp, data| {
+                        let t = stamp.least().copied().unwrap_or_default();
+                        let slot = match pending.iter().position(|(pt, _)| *pt == t) {
+                            Some(i) => i,
+                            None => {
+                                pending.push((t, init()));
+                                pending.len() - 1
+                            }
+                        };
+                        fold(&mut pending[slot].1, data);
+                    });
+                    let Some(c) = cap.as_mut() else { return };
+                    let end = ctx.shared.stop_at();
+                    loop {
+                        let next = *c.time();
+                        let complete = if frontier.is_empty() {
+                            next < end
+                        } else {
+                            !frontier.less_equal(&next)
+                        };
+                        if !complete {
+                            break;
+                        }
+                        // Records stamped between two slide times belong to the later one.
+                        let mut state = None;
+                        pending.retain_mut(|(t, s)| {
+                            if *t <= next && state.is_none() {
+                                state = Some(std::mem::replace(s, init()));
+                                false
+                            } else {
+                                true
+                            }
+                        });
+                        emit(next, state.unwrap_or_else(&mut init), &mut out);
+                        if !out.is_empty() {
+                            output.session(&*c).give_container(&mut out);
+                            out.clear();
+                        }
+                        c.downgrade(&(next + slide));
+                    }
+                    if frontier.is_empty() {
+                        cap = None;
+                        pending.clear();
+                    }
+                }
+            })
+    }
+
+    /// [`batch_fold`](Self::batch_fold) over two inputs with the same slide:
+    /// acts when both are complete for a batch.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn batch_fold2<W, U, S, P1, P2, I, F1, F2, E>(
+        &self,
+        other: &DStream<'s, W>,
+        pact1: P1,
+        pact2: P2,
+        name: &str,
+        mut init: I,
+        mut fold1: F1,
+        mut fold2: F2,
+        mut emit: E,
+    ) -> StreamVec<'s, u64, U>
+    where
+        W: Data,
+        U: Data,
+        S: 'static,
+        P1: ParallelizationContract<u64, Vec<T>>,
+        P2: ParallelizationContract<u64, Vec<W>>,
+        I: FnMut() -> S + 'static,
+        F1: FnMut(&mut S, &mut Vec<T>) + 'static,
+        F2: FnMut(&mut S, &mut Vec<W>) + 'static,
+        E: FnMut(u64, S, &mut Vec<U>) + 'static,
+    {
+        let ctx = self.ctx.clone();
+        let slide = self.slide;
+        let first = ctx.zero() + slide;
+        self.stream.clone().binary_frontier::<_, CapacityContainerBuilder<Vec<U>>, _, _, _, _>(
+            other.stream.clone(),
+            pact1,
+            pact2,
+            name,
+            move |cap, _| {
+                let mut cap = Some(cap.delayed(&first));
+                let mut pending: Vec<(u64, S)> = Vec::new();
+                let mut out: Vec<U> = Vec::new();
+                fn slot<S>(pending: &mut Vec<(u64, S)>, t: u64, init: &mut impl FnMut() -> S) -> usize {
+                    match pending.iter().position(|(pt, _)| *pt == t) {
+                        Some(i) => i,
+                        None => {
+                            pending.push((t, init()));
+                            pending.len() - 1
+                        }
+                    }
+                }
+                move |(in1, f1), (in2, f2), output| {
+                    in1.for_each(|stamp, data| {
+                        let t = stamp.least().copied().unwrap_or_default();
+                        let i = slot(&mut pending, t, &mut init);
+                        fold1(&mut pending[i].1, data);
+                    });
+                    in2.for_each(|stamp, data| {
+                        let t = stamp.least().copied().unwrap_or_default();
+                        let i = slot(&mut pending, t, &mut init);
+                        fold2(&mut pending[i].1, data);
+                    });
+                    let Some(c) = cap.as_mut() else { return };
+                    let end = ctx.shared.stop_at();
+                    let both_empty = f1.is_empty() && f2.is_empty();
+                    loop {
+                        let next = *c.time();
+                        let complete = if both_empty {
+                            next < end
+                        } else {
+                            !f1.less_equal(&next) && !f2.less_equal(&next)
+                        };
+                        if !complete {
+                            break;
+                        }
+                        let state = match pending.iter().position(|(t, _)| *t <= next) {
+                            Some(i) => pending.swap_remove(i).1,
+                            None => init(),
+                        };
+                        emit(next, state, &mut out);
+                        if !out.is_empty() {
+                            output.session(&*c).give_container(&mut out);
+                            out.clear();
+                        }
+                        c.downgrade(&(next + slide));
+                    }
+                    if both_empty {
+                        cap = None;
+                        pending.clear();
+                    }
+                }
+            },
+        )
+    }
+
+    /// Checks that two streams can be combined batch by batch.
+    pub(crate) fn check_same_slide<W: Data>(&self, other: &DStream<'s, W>, op: &str) -> bool {
+        if self.slide != other.slide {
+            self.ctx.definition_error(crate::Error::graph(format!(
+                "{op}: the two DStreams have different slide durations ({} and {}); {op} needs \
+                 streams with the same slide duration",
+                crate::time::show_ms(self.slide),
+                crate::time::show_ms(other.slide)
+            )));
+            return false;
+        }
+        true
+    }
+}

@@ -1,0 +1,268 @@
+//! Operations from one DStream to another: the pipelined ones (`map`,
+//! `flat_map`, `filter`, `repartition`, `union`) and the per-batch ones
+//! (`count`, `reduce`, `map_partitions`, `glom`, `transform`).
+
+use std::hash::Hash;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::core::Exchange as _;
+use timely::dataflow::operators::vec::{Filter, Map};
+use timely::dataflow::operators::{Concat, Operator};
+use timely::dataflow::StreamVec;
+
+use super::DStream;
+use crate::time::Time;
+use crate::Data;
+
+impl<'s, T: Data> DStream<'s, T> {
+    /// Applies `f` to every record. Pipelined.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let out = ember_core::testing::run_local(1, vec![vec![1, 2], vec![]], |s| s.map(|x| x * 10));
+    /// assert_eq!(out, [vec![10, 20], vec![]]);
+    /// ```
+    pub fn map<U: Data>(&self, f: impl FnMut(T) -> U + 'static) -> DStream<'s, U> {
+        self.with(self.stream.clone().map(f))
+    }
+
+    /// Applies `f` to every record and flattens what it returns. Pipelined.
+    #[doc(alias = "flatMap")]
+    pub fn flat_map<I>(&self, f: impl FnMut(T) -> I + 'static) -> DStream<'s, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: Data,
+    {
+        self.with(self.stream.clone().flat_map(f))
+    }
+
+    /// Keeps the records for which `f` is true. Pipelined.
+    pub fn filter(&self, mut f: impl FnMut(&T) -> bool + 'static) -> DStream<'s, T> {
+        self.with(self.stream.clone().filter(move |x| f(x)))
+    }
+
+    /// Applies `f` once per batch to each worker's part of the batch (Spark's
+    /// partition), when the batch is complete; also to empty parts.
+    #[doc(alias = "mapPartitions")]
+    pub fn map_partitions<U, I>(
+        &self,
+        mut f: impl FnMut(std::vec::IntoIter<T>) -> I + 'static,
+    ) -> DStream<'s, U>
+    where
+        U: Data,
+        I: IntoIterator<Item = U>,
+    {
+        self.with(self.batch_fold(
+            Pipeline,
+            "MapPartitions",
+            Vec::new,
+            |acc: &mut Vec<T>, data| acc.append(data),
+            move |_, acc, out| out.extend(f(acc.into_iter())),
+        ))
+    }
+
+    /// Each worker's part of each batch as one `Vec` (Spark's `glom`): one
+    /// record per worker per batch, empty parts included.
+    pub fn glom(&self) -> DStream<'s, Vec<T>> {
+        self.with(self.batch_fold(
+            Pipeline,
+            "Glom",
+            Vec::new,
+            |acc: &mut Vec<T>, data| acc.append(data),
+            |_, acc, out| out.push(acc),
+        ))
+    }
+
+    /// Spreads records round-robin over `partitions` workers (all workers when
+    /// `partitions` is at least their number). Pipelined. In ember a batch's
+    /// partitions are its workers' parts.
+    pub fn repartition(&self, partitions: usize) -> DStream<'s, T> {
+        let targets = partitions.clamp(1, self.ctx.peers) as u64;
+        let mut next = self.ctx.index as u64;
+        self.with(self.stream.clone().exchange(move |_| {
+            next = next.wrapping_add(1);
+            next % targets
+        }))
+    }
+
+    /// The records of both streams, batch by batch. Pipelined.
+    ///
+    /// # Errors
+    ///
+    /// Streams with different slides fail `start` with
+    /// [`Error::InvalidGraph`](crate::Error::InvalidGraph), as in Spark.
+    pub fn union(&self, other: &DStream<'s, T>) -> DStream<'s, T> {
+        self.check_same_slide(other, "union");
+        self.with(self.stream.clone().concat(other.stream.clone()))
+    }
+
+    /// The number of records in each batch: one record per batch, 0 for an
+    /// empty batch.
+    pub fn count(&self) -> DStream<'s, u64> {
+        let partial = self.batch_fold(
+            Pipeline,
+            "CountPartial",
+            || 0u64,
+            |n, data| *n += data.len() as u64,
+            |_, n, out| out.push(n),
+        );
+        let is_first = self.ctx.index == 0;
+        self.with(self.with(partial).batch_fold(
+            Exchange::new(|_| 0),
+            "Count",
+            || 0u64,
+            |n, data: &mut Vec<u64>| *n += data.iter().sum::<u64>(),
+            move |_, n, out| {
+                if is_first {
+                    out.push(n);
+                }
+            },
+        ))
+    }
+
+    /// Each distinct record of a batch with its number of occurrences.
+    #[doc(alias = "countByValue")]
+    pub fn count_by_value(&self) -> DStream<'s, (T, u64)>
+    where
+        T: Hash + Eq,
+    {
+        self.map(|x| (x, 1u64)).reduce_by_key(|a, b| a + b)
+    }
+
+    /// Reduces each batch to one record with an associative function;
+    /// nothing for an empty batch.
+    pub fn reduce(&self, f: impl Fn(T, T) -> T + 'static) -> DStream<'s, T> {
+        let f = std::rc::Rc::new(f);
+        let g = f.clone();
+        let fold = move |acc: &mut Option<T>, data: &mut Vec<T>| {
+            for x in data.drain(..) {
+                *acc = Some(match acc.take() {
+                    Some(a) => g(a, x),
+                    None => x,
+                });
+            }
+        };
+        let partial = self.batch_fold(Pipeline, "ReducePartial", || None, fold.clone(), |_, acc, out| {
+            out.extend(acc)
+        });
+        self.with(self.with(partial).batch_fold(
+            Exchange::new(|_| 0),
+            "Reduce",
+            || None,
+            fold,
+            |_, acc, out| out.extend(acc),
+        ))
+    }
+
+    /// Tags each record with this worker's index, keeping at most `limit`
+    /// records per worker and batch. Pipelined; the first step of gathering
+    /// a batch on worker 0 in partition order.
+    pub(crate) fn tagged(&self, limit: Option<usize>) -> StreamVec<'s, u64, (u32, T)> {
+        let index = self.ctx.index as u32;
+        match limit {
+            None => self.stream.clone().map(move |x| (index, x)),
+            Some(limit) => self.stream.clone().unary_frontier::<CapacityContainerBuilder<Vec<(u32, T)>>, _, _, _>(
+                Pipeline,
+                "Limit",
+                move |_, _| {
+                    let mut taken: Vec<(u64, usize)> = Vec::new();
+                    move |(input, frontier), output| {
+                        input.for_each(|stamp, data| {
+                            let t = stamp.least().copied().unwrap_or_default();
+                            let i = match taken.iter().position(|(pt, _)| *pt == t) {
+                                Some(i) => i,
+                                None => {
+                                    taken.push((t, 0));
+                                    taken.len() - 1
+                                }
+                            };
+                            let room = limit - taken[i].1;
+                            let n = room.min(data.len());
+                            taken[i].1 += n;
+                            if n > 0 {
+                                output.session(&stamp).give_iterator(data.drain(..n).map(|x| (index, x)));
+                            }
+                        });
+                        taken.retain(|(t, _)| frontier.less_equal(t));
+                    }
+                },
+            ),
+        }
+    }
+
+    /// Calls `f` on worker 0 with each whole batch, in partition order, once
+    /// the batch is complete (empty batches included); returns what `f` emits.
+    pub(crate) fn on_gathered<U: Data>(
+        &self,
+        name: &str,
+        limit: Option<usize>,
+        mut f: impl FnMut(Vec<T>, Time, &mut Vec<U>) + 'static,
+    ) -> StreamVec<'s, u64, U> {
+        let is_first = self.ctx.index == 0;
+        self.with(self.tagged(limit)).batch_fold(
+            Exchange::new(|_| 0),
+            name,
+            Vec::new,
+            |acc: &mut Vec<(u32, T)>, data| acc.append(data),
+            move |t, mut acc, out| {
+                if is_first {
+                    // Stable: each worker's records keep their order.
+                    acc.sort_by_key(|(w, _)| *w);
+                    f(acc.into_iter().map(|(_, x)| x).collect(), Time::from_millis(t), out);
+                }
+            },
+        )
+    }
+
+    /// Applies `f` to each whole batch with its time (Spark's `transform`).
+    /// The batch is gathered on one worker, in partition order, and the
+    /// result lives there: follow with [`repartition`](Self::repartition)
+    /// to spread heavy work again.
+    pub fn transform<U: Data>(
+        &self,
+        mut f: impl FnMut(Vec<T>, Time) -> Vec<U> + 'static,
+    ) -> DStream<'s, U> {
+        self.with(self.on_gathered("Transform", None, move |batch, t, out| {
+            out.extend(f(batch, t))
+        }))
+    }
+
+    /// Applies `f` to the batches of this stream and `other` at the same time
+    /// (Spark's `transformWith`). Both are gathered on one worker.
+    ///
+    /// # Errors
+    ///
+    /// Streams with different slides fail `start` with
+    /// [`Error::InvalidGraph`](crate::Error::InvalidGraph).
+    #[doc(alias = "transformWith")]
+    pub fn transform_with<W: Data, U: Data>(
+        &self,
+        other: &DStream<'s, W>,
+        mut f: impl FnMut(Vec<T>, Vec<W>, Time) -> Vec<U> + 'static,
+    ) -> DStream<'s, U> {
+        self.check_same_slide(other, "transform_with");
+        let is_first = self.ctx.index == 0;
+        let left = self.with(self.tagged(None));
+        let right = other.with(other.tagged(None));
+        self.with(left.batch_fold2(
+            &right,
+            Exchange::new(|_| 0),
+            Exchange::new(|_| 0),
+            "TransformWith",
+            || (Vec::new(), Vec::new()),
+            |acc: &mut (Vec<(u32, T)>, Vec<(u32, W)>), data| acc.0.append(data),
+            |acc, data| acc.1.append(data),
+            move |t, (mut a, mut b), out| {
+                if is_first {
+                    a.sort_by_key(|(w, _)| *w);
+                    b.sort_by_key(|(w, _)| *w);
+                    let a = a.into_iter().map(|(_, x)| x).collect();
+                    let b = b.into_iter().map(|(_, x)| x).collect();
+                    out.extend(f(a, b, Time::from_millis(t)));
+                }
+            },
+        ))
+    }
+}

@@ -1,0 +1,209 @@
+//! How records look when printed: Spark's `toString`, not Rust's `Debug`.
+//!
+//! `print()` and `save_as_text_files` write each record as Spark would: a
+//! string bare (`hello`), a pair as `(hello,1)`, an option as `Some(3)` or
+//! `None`, a double as `1.0`, and a grouped value list as
+//! `CompactBuffer(1, 2)` (what Spark's `groupByKey` and `cogroup` print).
+//! Implement [`Show`] for your own record types to choose their text.
+
+use std::fmt::{self, Write};
+
+/// A record's text in ember's outputs, matching Spark's `toString`.
+///
+/// # Examples
+///
+/// ```
+/// use ember_core::Show;
+/// assert_eq!(("hello".to_string(), 1u64).show(), "(hello,1)");
+/// assert_eq!((Some(2.0f64), None::<i32>).show(), "(Some(2.0),None)");
+/// assert_eq!(vec![1, 2].show(), "CompactBuffer(1, 2)");
+/// ```
+#[doc(alias = "toString")]
+pub trait Show {
+    /// Writes the record's text.
+    fn fmt_show(&self, out: &mut String);
+
+    /// The record's text as a new string.
+    fn show(&self) -> String {
+        let mut s = String::new();
+        self.fmt_show(&mut s);
+        s
+    }
+}
+
+macro_rules! show_with_display {
+    ($($t:ty),*) => {$(
+        impl Show for $t {
+            fn fmt_show(&self, out: &mut String) {
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+
+show_with_display!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, bool, char, str, String
+);
+
+impl Show for () {
+    fn fmt_show(&self, out: &mut String) {
+        out.push_str("()");
+    }
+}
+
+/// Scala's `Double.toString`: `1.0`, `0.5`, `1.0E7`, `1.0E-4`, `NaN`, `Infinity`.
+fn show_float(v: f64, out: &mut String) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+    } else if v == 0.0 {
+        out.push_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
+    } else if (1e-3..1e7).contains(&v.abs()) {
+        // Rust's Debug gives the shortest round-trip digits and keeps `.0`.
+        let _ = write!(out, "{v:?}");
+    } else {
+        // Scientific: the shortest digits, mantissa with at least one decimal.
+        let s = format!("{v:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        out.push_str(mantissa);
+        if !mantissa.contains('.') {
+            out.push_str(".0");
+        }
+        out.push('E');
+        out.push_str(exp);
+    }
+}
+
+impl Show for f64 {
+    fn fmt_show(&self, out: &mut String) {
+        show_float(*self, out);
+    }
+}
+
+impl Show for f32 {
+    fn fmt_show(&self, out: &mut String) {
+        // Go through the shortest f32 digits so 0.1f32 shows as 0.1.
+        let v: f64 = format!("{self:?}").parse().unwrap_or(f64::NAN);
+        show_float(v, out);
+    }
+}
+
+impl<T: Show + ?Sized> Show for &T {
+    fn fmt_show(&self, out: &mut String) {
+        (**self).fmt_show(out);
+    }
+}
+
+impl<T: Show + ?Sized> Show for Box<T> {
+    fn fmt_show(&self, out: &mut String) {
+        (**self).fmt_show(out);
+    }
+}
+
+impl<T: Show> Show for Option<T> {
+    fn fmt_show(&self, out: &mut String) {
+        match self {
+            Some(v) => {
+                out.push_str("Some(");
+                v.fmt_show(out);
+                out.push(')');
+            }
+            None => out.push_str("None"),
+        }
+    }
+}
+
+/// Lists show as Spark's grouped values do (`groupByKey`, `cogroup`).
+impl<T: Show> Show for Vec<T> {
+    fn fmt_show(&self, out: &mut String) {
+        out.push_str("CompactBuffer(");
+        for (i, v) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            v.fmt_show(out);
+        }
+        out.push(')');
+    }
+}
+
+macro_rules! show_tuple {
+    ($($name:ident),+) => {
+        impl<$($name: Show),+> Show for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn fmt_show(&self, out: &mut String) {
+                let ($($name,)+) = self;
+                out.push('(');
+                let mut first = true;
+                $(
+                    if !first { out.push(','); }
+                    first = false;
+                    $name.fmt_show(out);
+                )+
+                let _ = first;
+                out.push(')');
+            }
+        }
+    };
+}
+
+show_tuple!(A);
+show_tuple!(A, B);
+show_tuple!(A, B, C);
+show_tuple!(A, B, C, D);
+show_tuple!(A, B, C, D, E);
+show_tuple!(A, B, C, D, E, F);
+
+/// A `Show` wrapper for `Display` types: `ShowDisplay(x)` prints as `x`'s `Display`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShowDisplay<T>(pub T);
+
+impl<T: fmt::Display> Show for ShowDisplay<T> {
+    fn fmt_show(&self, out: &mut String) {
+        let _ = write!(out, "{}", self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_and_strings() {
+        assert_eq!("hello".show(), "hello");
+        assert_eq!(42i64.show(), "42");
+        assert_eq!(true.show(), "true");
+        assert_eq!(().show(), "()");
+    }
+
+    #[test]
+    fn doubles_like_scala() {
+        let cases = [
+            (1.0, "1.0"),
+            (0.5, "0.5"),
+            (-2.25, "-2.25"),
+            (0.001, "0.001"),
+            (0.0001, "1.0E-4"),
+            (1e7, "1.0E7"),
+            (1.5e10, "1.5E10"),
+            (9999999.0, "9999999.0"),
+            (0.0, "0.0"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(v.show(), want, "{v}");
+        }
+        assert_eq!(0.1f32.show(), "0.1");
+    }
+
+    #[test]
+    fn nested_structures() {
+        let joined = ("a".to_string(), (1, Some("x".to_string())));
+        assert_eq!(joined.show(), "(a,(1,Some(x)))");
+        let grouped = ("k", (vec![1, 2], Vec::<i32>::new()));
+        assert_eq!(grouped.show(), "(k,(CompactBuffer(1, 2),CompactBuffer()))");
+        assert_eq!(ShowDisplay(std::net::Ipv4Addr::LOCALHOST).show(), "127.0.0.1");
+    }
+}

@@ -1,0 +1,113 @@
+//! Input sources and the batch clock that drives them.
+//!
+//! Every source runs inside a timely operator on each worker. The operator
+//! holds a capability for the batch being filled (the *open* batch `t`, which
+//! takes what arrives in `[t - interval, t)`), and *seals* it when the clock
+//! reaches `t`: the source emits what belongs to `t` and moves its capability
+//! to `t + interval`. When the context stops, sources seal up to the agreed
+//! stop time and drop their capabilities, which ends the dataflow.
+
+mod file;
+mod queue;
+mod socket;
+
+pub use file::FileStreamOptions;
+pub use queue::Queue;
+pub use socket::SocketOptions;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::StreamVec;
+use timely::scheduling::SyncActivator;
+
+use crate::error::Result;
+use crate::scope::{StreamingScope, WorkerCtx};
+use crate::Data;
+
+/// What a source does at the batch clock's events.
+pub(crate) trait BatchSource<T>: 'static {
+    /// Called on every activation while `open` is being filled.
+    fn poll(&mut self, _open: u64, _out: &mut Vec<T>) -> Result<()> {
+        Ok(())
+    }
+
+    /// The batch at `time` closes: emit what remains of it.
+    fn seal(&mut self, time: u64, out: &mut Vec<T>) -> Result<()>;
+
+    /// The source will not be called again.
+    fn stop(&mut self) {}
+}
+
+/// Builds the timely operator around a [`BatchSource`]. `active` is false on
+/// workers where this source has nothing to do (e.g. a socket receiver runs
+/// on one worker): they hold no capability, so the others set the pace.
+pub(crate) fn batch_source<'s, T, S>(
+    ss: &StreamingScope<'s>,
+    name: &str,
+    active: bool,
+    make: impl FnOnce(SyncActivator) -> S,
+) -> StreamVec<'s, u64, T>
+where
+    T: Data,
+    S: BatchSource<T>,
+{
+    let ctx: Rc<WorkerCtx> = ss.ctx.clone();
+    let scope = ss.scope;
+    let name = name.to_string();
+    source::<_, CapacityContainerBuilder<Vec<T>>, _, _>(scope, &name.clone(), move |cap, info| {
+        let activator = scope.activator_for(info.address.clone());
+        let sync = scope.worker().sync_activator_for(info.address.to_vec());
+        ctx.shared.clock.register(sync.clone());
+        ctx.shared.register_waker(sync.clone());
+        let mut src = make(sync);
+        let interval = ctx.interval();
+        let mut cap = active.then(|| cap.delayed(&(ctx.zero() + interval)));
+        let mut out = Vec::new();
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let shared = &ctx.shared;
+            let now = shared.clock.now_ms();
+            let stop_at = shared.stop_at();
+            let mut failed = None;
+            let open = loop {
+                let t = *c.time();
+                if t >= stop_at {
+                    break None;
+                }
+                // The last batch before a stop closes at once.
+                let sealing = now >= t || t + interval >= stop_at;
+                let step = if sealing { src.seal(t, &mut out) } else { src.poll(t, &mut out) };
+                if let Err(e) = step {
+                    failed = Some(e);
+                    break None;
+                }
+                if !out.is_empty() {
+                    output.session(&*c).give_container(&mut out);
+                    out.clear();
+                }
+                if !sealing {
+                    break Some(t);
+                }
+                c.downgrade(&(t + interval));
+            };
+            match open {
+                Some(t) => {
+                    if shared.clock.is_system() {
+                        activator.activate_after(Duration::from_millis(t.saturating_sub(now)));
+                    }
+                }
+                None => {
+                    if let Some(e) = failed {
+                        tracing::error!(source = %name, "{e}");
+                        shared.fail(e);
+                    }
+                    src.stop();
+                    cap = None;
+                }
+            }
+        }
+    })
+}
