@@ -541,6 +541,11 @@ impl Shared {
     }
 
     fn decide(&self, go: bool) {
+        if !go {
+            // timely steps a worker's dataflows to completion after the worker
+            // returns: make every source and batch operator let go at once.
+            self.stop_at.store(0, Ordering::Release);
+        }
         let mut b = self.build.lock().expect("build lock");
         b.go = Some(go);
         self.build_cv.notify_all();

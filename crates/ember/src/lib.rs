@@ -1,1 +1,83 @@
-//! x
+//! # ember
+//!
+//! Apache Spark Streaming's model — DStreams, a live stream cut into
+//! micro-batches and processed as small parallel jobs — in Rust, on
+//! [timely dataflow](https://docs.rs/timely). Programs keep Spark's shape
+//! and names (in snake_case): a [`StreamingContext`] with a master and a
+//! batch interval, input DStreams, transformations, output operations,
+//! `start()` and `await_termination()`.
+//!
+//! ```
+//! use ember::prelude::*;
+//! use std::sync::{Arc, Mutex};
+//!
+//! // A word count over two queued batches, on a manual clock.
+//! let clock = ManualClock::new();
+//! let conf = StreamingConf::new("QueueWordCount", seconds(1)).master("local[2]")?;
+//! let ssc = StreamingContext::with_clock(conf, clock.clone())?;
+//! let results = Arc::new(Mutex::new(Vec::new()));
+//! let sink = results.clone();
+//! ssc.define(move |s| {
+//!     let batches = vec![vec!["to be or not to be".to_string()], vec!["be".to_string()]];
+//!     let counts = s
+//!         .queue_stream(batches, true, None)
+//!         .flat_map(|line| line.split(' ').map(str::to_string).collect::<Vec<_>>())
+//!         .map(|word| (word, 1u64))
+//!         .reduce_by_key(|a, b| a + b);
+//!     let sink = sink.clone();
+//!     counts.foreach_rdd(move |mut batch, time| {
+//!         batch.sort();
+//!         sink.lock().unwrap().push((time.milliseconds(), batch));
+//!     });
+//! })?;
+//! ssc.start()?;
+//! for t in [1000, 2000] {
+//!     clock.advance(seconds(1));
+//!     ssc.await_batch(Time::from_millis(t))?;
+//! }
+//! ssc.stop(false)?;
+//! let results = results.lock().unwrap();
+//! let w = |s: &str, n| (s.to_string(), n);
+//! assert_eq!(results[0], (1000, vec![w("be", 2), w("not", 1), w("or", 1), w("to", 2)]));
+//! assert_eq!(results[1], (2000, vec![w("be", 1)]));
+//! # Ok::<(), ember::Error>(())
+//! ```
+//!
+//! ## Map
+//!
+//! | item | Spark | what |
+//! |---|---|---|
+//! | [`StreamingContext`] | `StreamingContext` | master, batch interval, lifecycle |
+//! | [`StreamingConf`] | `SparkConf` | settings from code, environment, `--master` flags |
+//! | [`StreamingScope`] | the context inside a graph | sources: `socket_text_stream`, `text_file_stream`, `queue_stream` |
+//! | [`DStream`] | `DStream`, `PairDStreamFunctions` | transformations, keyed operations, outputs |
+//! | [`Show`] | `toString` | how `print()` and `save_as_text_files` write records |
+//! | [`ManualClock`], [`testing`] | `ManualClock` | deterministic tests without sleeping |
+//!
+//! ## How a program runs
+//!
+//! [`StreamingContext::define`] takes a closure that builds the DStream graph;
+//! it runs once on every worker when the context starts (`local[N]` is N
+//! worker threads). Batch times are multiples of the batch interval in
+//! milliseconds since the epoch; the batch at `t` holds what arrived in
+//! `[t - interval, t)`.
+//!
+//! ## Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | (none yet) | | later: `kafka`, `postgres`, `object-store`, `ui` |
+
+pub use ember_core::*;
+
+/// Everything a streaming program usually needs.
+pub mod prelude {
+    pub use ember_core::{
+        millis, minutes, seconds, DStream, ManualClock, Queue, Show, StreamingConf,
+        StreamingContext, StreamingScope, Time,
+    };
+}
+
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -66,12 +66,22 @@ impl<'s, T: Data> DStream<'s, T> {
     where
         T: Show,
     {
-        let out = self.on_gathered::<()>("Print", Some(n + 1), move |batch, time, _| {
-            let text = format_print(&batch, n, time);
+        self.print_with(n, |text| {
             let mut stdout = std::io::stdout().lock();
             // A closed stdout (e.g. `| head`) must not kill the workers.
             let _ = stdout.write_all(text.as_bytes());
             let _ = stdout.flush();
+        });
+    }
+
+    /// Hands the text [`print_n`](Self::print_n) would print for each batch
+    /// to `write` instead of stdout (to log it, or to check it in a test).
+    pub fn print_with(&self, n: usize, mut write: impl FnMut(&str) + 'static)
+    where
+        T: Show,
+    {
+        let out = self.on_gathered::<()>("Print", Some(n + 1), move |batch, time, _| {
+            write(&format_print(&batch, n, time));
         });
         self.register_output(out);
     }

@@ -1,0 +1,35 @@
+//! QueueStream: feeds batches through a queue and counts the records by
+//! their last digit — Spark's `QueueStream` example in ember.
+//!
+//! ```text
+//! cargo run --release --example queue_stream
+//! ```
+//!
+//! A thread pushes a batch of the numbers 1..=1000 into the queue every
+//! second; each batch prints the count of numbers per `n % 10`. The example
+//! stops by itself after a few batches.
+
+use ember::prelude::*;
+
+fn main() -> anyhow::Result<()> {
+    let conf = StreamingConf::new("QueueStream", seconds(1)).master("local[2]")?.with_env()?;
+    let (conf, _) = conf.parse_args(std::env::args().skip(1))?;
+    let ssc = StreamingContext::new(conf)?;
+
+    let queue: Queue<u64> = Queue::new();
+    let input = queue.clone();
+    ssc.define(move |s| {
+        let numbers = s.queue_stream(input.clone(), true, None);
+        let reduced = numbers.map(|n| (n % 10, 1u64)).reduce_by_key(|a, b| a + b);
+        reduced.print();
+    })?;
+    ssc.start()?;
+
+    for _ in 0..5 {
+        queue.push((1..=1000).collect());
+        std::thread::sleep(seconds(1));
+    }
+    // Let the last pushed batch be processed, then stop.
+    ssc.stop(true)?;
+    Ok(())
+}

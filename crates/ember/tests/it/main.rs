@@ -1,0 +1,7 @@
+//! ember's integration tests: one binary, a module per area.
+
+mod files;
+mod lifecycle;
+mod ops;
+mod outputs;
+mod socket;

@@ -1,0 +1,120 @@
+//! `socket_text_stream` against a real TCP server: lines arrive, the server
+//! closes, the receiver reconnects, and nothing sent afterwards is lost;
+//! refused connections are retried; invalid UTF-8 never panics.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ember::prelude::*;
+use ember::SocketOptions;
+
+/// Runs a socket stream on a manual clock, advancing one batch at a time
+/// until `done` holds for everything received (each step waits for the
+/// batch to complete: no sleeping). Fails after a generous deadline.
+fn run_until(
+    workers: usize,
+    port: u16,
+    mut server: impl FnMut() + Send + 'static,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("socket", seconds(1))
+        .master(&format!("local[{workers}]"))
+        .unwrap();
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    ssc.define(move |s| {
+        let sink = sink.clone();
+        let options = SocketOptions::default().reconnect_delay(millis(50));
+        s.socket_text_stream_with("127.0.0.1", port, options)
+            .foreach_rdd(move |batch, _| sink.lock().unwrap().extend(batch));
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let server = std::thread::spawn(move || server());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut t = 0;
+    while !done(&seen.lock().unwrap()) {
+        assert!(Instant::now() < deadline, "timed out; got {:?}", seen.lock().unwrap());
+        clock.advance(seconds(1));
+        t += 1000;
+        ssc.await_batch(Time::from_millis(t)).unwrap();
+    }
+    ssc.stop(false).unwrap();
+    server.join().unwrap();
+    let got = seen.lock().unwrap().clone();
+    got
+}
+
+fn numbered(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[test]
+fn receiver_reconnects_after_the_server_closes_and_loses_nothing() {
+    for workers in [1, 3] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let first = numbered("a", 500);
+        let second = numbered("b", 500);
+        let (f, s) = (first.clone(), second.clone());
+        let server = move || {
+            let (mut c1, _) = listener.accept().unwrap();
+            for l in &f {
+                writeln!(c1, "{l}").unwrap();
+            }
+            drop(c1); // the server closes the connection
+            // Accepting again proves the receiver reconnected.
+            let (mut c2, _) = listener.accept().unwrap();
+            for l in &s {
+                writeln!(c2, "{l}").unwrap();
+            }
+            c2.flush().unwrap();
+            // Keep the connection open until the test is done reading.
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let want: Vec<String> = first.iter().chain(&second).cloned().collect();
+        let n = want.len();
+        let mut got = run_until(workers, port, server, move |seen| seen.len() >= n);
+        if workers > 1 {
+            // Blocks are spread over workers: order within a batch is by worker.
+            got.sort();
+            let mut w = want.clone();
+            w.sort();
+            assert_eq!(got, w, "workers = {workers}");
+        } else {
+            assert_eq!(got, want, "workers = {workers}");
+        }
+    }
+}
+
+#[test]
+fn refused_connections_are_retried_until_the_server_comes_up() {
+    // Find a free port, then leave it closed while the receiver starts.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = move || {
+        std::thread::sleep(Duration::from_millis(300)); // the receiver is refused meanwhile
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let (mut c, _) = listener.accept().unwrap();
+        writeln!(c, "finally").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let got = run_until(2, port, server, |seen| !seen.is_empty());
+    assert_eq!(got, ["finally"]);
+}
+
+#[test]
+fn invalid_utf8_is_replaced_not_a_panic() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.write_all(b"ok\n\xff\xfe bad\r\nlast without newline").unwrap();
+        drop(c);
+    };
+    let got = run_until(1, port, server, |seen| seen.len() >= 3);
+    assert_eq!(got, ["ok", "\u{fffd}\u{fffd} bad", "last without newline"]);
+}
