@@ -186,7 +186,10 @@ impl StreamingConf {
             let value = match inline {
                 Some(v) => v,
                 None => it.next().ok_or_else(|| {
-                    Error::config(format!("{flag} needs a value, e.g. {flag} {}", example(&flag)))
+                    Error::config(format!(
+                        "{flag} needs a value, e.g. {flag} {}",
+                        example(&flag)
+                    ))
                 })?,
             };
             match flag.as_str() {
@@ -243,7 +246,15 @@ mod tests {
         assert_eq!("local".parse::<Master>().unwrap(), Master::Local(1));
         assert_eq!("local[4]".parse::<Master>().unwrap(), Master::Local(4));
         assert!(matches!("local[*]".parse::<Master>().unwrap(), Master::Local(n) if n >= 1));
-        for bad in ["", "local[0]", "local[-1]", "local[x]", "yarn", "local[4", "spark://h:7077"] {
+        for bad in [
+            "",
+            "local[0]",
+            "local[-1]",
+            "local[x]",
+            "yarn",
+            "local[4",
+            "spark://h:7077",
+        ] {
             let e = bad.parse::<Master>().unwrap_err();
             assert!(matches!(e, Error::Config(_)), "{bad}");
             assert!(e.to_string().contains("local[N]"), "{e}");
@@ -271,7 +282,12 @@ mod tests {
 
     #[test]
     fn zero_interval_is_rejected() {
-        let e = StreamingConf::new("a", Duration::ZERO).validated().unwrap_err();
-        assert!(e.to_string().contains("batch interval must be positive"), "{e}");
+        let e = StreamingConf::new("a", Duration::ZERO)
+            .validated()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("batch interval must be positive"),
+            "{e}"
+        );
     }
 }

@@ -197,7 +197,12 @@ impl StreamingContext {
                 ))
             }
         }
-        let definitions = self.inner.definitions.lock().expect("definitions lock").clone();
+        let definitions = self
+            .inner
+            .definitions
+            .lock()
+            .expect("definitions lock")
+            .clone();
         if definitions.is_empty() {
             return Err(no_outputs());
         }
@@ -230,7 +235,10 @@ impl StreamingContext {
                 for (index, r) in results.into_iter().enumerate() {
                     // `Ok(Err(_))`: the worker caught its own panic and reported it.
                     if let Err(message) = r {
-                        watcher_shared.fail(Error::UserCode { worker: index, message });
+                        watcher_shared.fail(Error::UserCode {
+                            worker: index,
+                            message,
+                        });
                     }
                 }
                 watcher_shared.set_terminated();
@@ -311,7 +319,10 @@ impl StreamingContext {
     /// # Errors
     ///
     /// As [`await_termination`](Self::await_termination).
-    pub fn await_termination_or_timeout(&self, timeout: impl Into<Option<Duration>>) -> Result<bool> {
+    pub fn await_termination_or_timeout(
+        &self,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<bool> {
         let shared = self.shared().ok_or_else(not_started)?;
         if !shared.await_terminated(timeout.into()) {
             return Ok(false);
@@ -577,7 +588,11 @@ impl Shared {
                     if now >= d {
                         return false;
                     }
-                    p = self.progress_cv.wait_timeout(p, d - now).expect("progress lock").0;
+                    p = self
+                        .progress_cv
+                        .wait_timeout(p, d - now)
+                        .expect("progress lock")
+                        .0;
                 }
             }
         }
@@ -595,7 +610,11 @@ fn clone_error(e: &Error) -> Error {
         Error::InvalidGraph(m) => Error::InvalidGraph(m.clone()),
         Error::Config(m) => Error::Config(m.clone()),
         Error::IllegalState(m) => Error::IllegalState(m.clone()),
-        Error::Source { source_name, message, cause } => Error::Source {
+        Error::Source {
+            source_name,
+            message,
+            cause,
+        } => Error::Source {
             source_name: source_name.clone(),
             message: match cause {
                 Some(c) => format!("{message}: {c}"),
@@ -603,7 +622,11 @@ fn clone_error(e: &Error) -> Error {
             },
             cause: None,
         },
-        Error::Sink { sink, message, cause } => Error::Sink {
+        Error::Sink {
+            sink,
+            message,
+            cause,
+        } => Error::Sink {
             sink: sink.clone(),
             message: match cause {
                 Some(c) => format!("{message}: {c}"),
@@ -631,7 +654,11 @@ fn run_worker(
     shared: &Arc<Shared>,
     definitions: &[Definition],
 ) -> std::result::Result<(), String> {
-    shared.threads.lock().expect("threads lock").push(thread::current());
+    shared
+        .threads
+        .lock()
+        .expect("threads lock")
+        .push(thread::current());
     let index = worker.index();
     let peers = worker.peers();
     let probe = ProbeHandle::new();
@@ -650,7 +677,10 @@ fn run_worker(
                 message: format!("while defining the graph: {}", panic_message(&*p)),
             }),
         };
-        BuildReport { outputs: ctx.outputs(), error }
+        BuildReport {
+            outputs: ctx.outputs(),
+            error,
+        }
     });
     if !shared.report_build(report) {
         return Ok(());
@@ -663,7 +693,9 @@ fn run_worker(
             if index == 0 {
                 let frontier = probe.with_frontier(|f| f.first().copied());
                 let through = match frontier {
-                    Some(f) if f > zero + interval => Some(zero + (f - zero - 1) / interval * interval),
+                    Some(f) if f > zero + interval => {
+                        Some(zero + (f - zero - 1) / interval * interval)
+                    }
                     Some(_) => None,
                     None => shared.stop_at().checked_sub(interval).filter(|t| *t > zero),
                 };
@@ -680,7 +712,10 @@ fn run_worker(
         Ok(()) => Ok(()),
         Err(p) => {
             let message = panic_message(&*p);
-            shared.fail(Error::UserCode { worker: index, message: message.clone() });
+            shared.fail(Error::UserCode {
+                worker: index,
+                message: message.clone(),
+            });
             Err(message)
         }
     }

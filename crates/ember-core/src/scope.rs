@@ -125,7 +125,8 @@ impl<'s> StreamingScope<'s> {
     pub fn union<T: Data>(&self, streams: &[DStream<'s, T>]) -> DStream<'s, T> {
         match streams.split_first() {
             None => {
-                self.ctx.definition_error(Error::graph("union of an empty list of DStreams"));
+                self.ctx
+                    .definition_error(Error::graph("union of an empty list of DStreams"));
                 DStream::empty(self)
             }
             Some((first, rest)) => rest.iter().fold(first.clone(), |acc, s| acc.union(s)),

@@ -204,6 +204,9 @@ mod tests {
         assert_eq!(joined.show(), "(a,(1,Some(x)))");
         let grouped = ("k", (vec![1, 2], Vec::<i32>::new()));
         assert_eq!(grouped.show(), "(k,(CompactBuffer(1, 2),CompactBuffer()))");
-        assert_eq!(ShowDisplay(std::net::Ipv4Addr::LOCALHOST).show(), "127.0.0.1");
+        assert_eq!(
+            ShowDisplay(std::net::Ipv4Addr::LOCALHOST).show(),
+            "127.0.0.1"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::{Data, DStream, ManualClock, StreamingConf, StreamingContext, StreamingScope, Time};
+use crate::{DStream, Data, ManualClock, StreamingConf, StreamingContext, StreamingScope, Time};
 
 /// The batch interval the helpers use: 1 s, so batch `i` (from 1) is at `i * 1000` ms.
 pub const INTERVAL_MS: u64 = 1000;
@@ -43,7 +43,8 @@ where
     ssc.start().expect("start");
     for i in 1..=batches as u64 {
         clock.advance(crate::millis(INTERVAL_MS));
-        ssc.await_batch(Time::from_millis(i * INTERVAL_MS)).expect("batch completes");
+        ssc.await_batch(Time::from_millis(i * INTERVAL_MS))
+            .expect("batch completes");
     }
     ssc.stop(false).expect("stop");
     let collected = std::mem::take(&mut *out.lock().expect("collect lock"));

@@ -98,8 +98,7 @@ pub(crate) fn whole_millis(d: Duration, what: &str) -> Result<u64> {
             "{what} must be a whole number of milliseconds, got {d:?}"
         )));
     }
-    u64::try_from(d.as_millis())
-        .map_err(|_| Error::config(format!("{what} of {d:?} is too long")))
+    u64::try_from(d.as_millis()).map_err(|_| Error::config(format!("{what} of {d:?} is too long")))
 }
 
 /// Shows a millisecond count as Spark shows a `Duration`: `1000 ms`.
@@ -141,6 +140,9 @@ mod tests {
 
     #[test]
     fn time_displays_like_spark() {
-        assert_eq!(Time::from_millis(1357008430000).to_string(), "1357008430000 ms");
+        assert_eq!(
+            Time::from_millis(1357008430000).to_string(),
+            "1357008430000 ms"
+        );
     }
 }

@@ -21,10 +21,14 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let conf = StreamingConf::new("HdfsWordCount", seconds(2)).master("local[2]")?.with_env()?;
+    let conf = StreamingConf::new("HdfsWordCount", seconds(2))
+        .master("local[2]")?
+        .with_env()?;
     let (conf, args) = conf.parse_args(std::env::args().skip(1))?;
     let [dir] = args.as_slice() else {
-        anyhow::bail!("usage: hdfs_word_count <directory> [--master local[N]] [--batch-interval 2s]");
+        anyhow::bail!(
+            "usage: hdfs_word_count <directory> [--master local[N]] [--batch-interval 2s]"
+        );
     };
     let dir = dir.clone();
 
@@ -32,7 +36,10 @@ fn main() -> anyhow::Result<()> {
     ssc.define(move |s| {
         let lines = s.text_file_stream(&dir);
         let words = lines.flat_map(|l| {
-            l.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect::<Vec<_>>()
+            l.split(' ')
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
         });
         words.map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b).print();
     })?;

@@ -41,7 +41,9 @@ fn main() -> anyhow::Result<()> {
         [host, port] => (host.clone(), port.parse::<u16>()?),
         [] => {
             let port = embedded_source()?;
-            eprintln!("no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}");
+            eprintln!(
+                "no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}"
+            );
             ("127.0.0.1".to_string(), port)
         }
         _ => anyhow::bail!(

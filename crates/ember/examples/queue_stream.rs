@@ -12,7 +12,9 @@
 use ember::prelude::*;
 
 fn main() -> anyhow::Result<()> {
-    let conf = StreamingConf::new("QueueStream", seconds(1)).master("local[2]")?.with_env()?;
+    let conf = StreamingConf::new("QueueStream", seconds(1))
+        .master("local[2]")?
+        .with_env()?;
     let (conf, _) = conf.parse_args(std::env::args().skip(1))?;
     let ssc = StreamingContext::new(conf)?;
 

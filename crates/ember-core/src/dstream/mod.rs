@@ -108,57 +108,61 @@ impl<'s, T: Data> DStream<'s, T> {
         let first = ctx.zero() + slide;
         self.stream
             .clone()
-            .unary_frontier::<CapacityContainerBuilder<Vec<U>>, _, _, _>(pact, name, move |cap, _| {
-                let mut cap = Some(cap.delayed(&first));
-                let mut pending: Vec<(u64, S)> = Vec::new();
-                let mut out: Vec<U> = Vec::new();
-                move |(input, frontier), output| {
-                    input.for_each(|stamp, data| {
-                        let t = stamp.least().copied().unwrap_or_default();
-                        let slot = match pending.iter().position(|(pt, _)| *pt == t) {
-                            Some(i) => i,
-                            None => {
-                                pending.push((t, init()));
-                                pending.len() - 1
-                            }
-                        };
-                        fold(&mut pending[slot].1, data);
-                    });
-                    let Some(c) = cap.as_mut() else { return };
-                    let end = ctx.shared.stop_at();
-                    loop {
-                        let next = *c.time();
-                        let complete = if frontier.is_empty() {
-                            next < end
-                        } else {
-                            !frontier.less_equal(&next)
-                        };
-                        if !complete {
-                            break;
-                        }
-                        // Records stamped between two slide times belong to the later one.
-                        let mut state = None;
-                        pending.retain_mut(|(t, s)| {
-                            if *t <= next && state.is_none() {
-                                state = Some(std::mem::replace(s, init()));
-                                false
-                            } else {
-                                true
-                            }
+            .unary_frontier::<CapacityContainerBuilder<Vec<U>>, _, _, _>(
+                pact,
+                name,
+                move |cap, _| {
+                    let mut cap = Some(cap.delayed(&first));
+                    let mut pending: Vec<(u64, S)> = Vec::new();
+                    let mut out: Vec<U> = Vec::new();
+                    move |(input, frontier), output| {
+                        input.for_each(|stamp, data| {
+                            let t = stamp.least().copied().unwrap_or_default();
+                            let slot = match pending.iter().position(|(pt, _)| *pt == t) {
+                                Some(i) => i,
+                                None => {
+                                    pending.push((t, init()));
+                                    pending.len() - 1
+                                }
+                            };
+                            fold(&mut pending[slot].1, data);
                         });
-                        emit(next, state.unwrap_or_else(&mut init), &mut out);
-                        if !out.is_empty() {
-                            output.session(&*c).give_container(&mut out);
-                            out.clear();
+                        let Some(c) = cap.as_mut() else { return };
+                        let end = ctx.shared.stop_at();
+                        loop {
+                            let next = *c.time();
+                            let complete = if frontier.is_empty() {
+                                next < end
+                            } else {
+                                !frontier.less_equal(&next)
+                            };
+                            if !complete {
+                                break;
+                            }
+                            // Records stamped between two slide times belong to the later one.
+                            let mut state = None;
+                            pending.retain_mut(|(t, s)| {
+                                if *t <= next && state.is_none() {
+                                    state = Some(std::mem::replace(s, init()));
+                                    false
+                                } else {
+                                    true
+                                }
+                            });
+                            emit(next, state.unwrap_or_else(&mut init), &mut out);
+                            if !out.is_empty() {
+                                output.session(&*c).give_container(&mut out);
+                                out.clear();
+                            }
+                            c.downgrade(&(next + slide));
                         }
-                        c.downgrade(&(next + slide));
+                        if frontier.is_empty() {
+                            cap = None;
+                            pending.clear();
+                        }
                     }
-                    if frontier.is_empty() {
-                        cap = None;
-                        pending.clear();
-                    }
-                }
-            })
+                },
+            )
     }
 
     /// [`batch_fold`](Self::batch_fold) over two inputs with the same slide:
@@ -189,66 +193,72 @@ impl<'s, T: Data> DStream<'s, T> {
         let ctx = self.ctx.clone();
         let slide = self.slide;
         let first = ctx.zero() + slide;
-        self.stream.clone().binary_frontier::<_, CapacityContainerBuilder<Vec<U>>, _, _, _, _>(
-            other.stream.clone(),
-            pact1,
-            pact2,
-            name,
-            move |cap, _| {
-                let mut cap = Some(cap.delayed(&first));
-                let mut pending: Vec<(u64, S)> = Vec::new();
-                let mut out: Vec<U> = Vec::new();
-                fn slot<S>(pending: &mut Vec<(u64, S)>, t: u64, init: &mut impl FnMut() -> S) -> usize {
-                    match pending.iter().position(|(pt, _)| *pt == t) {
-                        Some(i) => i,
-                        None => {
-                            pending.push((t, init()));
-                            pending.len() - 1
+        self.stream
+            .clone()
+            .binary_frontier::<_, CapacityContainerBuilder<Vec<U>>, _, _, _, _>(
+                other.stream.clone(),
+                pact1,
+                pact2,
+                name,
+                move |cap, _| {
+                    let mut cap = Some(cap.delayed(&first));
+                    let mut pending: Vec<(u64, S)> = Vec::new();
+                    let mut out: Vec<U> = Vec::new();
+                    fn slot<S>(
+                        pending: &mut Vec<(u64, S)>,
+                        t: u64,
+                        init: &mut impl FnMut() -> S,
+                    ) -> usize {
+                        match pending.iter().position(|(pt, _)| *pt == t) {
+                            Some(i) => i,
+                            None => {
+                                pending.push((t, init()));
+                                pending.len() - 1
+                            }
                         }
                     }
-                }
-                move |(in1, f1), (in2, f2), output| {
-                    in1.for_each(|stamp, data| {
-                        let t = stamp.least().copied().unwrap_or_default();
-                        let i = slot(&mut pending, t, &mut init);
-                        fold1(&mut pending[i].1, data);
-                    });
-                    in2.for_each(|stamp, data| {
-                        let t = stamp.least().copied().unwrap_or_default();
-                        let i = slot(&mut pending, t, &mut init);
-                        fold2(&mut pending[i].1, data);
-                    });
-                    let Some(c) = cap.as_mut() else { return };
-                    let end = ctx.shared.stop_at();
-                    let both_empty = f1.is_empty() && f2.is_empty();
-                    loop {
-                        let next = *c.time();
-                        let complete = if both_empty {
-                            next < end
-                        } else {
-                            !f1.less_equal(&next) && !f2.less_equal(&next)
-                        };
-                        if !complete {
-                            break;
+                    move |(in1, f1), (in2, f2), output| {
+                        in1.for_each(|stamp, data| {
+                            let t = stamp.least().copied().unwrap_or_default();
+                            let i = slot(&mut pending, t, &mut init);
+                            fold1(&mut pending[i].1, data);
+                        });
+                        in2.for_each(|stamp, data| {
+                            let t = stamp.least().copied().unwrap_or_default();
+                            let i = slot(&mut pending, t, &mut init);
+                            fold2(&mut pending[i].1, data);
+                        });
+                        let Some(c) = cap.as_mut() else { return };
+                        let end = ctx.shared.stop_at();
+                        let both_empty = f1.is_empty() && f2.is_empty();
+                        loop {
+                            let next = *c.time();
+                            let complete = if both_empty {
+                                next < end
+                            } else {
+                                !f1.less_equal(&next) && !f2.less_equal(&next)
+                            };
+                            if !complete {
+                                break;
+                            }
+                            let state = match pending.iter().position(|(t, _)| *t <= next) {
+                                Some(i) => pending.swap_remove(i).1,
+                                None => init(),
+                            };
+                            emit(next, state, &mut out);
+                            if !out.is_empty() {
+                                output.session(&*c).give_container(&mut out);
+                                out.clear();
+                            }
+                            c.downgrade(&(next + slide));
                         }
-                        let state = match pending.iter().position(|(t, _)| *t <= next) {
-                            Some(i) => pending.swap_remove(i).1,
-                            None => init(),
-                        };
-                        emit(next, state, &mut out);
-                        if !out.is_empty() {
-                            output.session(&*c).give_container(&mut out);
-                            out.clear();
+                        if both_empty {
+                            cap = None;
+                            pending.clear();
                         }
-                        c.downgrade(&(next + slide));
                     }
-                    if both_empty {
-                        cap = None;
-                        pending.clear();
-                    }
-                }
-            },
-        )
+                },
+            )
     }
 
     /// Checks that two streams can be combined batch by batch.

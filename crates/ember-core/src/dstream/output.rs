@@ -112,7 +112,10 @@ impl<'s, T: Data> DStream<'s, T> {
     where
         T: Show,
     {
-        let options = SaveOptions { prefix: prefix.into(), suffix: suffix.into() };
+        let options = SaveOptions {
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+        };
         let index = self.ctx.index;
         let peers = self.ctx.peers;
         let shared = self.ctx.shared.clone();
@@ -240,9 +243,15 @@ mod tests {
 
     #[test]
     fn directory_names_follow_spark() {
-        let o = |p: &str, s: &str| SaveOptions { prefix: p.into(), suffix: s.into() };
+        let o = |p: &str, s: &str| SaveOptions {
+            prefix: p.into(),
+            suffix: s.into(),
+        };
         let t = Time::from_millis(1000);
-        assert_eq!(o("out/wc", "txt").dir_for(t), PathBuf::from("out/wc-1000.txt"));
+        assert_eq!(
+            o("out/wc", "txt").dir_for(t),
+            PathBuf::from("out/wc-1000.txt")
+        );
         assert_eq!(o("out/wc", "").dir_for(t), PathBuf::from("out/wc-1000"));
         assert_eq!(o("", "").dir_for(t), PathBuf::from("1000"));
     }

@@ -15,6 +15,9 @@ use crate::Data;
 /// Values of both sides of a cogroup, per key, in arrival order.
 type Groups<K, V, W> = FxHashMap<K, (Vec<V>, Vec<W>)>;
 
+// The result types spell out Spark's shapes (`(K, (V, Option<W>))`, ...): an
+// alias would hide exactly what a Spark user looks for.
+#[allow(clippy::type_complexity)]
 impl<'s, K, V> DStream<'s, (K, V)>
 where
     K: Data + Hash + Eq,
@@ -28,14 +31,19 @@ where
 
     /// Applies `f` to each value and pairs every output with the key. Pipelined.
     #[doc(alias = "flatMapValues")]
-    pub fn flat_map_values<I>(&self, mut f: impl FnMut(V) -> I + 'static) -> DStream<'s, (K, I::Item)>
+    pub fn flat_map_values<I>(
+        &self,
+        mut f: impl FnMut(V) -> I + 'static,
+    ) -> DStream<'s, (K, I::Item)>
     where
         I: IntoIterator,
         I::Item: Data,
     {
         self.flat_map(move |(k, v)| {
             let k2 = k;
-            f(v).into_iter().map(move |u| (k2.clone(), u)).collect::<Vec<_>>()
+            f(v).into_iter()
+                .map(move |u| (k2.clone(), u))
+                .collect::<Vec<_>>()
         })
     }
 
@@ -154,7 +162,10 @@ where
     ///
     /// Streams with different slides fail `start` with
     /// [`Error::InvalidGraph`](crate::Error::InvalidGraph).
-    pub fn cogroup<W: Data>(&self, other: &DStream<'s, (K, W)>) -> DStream<'s, (K, (Vec<V>, Vec<W>))> {
+    pub fn cogroup<W: Data>(
+        &self,
+        other: &DStream<'s, (K, W)>,
+    ) -> DStream<'s, (K, (Vec<V>, Vec<W>))> {
         self.cogroup_then(other, "cogroup", |k, vs, ws, out| out.push((k, (vs, ws))))
     }
 

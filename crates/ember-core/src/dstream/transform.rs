@@ -12,6 +12,9 @@ use timely::dataflow::operators::{Concat, Operator};
 use timely::dataflow::StreamVec;
 
 use super::DStream;
+
+/// Both sides of a `transform_with` batch, tagged with their worker.
+type Tagged2<T, W> = (Vec<(u32, T)>, Vec<(u32, W)>);
 use crate::time::Time;
 use crate::Data;
 
@@ -144,9 +147,13 @@ impl<'s, T: Data> DStream<'s, T> {
                 });
             }
         };
-        let partial = self.batch_fold(Pipeline, "ReducePartial", || None, fold.clone(), |_, acc, out| {
-            out.extend(acc)
-        });
+        let partial = self.batch_fold(
+            Pipeline,
+            "ReducePartial",
+            || None,
+            fold.clone(),
+            |_, acc, out| out.extend(acc),
+        );
         self.with(self.with(partial).batch_fold(
             Exchange::new(|_| 0),
             "Reduce",
@@ -163,32 +170,37 @@ impl<'s, T: Data> DStream<'s, T> {
         let index = self.ctx.index as u32;
         match limit {
             None => self.stream.clone().map(move |x| (index, x)),
-            Some(limit) => self.stream.clone().unary_frontier::<CapacityContainerBuilder<Vec<(u32, T)>>, _, _, _>(
-                Pipeline,
-                "Limit",
-                move |_, _| {
-                    let mut taken: Vec<(u64, usize)> = Vec::new();
-                    move |(input, frontier), output| {
-                        input.for_each(|stamp, data| {
-                            let t = stamp.least().copied().unwrap_or_default();
-                            let i = match taken.iter().position(|(pt, _)| *pt == t) {
-                                Some(i) => i,
-                                None => {
-                                    taken.push((t, 0));
-                                    taken.len() - 1
+            Some(limit) => self
+                .stream
+                .clone()
+                .unary_frontier::<CapacityContainerBuilder<Vec<(u32, T)>>, _, _, _>(
+                    Pipeline,
+                    "Limit",
+                    move |_, _| {
+                        let mut taken: Vec<(u64, usize)> = Vec::new();
+                        move |(input, frontier), output| {
+                            input.for_each(|stamp, data| {
+                                let t = stamp.least().copied().unwrap_or_default();
+                                let i = match taken.iter().position(|(pt, _)| *pt == t) {
+                                    Some(i) => i,
+                                    None => {
+                                        taken.push((t, 0));
+                                        taken.len() - 1
+                                    }
+                                };
+                                let room = limit - taken[i].1;
+                                let n = room.min(data.len());
+                                taken[i].1 += n;
+                                if n > 0 {
+                                    output
+                                        .session(&stamp)
+                                        .give_iterator(data.drain(..n).map(|x| (index, x)));
                                 }
-                            };
-                            let room = limit - taken[i].1;
-                            let n = room.min(data.len());
-                            taken[i].1 += n;
-                            if n > 0 {
-                                output.session(&stamp).give_iterator(data.drain(..n).map(|x| (index, x)));
-                            }
-                        });
-                        taken.retain(|(t, _)| frontier.less_equal(t));
-                    }
-                },
-            ),
+                            });
+                            taken.retain(|(t, _)| frontier.less_equal(t));
+                        }
+                    },
+                ),
         }
     }
 
@@ -210,7 +222,11 @@ impl<'s, T: Data> DStream<'s, T> {
                 if is_first {
                     // Stable: each worker's records keep their order.
                     acc.sort_by_key(|(w, _)| *w);
-                    f(acc.into_iter().map(|(_, x)| x).collect(), Time::from_millis(t), out);
+                    f(
+                        acc.into_iter().map(|(_, x)| x).collect(),
+                        Time::from_millis(t),
+                        out,
+                    );
                 }
             },
         )
@@ -252,7 +268,7 @@ impl<'s, T: Data> DStream<'s, T> {
             Exchange::new(|_| 0),
             "TransformWith",
             || (Vec::new(), Vec::new()),
-            |acc: &mut (Vec<(u32, T)>, Vec<(u32, W)>), data| acc.0.append(data),
+            |acc: &mut Tagged2<T, W>, data| acc.0.append(data),
             |acc, data| acc.1.append(data),
             move |t, (mut a, mut b), out| {
                 if is_first {

@@ -16,10 +16,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::Exchange;
 use timely::dataflow::operators::Operator;
-use timely::container::CapacityContainerBuilder;
 
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -36,7 +36,9 @@ pub struct FileStreamOptions {
 
 impl Default for FileStreamOptions {
     fn default() -> Self {
-        FileStreamOptions { new_files_only: true }
+        FileStreamOptions {
+            new_files_only: true,
+        }
     }
 }
 
@@ -74,7 +76,9 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 
 impl DirectoryScan {
     fn new_files(&mut self, time: u64) -> std::io::Result<Vec<PathBuf>> {
-        let threshold = self.initial_threshold.max(time.saturating_sub(self.remember_ms));
+        let threshold = self
+            .initial_threshold
+            .max(time.saturating_sub(self.remember_ms));
         let mut found = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -83,11 +87,15 @@ impl DirectoryScan {
             }
             let path = entry.path();
             // Follows symbolic links; a file that vanished meanwhile is skipped.
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }
-            let Some(mtime) = modified_ms(&meta) else { continue };
+            let Some(mtime) = modified_ms(&meta) else {
+                continue;
+            };
             if mtime < threshold || mtime > time || self.taken.contains_key(&path) {
                 continue;
             }
@@ -163,17 +171,26 @@ fn check_directory(dir: &Path, name: &str) -> Result<()> {
     };
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => Err(fail(
-            format!("{} is not a directory: give the directory new files are moved into", dir.display()),
+            format!(
+                "{} is not a directory: give the directory new files are moved into",
+                dir.display()
+            ),
             None,
         )),
         Ok(_) => std::fs::read_dir(dir).map(|_| ()).map_err(|e| {
             fail(
-                format!("cannot read directory {}: check its permissions", dir.display()),
+                format!(
+                    "cannot read directory {}: check its permissions",
+                    dir.display()
+                ),
                 Some(e),
             )
         }),
         Err(e) => Err(fail(
-            format!("cannot open directory {}: create it before starting", dir.display()),
+            format!(
+                "cannot open directory {}: create it before starting",
+                dir.display()
+            ),
             Some(e),
         )),
     }
@@ -209,36 +226,44 @@ impl<'s> StreamingScope<'s> {
             name: name.clone(),
             dir,
             peers: self.ctx.peers,
-            initial_threshold: if options.new_files_only { self.ctx.shared.start_ms } else { 0 },
+            initial_threshold: if options.new_files_only {
+                self.ctx.shared.start_ms
+            } else {
+                0
+            },
             remember_ms: MIN_REMEMBER_MS.div_ceil(interval) * interval,
             taken: HashMap::new(),
         };
         let files = batch_source(self, &name, self.ctx.index == 0, move |_| scan);
         let shared = self.ctx.shared.clone();
-        let lines = files.exchange(|(worker, _)| *worker).unary::<CapacityContainerBuilder<Vec<String>>, _, _, _>(
-            Pipeline,
-            "ReadFiles",
-            move |_, _| {
-                move |input, output| {
-                    input.for_each(|stamp, data| {
-                        let mut session = output.session(&stamp);
-                        for (_, path) in data.drain(..) {
-                            match std::fs::read(&path) {
-                                Ok(bytes) => session.give_iterator(split_lines(&bytes).into_iter()),
-                                Err(e) => shared.fail(Error::Source {
-                                    source_name: name.clone(),
-                                    message: format!(
+        let lines = files
+            .exchange(|(worker, _)| *worker)
+            .unary::<CapacityContainerBuilder<Vec<String>>, _, _, _>(
+                Pipeline,
+                "ReadFiles",
+                move |_, _| {
+                    move |input, output| {
+                        input.for_each(|stamp, data| {
+                            let mut session = output.session(&stamp);
+                            for (_, path) in data.drain(..) {
+                                match std::fs::read(&path) {
+                                    Ok(bytes) => {
+                                        session.give_iterator(split_lines(&bytes).into_iter())
+                                    }
+                                    Err(e) => shared.fail(Error::Source {
+                                        source_name: name.clone(),
+                                        message: format!(
                                         "cannot read {}: a file must stay readable once moved in",
                                         path.display()
                                     ),
-                                    cause: Some(e),
-                                }),
+                                        cause: Some(e),
+                                    }),
+                                }
                             }
-                        }
-                    });
-                }
-            },
-        );
+                        });
+                    }
+                },
+            );
         DStream::new(lines, interval, self.ctx.clone())
     }
 }

@@ -79,7 +79,11 @@ where
                 }
                 // The last batch before a stop closes at once.
                 let sealing = now >= t || t + interval >= stop_at;
-                let step = if sealing { src.seal(t, &mut out) } else { src.poll(t, &mut out) };
+                let step = if sealing {
+                    src.seal(t, &mut out)
+                } else {
+                    src.poll(t, &mut out)
+                };
                 if let Err(e) = step {
                     failed = Some(e);
                     break None;

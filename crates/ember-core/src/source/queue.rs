@@ -28,7 +28,9 @@ pub struct Queue<T> {
 
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
-        Queue { inner: self.inner.clone() }
+        Queue {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -61,7 +63,11 @@ impl<T> Queue<T> {
 
     /// Appends a batch.
     pub fn push(&self, batch: Vec<T>) {
-        self.inner.lock().expect("queue lock").pending.push_back(batch);
+        self.inner
+            .lock()
+            .expect("queue lock")
+            .pending
+            .push_back(batch);
     }
 
     /// Batches not yet taken.
@@ -115,7 +121,11 @@ impl<T: Clone> Queue<T> {
     }
 
     fn register(&self, worker: usize) {
-        self.inner.lock().expect("queue lock").readers.insert(worker, 0);
+        self.inner
+            .lock()
+            .expect("queue lock")
+            .readers
+            .insert(worker, 0);
     }
 }
 
@@ -129,10 +139,15 @@ struct QueueSource<T> {
 
 impl<T: Data> BatchSource<T> for QueueSource<T> {
     fn seal(&mut self, time: u64, out: &mut Vec<T>) -> Result<()> {
-        let batch = self.queue.take(self.index, time, self.one_at_a_time, &self.default);
+        let batch = self
+            .queue
+            .take(self.index, time, self.one_at_a_time, &self.default);
         // Spark's parallelize: worker i gets the i-th contiguous slice.
         let n = batch.len();
-        let (from, to) = (n * self.index / self.peers, n * (self.index + 1) / self.peers);
+        let (from, to) = (
+            n * self.index / self.peers,
+            n * (self.index + 1) / self.peers,
+        );
         out.extend_from_slice(&batch[from..to]);
         Ok(())
     }

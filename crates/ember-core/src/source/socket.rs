@@ -60,12 +60,19 @@ impl SocketOptions {
 /// How long a blocked read waits before looking at the stop flag.
 const READ_POLL: Duration = Duration::from_millis(100);
 
+/// A started receiver thread and the ends the source keeps.
+struct Running {
+    blocks: Receiver<Vec<String>>,
+    stop: Arc<AtomicBool>,
+    _thread: JoinHandle<()>,
+}
+
 struct SocketSource {
     name: String,
     address: String,
     options: SocketOptions,
     wake: SyncActivator,
-    receiver: Option<(Receiver<Vec<String>>, Arc<AtomicBool>, JoinHandle<()>)>,
+    receiver: Option<Running>,
     seq: u64,
 }
 
@@ -86,15 +93,21 @@ impl SocketSource {
                 .name(format!("ember-receiver-{}", self.address))
                 .spawn(move || receiver.run())
             {
-                Ok(handle) => self.receiver = Some((rx, stop, handle)),
+                Ok(handle) => {
+                    self.receiver = Some(Running {
+                        blocks: rx,
+                        stop,
+                        _thread: handle,
+                    })
+                }
                 Err(e) => {
                     tracing::error!(source = %self.name, "cannot start the receiver thread: {e}");
                     return;
                 }
             }
         }
-        if let Some((rx, _, _)) = &self.receiver {
-            for block in rx.try_iter() {
+        if let Some(running) = &self.receiver {
+            for block in running.blocks.try_iter() {
                 out.push((self.seq, block));
                 self.seq += 1;
             }
@@ -115,8 +128,8 @@ impl BatchSource<(u64, Vec<String>)> for SocketSource {
     }
 
     fn stop(&mut self) {
-        if let Some((_, stop, _)) = &self.receiver {
-            stop.store(true, Ordering::Release);
+        if let Some(running) = &self.receiver {
+            running.stop.store(true, Ordering::Release);
         }
     }
 }
@@ -304,16 +317,19 @@ impl<'s> StreamingScope<'s> {
             format!("{host}:{port}")
         };
         let name = format!("socket_text_stream({address})");
-        let blocks = batch_source(self, &name.clone(), self.ctx.index == receiver_worker, move |wake| {
-            SocketSource {
+        let blocks = batch_source(
+            self,
+            &name.clone(),
+            self.ctx.index == receiver_worker,
+            move |wake| SocketSource {
                 name,
                 address,
                 options,
                 wake,
                 receiver: None,
                 seq: 0,
-            }
-        });
+            },
+        );
         let blocks = if self.ctx.peers > 1 {
             blocks.exchange(|(seq, _)| *seq)
         } else {

@@ -17,7 +17,8 @@ fn write_with_mtime(dir: &Path, staging: &Path, name: &str, text: &str, mtime_ms
     let tmp = staging.join(name);
     fs::write(&tmp, text).unwrap();
     let f = fs::File::options().write(true).open(&tmp).unwrap();
-    f.set_modified(UNIX_EPOCH + Duration::from_millis(mtime_ms)).unwrap();
+    f.set_modified(UNIX_EPOCH + Duration::from_millis(mtime_ms))
+        .unwrap();
     drop(f);
     fs::rename(&tmp, dir.join(name)).unwrap();
 }
@@ -82,7 +83,13 @@ fn files_keep_their_order_across_workers() {
     let dir = tempfile::tempdir().unwrap();
     let staging = tempfile::tempdir().unwrap();
     for i in 0..7u64 {
-        write_with_mtime(dir.path(), staging.path(), &format!("f{i}"), &format!("line{i}\n"), T0 + 100 + i);
+        write_with_mtime(
+            dir.path(),
+            staging.path(),
+            &format!("f{i}"),
+            &format!("line{i}\n"),
+            T0 + 100 + i,
+        );
     }
     let got = run(3, dir.path(), 1);
     let want: Vec<String> = (0..7).map(|i| format!("line{i}")).collect();
@@ -93,21 +100,29 @@ fn files_keep_their_order_across_workers() {
 fn a_missing_directory_fails_start_with_a_source_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let conf = StreamingConf::new("files", seconds(1)).master("local[2]").unwrap();
+    let conf = StreamingConf::new("files", seconds(1))
+        .master("local[2]")
+        .unwrap();
     let ssc = StreamingContext::with_clock(conf, ManualClock::new()).unwrap();
     let m = missing.clone();
     ssc.define(move |s| s.text_file_stream(&m).print()).unwrap();
     let err = ssc.start().unwrap_err();
     assert!(matches!(err, ember::Error::Source { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("create it before starting") && text.contains("nope"), "{text}");
+    assert!(
+        text.contains("create it before starting") && text.contains("nope"),
+        "{text}"
+    );
 
     // A file where a directory is expected.
     let file = dir.path().join("plain");
     fs::write(&file, "x").unwrap();
-    let conf = StreamingConf::new("files", seconds(1)).master("local[1]").unwrap();
+    let conf = StreamingConf::new("files", seconds(1))
+        .master("local[1]")
+        .unwrap();
     let ssc = StreamingContext::with_clock(conf, ManualClock::new()).unwrap();
-    ssc.define(move |s| s.text_file_stream(&file).print()).unwrap();
+    ssc.define(move |s| s.text_file_stream(&file).print())
+        .unwrap();
     let err = ssc.start().unwrap_err();
     assert!(err.to_string().contains("is not a directory"), "{err}");
 }

@@ -11,7 +11,10 @@ fn context(workers: usize) -> (StreamingContext, ManualClock) {
     let conf = StreamingConf::new("lifecycle", seconds(1))
         .master(&format!("local[{workers}]"))
         .unwrap();
-    (StreamingContext::with_clock(conf, clock.clone()).unwrap(), clock)
+    (
+        StreamingContext::with_clock(conf, clock.clone()).unwrap(),
+        clock,
+    )
 }
 
 #[test]
@@ -23,7 +26,10 @@ fn start_without_output_operations_is_an_invalid_graph() {
     .unwrap();
     let err = ssc.start().unwrap_err();
     assert!(matches!(err, Error::InvalidGraph(_)), "{err:?}");
-    assert!(err.to_string().contains("no output operations registered"), "{err}");
+    assert!(
+        err.to_string().contains("no output operations registered"),
+        "{err}"
+    );
 
     let (empty, _) = context(1);
     assert!(matches!(empty.start().unwrap_err(), Error::InvalidGraph(_)));
@@ -32,33 +38,46 @@ fn start_without_output_operations_is_an_invalid_graph() {
 #[test]
 fn operations_cannot_be_added_after_start_and_a_stopped_context_cannot_restart() {
     let (ssc, _) = context(1);
-    ssc.define(|s| s.queue_stream(vec![vec![1u32]], true, None).foreach_rdd(|_, _| {}))
-        .unwrap();
+    ssc.define(|s| {
+        s.queue_stream(vec![vec![1u32]], true, None)
+            .foreach_rdd(|_, _| {})
+    })
+    .unwrap();
     ssc.start().unwrap();
     ssc.start().unwrap(); // a second start only warns, as in Spark
-    let err = ssc.define(|s| s.queue_stream(vec![vec![1u32]], true, None).print()).unwrap_err();
+    let err = ssc
+        .define(|s| s.queue_stream(vec![vec![1u32]], true, None).print())
+        .unwrap_err();
     assert!(err.to_string().contains("after starting"), "{err}");
     ssc.stop(false).unwrap();
     ssc.stop(false).unwrap(); // idempotent
     let err = ssc.start().unwrap_err();
     assert!(matches!(err, Error::IllegalState(_)), "{err:?}");
     assert!(err.to_string().contains("already been stopped"), "{err}");
-    let err = ssc.define(|s| s.queue_stream(vec![vec![1u32]], true, None).print()).unwrap_err();
+    let err = ssc
+        .define(|s| s.queue_stream(vec![vec![1u32]], true, None).print())
+        .unwrap_err();
     assert!(err.to_string().contains("after stopping"), "{err}");
 }
 
 #[test]
 fn waiting_on_a_context_that_never_started_is_an_error() {
     let (ssc, _) = context(1);
-    assert!(matches!(ssc.await_termination().unwrap_err(), Error::IllegalState(_)));
+    assert!(matches!(
+        ssc.await_termination().unwrap_err(),
+        Error::IllegalState(_)
+    ));
     ssc.stop(true).unwrap();
 }
 
 #[test]
 fn await_termination_or_timeout_reports_whether_it_stopped() {
     let (ssc, _) = context(2);
-    ssc.define(|s| s.queue_stream(vec![vec![1u32]], true, None).foreach_rdd(|_, _| {}))
-        .unwrap();
+    ssc.define(|s| {
+        s.queue_stream(vec![vec![1u32]], true, None)
+            .foreach_rdd(|_, _| {})
+    })
+    .unwrap();
     ssc.start().unwrap();
     assert!(!ssc.await_termination_or_timeout(millis(20)).unwrap());
     ssc.stop(false).unwrap();
@@ -73,9 +92,15 @@ fn bad_master_and_interval_are_config_errors() {
     }
     let err = StreamingContext::new(StreamingConf::new("x", millis(0))).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
-    let err = StreamingContext::new(StreamingConf::new("x", std::time::Duration::from_micros(1500)))
-        .unwrap_err();
-    assert!(err.to_string().contains("whole number of milliseconds"), "{err}");
+    let err = StreamingContext::new(StreamingConf::new(
+        "x",
+        std::time::Duration::from_micros(1500),
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("whole number of milliseconds"),
+        "{err}"
+    );
     let err = ember::parse_duration("-1s").unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
 }
@@ -95,7 +120,9 @@ fn a_panic_in_user_code_stops_the_context_with_a_typed_error() {
         clock.advance(seconds(1));
         let err = ssc.await_termination().unwrap_err();
         match err {
-            Error::UserCode { message, .. } => assert!(message.contains("bad record 5"), "{message}"),
+            Error::UserCode { message, .. } => {
+                assert!(message.contains("bad record 5"), "{message}")
+            }
             other => panic!("expected UserCode, got {other:?}"),
         }
     }
@@ -136,7 +163,9 @@ fn graceful_stop_processes_the_open_batch() {
     ssc.define(move |s| {
         let sink = sink.clone();
         s.queue_stream(q.clone(), true, None)
-            .foreach_rdd(move |batch, time| sink.lock().unwrap().push((time.milliseconds(), batch)));
+            .foreach_rdd(move |batch, time| {
+                sink.lock().unwrap().push((time.milliseconds(), batch))
+            });
     })
     .unwrap();
     ssc.start().unwrap();

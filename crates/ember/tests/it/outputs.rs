@@ -27,7 +27,9 @@ fn print_matches_sparks_layout_for_full_short_and_empty_batches() {
         let sink = text.clone();
         let _: Vec<Vec<()>> = run_batches(workers, 3, move |s, _out| {
             let batches = vec![
-                (1..=12).map(|i| (format!("w{i}"), i as u64)).collect::<Vec<_>>(),
+                (1..=12)
+                    .map(|i| (format!("w{i}"), i as u64))
+                    .collect::<Vec<_>>(),
                 vec![("only".to_string(), 1)],
                 vec![],
             ];
@@ -81,7 +83,10 @@ fn save_as_text_files_writes_sparks_layout_and_overwrites_on_rerun() {
         .collect();
     names.sort();
     assert_eq!(names, ["_SUCCESS", "part-00000"]);
-    assert_eq!(fs::read_to_string(batch1.join("part-00000")).unwrap(), "(x,9)\n");
+    assert_eq!(
+        fs::read_to_string(batch1.join("part-00000")).unwrap(),
+        "(x,9)\n"
+    );
 }
 
 #[test]
@@ -93,10 +98,13 @@ fn save_as_text_files_without_suffix_and_unwritable_target_fails_with_sink_error
     let prefix = blocker.join("out").to_string_lossy().into_owned();
 
     let clock = ember::ManualClock::new();
-    let conf = ember::StreamingConf::new("t", ember::seconds(1)).master("local[2]").unwrap();
+    let conf = ember::StreamingConf::new("t", ember::seconds(1))
+        .master("local[2]")
+        .unwrap();
     let ssc = ember::StreamingContext::with_clock(conf, clock.clone()).unwrap();
     ssc.define(move |s| {
-        s.queue_stream(vec![vec![1u64]], true, None).save_as_text_files(prefix.clone(), "");
+        s.queue_stream(vec![vec![1u64]], true, None)
+            .save_as_text_files(prefix.clone(), "");
     })
     .unwrap();
     ssc.start().unwrap();

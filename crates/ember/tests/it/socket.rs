@@ -16,7 +16,7 @@ use ember::SocketOptions;
 fn run_until(
     workers: usize,
     port: u16,
-    mut server: impl FnMut() + Send + 'static,
+    server: impl FnOnce() + Send + 'static,
     done: impl Fn(&[String]) -> bool,
 ) -> Vec<String> {
     let clock = ManualClock::new();
@@ -34,11 +34,15 @@ fn run_until(
     })
     .unwrap();
     ssc.start().unwrap();
-    let server = std::thread::spawn(move || server());
+    let server = std::thread::spawn(server);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut t = 0;
     while !done(&seen.lock().unwrap()) {
-        assert!(Instant::now() < deadline, "timed out; got {:?}", seen.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "timed out; got {:?}",
+            seen.lock().unwrap()
+        );
         clock.advance(seconds(1));
         t += 1000;
         ssc.await_batch(Time::from_millis(t)).unwrap();
@@ -67,7 +71,7 @@ fn receiver_reconnects_after_the_server_closes_and_loses_nothing() {
                 writeln!(c1, "{l}").unwrap();
             }
             drop(c1); // the server closes the connection
-            // Accepting again proves the receiver reconnected.
+                      // Accepting again proves the receiver reconnected.
             let (mut c2, _) = listener.accept().unwrap();
             for l in &s {
                 writeln!(c2, "{l}").unwrap();
@@ -94,7 +98,11 @@ fn receiver_reconnects_after_the_server_closes_and_loses_nothing() {
 #[test]
 fn refused_connections_are_retried_until_the_server_comes_up() {
     // Find a free port, then leave it closed while the receiver starts.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = move || {
         std::thread::sleep(Duration::from_millis(300)); // the receiver is refused meanwhile
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -112,7 +120,8 @@ fn invalid_utf8_is_replaced_not_a_panic() {
     let port = listener.local_addr().unwrap().port();
     let server = move || {
         let (mut c, _) = listener.accept().unwrap();
-        c.write_all(b"ok\n\xff\xfe bad\r\nlast without newline").unwrap();
+        c.write_all(b"ok\n\xff\xfe bad\r\nlast without newline")
+            .unwrap();
         drop(c);
     };
     let got = run_until(1, port, server, |seen| seen.len() >= 3);
