@@ -1,1 +1,75 @@
-//! x
+//! Test support for ember's suites.
+//!
+//! Every operation is tested at `local[1]` and `local[3]`: the two runs must
+//! agree (exactly, or after sorting each batch where Spark leaves the order
+//! undefined), and the agreed output is then compared with an independent
+//! expectation. The runs themselves use [`ember_core::testing`]: queued
+//! batches on a manual clock, no sleeping.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+pub use ember_core::testing::*;
+use ember_core::{DStream, Data};
+
+/// The parallelisms every operation is checked at.
+pub const WORKERS: [usize; 2] = [1, 3];
+
+/// `op` over `input` at `local[1]` and at `local[3]`: the raw outputs.
+pub fn at_1_and_3<T, U, F>(input: &[Vec<T>], op: F) -> [Vec<Vec<U>>; 2]
+where
+    T: Data + Sync,
+    U: Data,
+    F: for<'s> Fn(DStream<'s, T>) -> DStream<'s, U> + Send + Sync + 'static,
+{
+    let op = Arc::new(op);
+    WORKERS.map(|w| {
+        let op = op.clone();
+        run_local(w, input.to_vec(), move |s| op(s))
+    })
+}
+
+/// `op` over two inputs at `local[1]` and at `local[3]`: the raw outputs.
+pub fn at_1_and_3_2<T, W, U, F>(left: &[Vec<T>], right: &[Vec<W>], op: F) -> [Vec<Vec<U>>; 2]
+where
+    T: Data + Sync,
+    W: Data + Sync,
+    U: Data,
+    F: for<'s> Fn(DStream<'s, T>, DStream<'s, W>) -> DStream<'s, U> + Send + Sync + 'static,
+{
+    let op = Arc::new(op);
+    WORKERS.map(|w| {
+        let op = op.clone();
+        run_local2(w, left.to_vec(), right.to_vec(), move |a, b| op(a, b))
+    })
+}
+
+/// Asserts both runs are identical, order included, and returns the output.
+///
+/// # Panics
+///
+/// When the runs differ.
+pub fn same_exactly<U: PartialEq + Debug>([one, three]: [Vec<Vec<U>>; 2]) -> Vec<Vec<U>> {
+    assert_eq!(one, three, "local[1] (left) and local[3] (right) differ");
+    one
+}
+
+/// Sorts each batch (Spark leaves the order of a shuffled batch undefined).
+pub fn sorted<U: Ord>(mut batches: Vec<Vec<U>>) -> Vec<Vec<U>> {
+    batches.iter_mut().for_each(|b| b.sort());
+    batches
+}
+
+/// Asserts both runs agree after sorting each batch; returns the sorted output.
+///
+/// # Panics
+///
+/// When the runs differ.
+pub fn same_sorted<U: Ord + Debug>([one, three]: [Vec<Vec<U>>; 2]) -> Vec<Vec<U>> {
+    let (one, three) = (sorted(one), sorted(three));
+    assert_eq!(
+        one, three,
+        "local[1] (left) and local[3] (right) differ after sorting each batch"
+    );
+    one
+}

@@ -9,67 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ember::prelude::*;
-use ember::testing::*;
-use ember::Data;
+use ember_testkit::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 // ---------------------------------------------------------------------------
 // Helpers: run at both parallelisms, normalise, and build random inputs.
 // ---------------------------------------------------------------------------
-
-const WORKERS: [usize; 2] = [1, 3];
-
-/// `op` over `input` at `local[1]` and at `local[3]`, raw outputs.
-fn at_1_and_3<T, U, F>(input: &[Vec<T>], op: F) -> [Vec<Vec<U>>; 2]
-where
-    T: Data + Sync,
-    U: Data,
-    F: for<'s> Fn(DStream<'s, T>) -> DStream<'s, U> + Send + Sync + 'static,
-{
-    let op = Arc::new(op);
-    WORKERS.map(|w| {
-        let op = op.clone();
-        run_local(w, input.to_vec(), move |s| op(s))
-    })
-}
-
-/// `op` over two inputs at `local[1]` and at `local[3]`, raw outputs.
-fn at_1_and_3_2<T, W, U, F>(left: &[Vec<T>], right: &[Vec<W>], op: F) -> [Vec<Vec<U>>; 2]
-where
-    T: Data + Sync,
-    W: Data + Sync,
-    U: Data,
-    F: for<'s> Fn(DStream<'s, T>, DStream<'s, W>) -> DStream<'s, U> + Send + Sync + 'static,
-{
-    let op = Arc::new(op);
-    WORKERS.map(|w| {
-        let op = op.clone();
-        run_local2(w, left.to_vec(), right.to_vec(), move |a, b| op(a, b))
-    })
-}
-
-/// Asserts both runs are identical, order included, and returns the output.
-fn same_exactly<U: PartialEq + std::fmt::Debug>([one, three]: [Vec<Vec<U>>; 2]) -> Vec<Vec<U>> {
-    assert_eq!(one, three, "local[1] (left) and local[3] (right) differ");
-    one
-}
-
-/// Sorts each batch (Spark leaves the order of a shuffled batch undefined).
-fn sorted<U: Ord>(mut batches: Vec<Vec<U>>) -> Vec<Vec<U>> {
-    batches.iter_mut().for_each(|b| b.sort());
-    batches
-}
-
-/// Asserts both runs agree after sorting each batch; returns the sorted output.
-fn same_sorted<U: Ord + std::fmt::Debug>([one, three]: [Vec<Vec<U>>; 2]) -> Vec<Vec<U>> {
-    let (one, three) = (sorted(one), sorted(three));
-    assert_eq!(
-        one, three,
-        "local[1] (left) and local[3] (right) differ after sorting each batch"
-    );
-    one
-}
 
 /// Random keyed batches: keys `0..keys`, values in `-50..50`, sizes `0..=max`,
 /// about a quarter of the batches empty.
