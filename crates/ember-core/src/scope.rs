@@ -112,7 +112,7 @@ impl<'s> StreamingScope<'s> {
     }
 
     /// The timely scope the graph lives in: the escape hatch to timely's own
-    /// operators (see [`DStream::from_timely`]).
+    /// operators (see [`DStream::to_timely`] and [`from_timely`](Self::from_timely)).
     pub fn timely_scope(&self) -> Scope<'s, u64> {
         self.scope
     }

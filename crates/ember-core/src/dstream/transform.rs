@@ -92,6 +92,10 @@ impl<'s, T: Data> DStream<'s, T> {
 
     /// The records of both streams, batch by batch. Pipelined.
     ///
+    /// Within a batch, records are in partition (worker) order, each worker's
+    /// part holding both streams' records as they arrived; Spark lists all of
+    /// the first stream's partitions before the second's.
+    ///
     /// # Errors
     ///
     /// Streams with different slides fail `start` with
