@@ -64,7 +64,9 @@ impl Corpus {
         let mut vocab = Vec::with_capacity(VOCABULARY);
         while vocab.len() < VOCABULARY {
             let len = 3 + rng.below(8) as usize;
-            let w: String = (0..len).map(|_| (b'a' + rng.below(26) as u8) as char).collect();
+            let w: String = (0..len)
+                .map(|_| (b'a' + rng.below(26) as u8) as char)
+                .collect();
             if seen.insert(w.clone()) {
                 vocab.push(w);
             }
@@ -105,7 +107,12 @@ impl Corpus {
                 words_in_chunk = 0;
             }
         }
-        Corpus { text, lines, chunk_bytes, chunk_words }
+        Corpus {
+            text,
+            lines,
+            chunk_bytes,
+            chunk_words,
+        }
     }
 
     fn chunks(&self) -> usize {
@@ -210,7 +217,9 @@ pub(crate) fn start_tcp(corpus: Arc<Corpus>, rate: u64) -> std::io::Result<(u16,
     let handle = std::thread::Builder::new()
         .name("bench-tcp-server".into())
         .spawn(move || {
-            listener.set_nonblocking(true).expect("nonblocking listener");
+            listener
+                .set_nonblocking(true)
+                .expect("nonblocking listener");
             let mut conn = loop {
                 if flag.load(Ordering::Acquire) {
                     return (OfferLog::default(), None);

@@ -16,7 +16,11 @@ use crate::run::{percentile, Input, RunResult, RunSpec};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "ember-bench", version, about = "Word-count throughput and latency of ember")]
+#[command(
+    name = "ember-bench",
+    version,
+    about = "Word-count throughput and latency of ember"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -97,6 +101,15 @@ enum Cmd {
         common: Common,
         /// Words per second offered.
         #[arg(long, default_value_t = 1_000_000)]
+        rate: u64,
+    },
+    /// One run in this process, printed as one machine-readable line
+    /// (used by `search` and `all` so every run has a fresh process).
+    #[command(hide = true)]
+    RunOne {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
         rate: u64,
     },
     /// The matrix {local[1], local[2]} × {memory, tcp}: highest sustained
@@ -183,21 +196,61 @@ fn run_or_exit(spec: &RunSpec, corpus: &Arc<Corpus>) -> RunResult {
     }
 }
 
+/// Runs `spec` in a child process (`run-one`), so that its peak RSS is its
+/// own and no memory the allocator kept from an earlier run is counted;
+/// falls back to this process if the child cannot be started.
+fn run_isolated(spec: &RunSpec, corpus: &Arc<Corpus>) -> RunResult {
+    let Ok(exe) = std::env::current_exe() else {
+        return run_or_exit(spec, corpus);
+    };
+    let output = std::process::Command::new(exe)
+        .arg("run-one")
+        .args(["--input", &spec.input.to_string(), "--master", &spec.master])
+        .args(["--interval-ms", &spec.interval_ms.to_string()])
+        .args([
+            "--warmup",
+            &spec.warmup.to_string(),
+            "--batches",
+            &spec.batches.to_string(),
+        ])
+        .args(["--rate", &spec.rate.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    let parsed = output.ok().and_then(|o| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.lines()
+            .rev()
+            .find_map(|l| RunResult::from_line(spec, l))
+    });
+    match parsed {
+        Some(r) => r,
+        None => {
+            eprintln!("ember-bench: the child run failed");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// The highest sustained rate and the run that showed it.
 fn search(common: &Common, args: &SearchArgs, corpus: &Arc<Corpus>) -> Option<RunResult> {
     let mut best: Option<RunResult> = None;
     let mut failed_at: Option<u64> = None;
     let mut rate = args.start_rate.max(10_000);
     for step in 1..=args.max_steps {
-        let spec = common.spec(rate, 5);
-        let r = run_or_exit(&spec, corpus);
+        let r = run_isolated(&common.spec(rate, 5), corpus);
         println!(
             "step {step}: {} M words/s -> {} (counted {} M words/s, max delay {:.0} ms){}",
             mwps(rate as f64),
-            if r.sustained() { "sustained" } else { "NOT sustained" },
+            if r.sustained() {
+                "sustained"
+            } else {
+                "NOT sustained"
+            },
             mwps(r.counted_rate),
             r.max_ms,
-            r.failures.first().map_or(String::new(), |f| format!(": {f}"))
+            r.failures
+                .first()
+                .map_or(String::new(), |f| format!(": {f}"))
         );
         if r.sustained() {
             best = Some(r);
@@ -238,7 +291,10 @@ fn search_row(common: &Common, best: &Option<RunResult>) -> String {
             b.max_ms,
             mb(b.rss_kb)
         ),
-        None => format!("| {} | {} | none sustained | | | |", common.master, common.input),
+        None => format!(
+            "| {} | {} | none sustained | | | |",
+            common.master, common.input
+        ),
     }
 }
 
@@ -253,7 +309,14 @@ fn main() {
                 std::process::exit(2);
             }
         }
-        Cmd::Search { common, search: args } => {
+        Cmd::RunOne { common, rate } => {
+            let r = run_or_exit(&common.spec(rate, 10), &corpus);
+            println!("{}", r.to_line());
+        }
+        Cmd::Search {
+            common,
+            search: args,
+        } => {
             let best = search(&common, &args, &corpus);
             println!("\n{TABLE_HEAD}\n{}", search_row(&common, &best));
         }
@@ -290,17 +353,28 @@ fn main() {
                         verbose: false,
                     };
                     let best = search(&common, &args, &corpus);
-                    let lat_common = Common { batches: Some(latency_batches), ..common.clone() };
-                    let lat = run_or_exit(&lat_common.spec(latency_rate, 10), &corpus);
+                    let lat_common = Common {
+                        batches: Some(latency_batches),
+                        ..common.clone()
+                    };
+                    let lat = run_isolated(&lat_common.spec(latency_rate, 10), &corpus);
                     println!(
                         "latency at {} M words/s: p50 {:.0} ms, p99 {:.0} ms{}",
                         mwps(latency_rate as f64),
                         lat.p50_ms,
                         lat.p99_ms,
-                        if lat.sustained() { "" } else { " (NOT sustained)" }
+                        if lat.sustained() {
+                            ""
+                        } else {
+                            " (NOT sustained)"
+                        }
                     );
-                    let max = best.as_ref().map_or("none".into(), |b| mwps(b.spec.rate as f64));
-                    let (p50, maxd) = best.as_ref().map_or((f64::NAN, f64::NAN), |b| (b.p50_ms, b.max_ms));
+                    let max = best
+                        .as_ref()
+                        .map_or("none".into(), |b| mwps(b.spec.rate as f64));
+                    let (p50, maxd) = best
+                        .as_ref()
+                        .map_or((f64::NAN, f64::NAN), |b| (b.p50_ms, b.max_ms));
                     let rss = best.as_ref().and_then(|b| b.rss_kb);
                     lines.push(format!(
                         "| {master} | {input} | {max} | {:.0} / {:.0} | {:.0} / {:.0}{} | {} / {} |",

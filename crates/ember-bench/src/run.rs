@@ -89,6 +89,48 @@ impl RunResult {
     pub(crate) fn sustained(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// The summary as one tab-separated line (per-batch rows are left out).
+    pub(crate) fn to_line(&self) -> String {
+        let mut f = vec![
+            "RESULT".to_string(),
+            self.offered_rate.to_string(),
+            self.counted_rate.to_string(),
+            self.sent_total.to_string(),
+            self.counted_total.to_string(),
+            self.p50_ms.to_string(),
+            self.p99_ms.to_string(),
+            self.max_ms.to_string(),
+            self.growth_ms.to_string(),
+            self.rss_kb.map_or("-".into(), |k| k.to_string()),
+        ];
+        f.extend(self.failures.iter().map(|x| x.replace(['\t', '\n'], " ")));
+        f.join("\t")
+    }
+
+    /// Reads [`to_line`](Self::to_line) back.
+    pub(crate) fn from_line(spec: &RunSpec, line: &str) -> Option<RunResult> {
+        let mut it = line.strip_prefix("RESULT\t")?.split('\t');
+        let mut num = || it.next()?.parse::<f64>().ok();
+        let (offered_rate, counted_rate) = (num()?, num()?);
+        let (sent_total, counted_total) = (num()? as u64, num()? as u64);
+        let (p50_ms, p99_ms, max_ms, growth_ms) = (num()?, num()?, num()?, num()?);
+        let rss_kb = it.next()?.parse().ok();
+        Some(RunResult {
+            spec: spec.clone(),
+            rows: Vec::new(),
+            offered_rate,
+            counted_rate,
+            sent_total,
+            counted_total,
+            p50_ms,
+            p99_ms,
+            max_ms,
+            growth_ms,
+            rss_kb,
+            failures: it.map(str::to_string).collect(),
+        })
+    }
 }
 
 /// Nearest-rank percentile of `xs` (any order).
@@ -132,7 +174,8 @@ pub(crate) fn run(spec: &RunSpec, corpus: &Arc<Corpus>) -> Result<RunResult, Str
     let queue: Queue<String> = Queue::new();
     let (port, tcp_pacer) = match spec.input {
         Input::Tcp => {
-            let (port, pacer) = gen::start_tcp(corpus.clone(), spec.rate).map_err(|e| e.to_string())?;
+            let (port, pacer) =
+                gen::start_tcp(corpus.clone(), spec.rate).map_err(|e| e.to_string())?;
             (port, Some(pacer))
         }
         Input::Memory => (0, None),
@@ -213,7 +256,12 @@ pub(crate) fn run(spec: &RunSpec, corpus: &Arc<Corpus>) -> Result<RunResult, Str
     if !aborted {
         let deadline = now_ms() + 3 * interval;
         while now_ms() < deadline {
-            let counted: u64 = seen.lock().expect("seen lock").iter().map(|s| s.words).sum();
+            let counted: u64 = seen
+                .lock()
+                .expect("seen lock")
+                .iter()
+                .map(|s| s.words)
+                .sum();
             if counted >= sent_total {
                 break;
             }
@@ -226,7 +274,16 @@ pub(crate) fn run(spec: &RunSpec, corpus: &Arc<Corpus>) -> Result<RunResult, Str
     let all: Vec<Seen> = seen.lock().expect("seen lock").clone();
     let counted_total: u64 = all.iter().map(|s| s.words).sum();
 
-    Ok(judge(spec, &all, &measured, &log, sent_total, counted_total, rss_kb, failures))
+    Ok(judge(
+        spec,
+        &all,
+        &measured,
+        &log,
+        sent_total,
+        counted_total,
+        rss_kb,
+        failures,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -243,7 +300,9 @@ fn judge(
     let interval = spec.interval_ms;
     let mut rows = Vec::new();
     for &t in measured {
-        let Some(s) = all.iter().find(|s| s.time_ms == t) else { continue };
+        let Some(s) = all.iter().find(|s| s.time_ms == t) else {
+            continue;
+        };
         let counted_through: u64 = all.iter().filter(|x| x.time_ms <= t).map(|x| x.words).sum();
         let offered_through = log.offered_by(t * 1000);
         rows.push(BatchRow {
@@ -275,7 +334,11 @@ fn judge(
     if failures.is_empty() {
         let int = interval as f64;
         if rows.len() < measured.len() {
-            failures.push(format!("only {} of {} measured batches ran", rows.len(), measured.len()));
+            failures.push(format!(
+                "only {} of {} measured batches ran",
+                rows.len(),
+                measured.len()
+            ));
         }
         if let Some(r) = rows.iter().find(|r| r.delay_ms >= int) {
             failures.push(format!(
@@ -284,7 +347,9 @@ fn judge(
             ));
         }
         if growth_ms > 0.15 * int {
-            failures.push(format!("total delay grows: +{growth_ms:.0} ms from first to second half"));
+            failures.push(format!(
+                "total delay grows: +{growth_ms:.0} ms from first to second half"
+            ));
         }
         if offered_rate < 0.97 * spec.rate as f64 {
             failures.push(format!(
