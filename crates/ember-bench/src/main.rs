@@ -31,7 +31,7 @@ struct Common {
     /// Where lines come from.
     #[arg(long, value_enum, default_value_t = Input::Tcp)]
     input: Input,
-    /// ember master: local[N].
+    /// ember master: `local[N]`.
     #[arg(long, default_value = "local[2]")]
     master: String,
     /// Batch interval in milliseconds.
@@ -112,7 +112,7 @@ enum Cmd {
         #[arg(long)]
         rate: u64,
     },
-    /// The matrix {local[1], local[2]} × {memory, tcp}: highest sustained
+    /// The matrix {`local[1]`, `local[2]`} × {memory, tcp}: highest sustained
     /// rate, latency at 1M words/s, peak RSS, as a markdown table.
     All {
         /// Batches measured per search step.
