@@ -18,6 +18,7 @@
 mod output;
 mod pair;
 mod transform;
+mod window;
 
 use std::rc::Rc;
 

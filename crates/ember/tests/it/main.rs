@@ -5,3 +5,4 @@ mod lifecycle;
 mod ops;
 mod outputs;
 mod socket;
+mod windows;

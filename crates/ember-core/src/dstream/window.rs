@@ -1,0 +1,491 @@
+//! Sliding windows, with Spark's exact edges.
+//!
+//! A window of `length` sliding by `slide` (both multiples of the parent
+//! stream's slide) produces a batch at every time `t = zero + k·slide`
+//! holding the parent batches with times in `(t - length, t]`. The first
+//! windows are partial: with 1 s batches, a 3 s window and a 2 s slide, the
+//! first output, at 2 s, holds the batches of 1 s and 2 s.
+//!
+//! The reducing windows with an inverse function are incremental: they keep
+//! one partial per key for each batch still inside the window, and move from
+//! one window to the next by removing the partials of the batches leaving
+//! (with the inverse function) and adding those entering — never re-reducing
+//! the whole window. Their memory is bounded by keys × batches in the window.
+//!
+//! Two deliberate differences from Spark:
+//!
+//! - When the slide is longer than the window, Spark's inverse path
+//!   subtracts batches that were never in the previous window and adds
+//!   batches outside the current one, giving wrong sums. ember follows the
+//!   definition: the batches leaving are exactly the previous window's, and
+//!   those entering exactly the current window's.
+//! - With a filter function, a key that was filtered out while it still had
+//!   values in the window makes Spark fail ("Neither previous window has
+//!   value for key, nor new values found") when those values leave or new
+//!   ones arrive. ember recomputes such a key from the batches still in the
+//!   window.
+
+use std::collections::VecDeque;
+use std::hash::Hash;
+use std::rc::Rc;
+use std::time::Duration;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::operator::empty;
+use timely::dataflow::operators::Operator;
+
+use super::DStream;
+use crate::error::Error;
+use crate::hash::FxHashMap;
+use crate::time::show_ms;
+use crate::Data;
+
+/// Per-batch partials of one key space, oldest first.
+type Partials<K, V> = VecDeque<(u64, FxHashMap<K, V>)>;
+
+impl<'s, T: Data> DStream<'s, T> {
+    /// Checks a window's durations against this stream's slide, as Spark
+    /// does when the window is defined; `None` after recording the error.
+    fn window_params(
+        &self,
+        length: Duration,
+        slide: Option<Duration>,
+        op: &str,
+    ) -> Option<(u64, u64)> {
+        let parent = self.slide;
+        let ms = |d: Duration, what: &str| match crate::time::whole_millis(d, what) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.ctx
+                    .definition_error(Error::graph(format!("{op}: {e}")));
+                None
+            }
+        };
+        let length_ms = ms(length, "the window duration")?;
+        let slide_ms = match slide {
+            Some(s) => ms(s, "the slide duration")?,
+            None => parent,
+        };
+        if length_ms % parent != 0 {
+            self.ctx.definition_error(Error::graph(format!(
+                "{op}: the window duration of the windowed DStream ({}) must be a multiple of the \
+                 slide duration of the parent DStream ({})",
+                show_ms(length_ms),
+                show_ms(parent)
+            )));
+            return None;
+        }
+        if slide_ms % parent != 0 {
+            self.ctx.definition_error(Error::graph(format!(
+                "{op}: the slide duration of the windowed DStream ({}) must be a multiple of the \
+                 slide duration of the parent DStream ({})",
+                show_ms(slide_ms),
+                show_ms(parent)
+            )));
+            return None;
+        }
+        Some((length_ms, slide_ms))
+    }
+
+    /// A stream that failed definition: empty, so `start` can report the error.
+    fn failed<U: Data>(&self) -> DStream<'s, U> {
+        self.with(empty(self.stream.scope()))
+    }
+
+    /// The slide-time operator windows are built on. Records are folded per
+    /// parent batch time into `S`; at each output time `t` (every `slide`
+    /// from the zero time), once the input is complete through `t`, `emit`
+    /// gets the folded batches that arrived since the last output, oldest
+    /// first, and keeps whatever state it needs across outputs.
+    fn slide_fold<U, S, I, F, E>(
+        &self,
+        slide: u64,
+        name: &str,
+        mut init: I,
+        mut fold: F,
+        mut emit: E,
+    ) -> DStream<'s, U>
+    where
+        U: Data,
+        S: 'static,
+        I: FnMut() -> S + 'static,
+        F: FnMut(&mut S, &mut Vec<T>) + 'static,
+        E: FnMut(u64, Vec<(u64, S)>, &mut Vec<U>) + 'static,
+    {
+        let ctx = self.ctx.clone();
+        let first = ctx.zero() + slide;
+        let stream = self
+            .stream
+            .clone()
+            .unary_frontier::<CapacityContainerBuilder<Vec<U>>, _, _, _>(
+                Pipeline,
+                name,
+                move |cap, _| {
+                    let mut cap = Some(cap.delayed(&first));
+                    let mut pending: Vec<(u64, S)> = Vec::new();
+                    let mut out: Vec<U> = Vec::new();
+                    move |(input, frontier), output| {
+                        input.for_each(|stamp, data| {
+                            let t = stamp.least().copied().unwrap_or_default();
+                            let i = match pending.iter().position(|(pt, _)| *pt == t) {
+                                Some(i) => i,
+                                None => {
+                                    pending.push((t, init()));
+                                    pending.len() - 1
+                                }
+                            };
+                            fold(&mut pending[i].1, data);
+                        });
+                        let Some(c) = cap.as_mut() else { return };
+                        let end = ctx.shared.stop_at();
+                        loop {
+                            let next = *c.time();
+                            let complete = if frontier.is_empty() {
+                                next < end
+                            } else {
+                                !frontier.less_equal(&next)
+                            };
+                            if !complete {
+                                break;
+                            }
+                            let mut arrived = Vec::new();
+                            let mut i = 0;
+                            while i < pending.len() {
+                                if pending[i].0 <= next {
+                                    arrived.push(pending.swap_remove(i));
+                                } else {
+                                    i += 1;
+                                }
+                            }
+                            arrived.sort_by_key(|(t, _)| *t);
+                            emit(next, arrived, &mut out);
+                            if !out.is_empty() {
+                                output.session(&*c).give_container(&mut out);
+                                out.clear();
+                            }
+                            c.downgrade(&(next + slide));
+                        }
+                        if frontier.is_empty() {
+                            cap = None;
+                            pending.clear();
+                        }
+                    }
+                },
+            );
+        DStream::new(stream, slide, self.ctx.clone())
+    }
+
+    /// The records of the last `length` of batches, every `slide` (Spark's
+    /// `window`); `slide` defaults to this stream's slide. Records of older
+    /// batches come first.
+    ///
+    /// # Errors
+    ///
+    /// `length` or `slide` not a multiple of this stream's slide fails
+    /// `start` with [`Error::InvalidGraph`] naming both durations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ember_core::seconds;
+    /// // 1 s batches; a 3 s window every 2 s: outputs at 2 s (partial) and 4 s.
+    /// let input = vec![vec![1], vec![2], vec![3], vec![4]];
+    /// let out = ember_core::testing::run_local(1, input, |s| s.window(seconds(3), seconds(2)));
+    /// assert_eq!(out, [vec![1, 2], vec![2, 3, 4]]);
+    /// ```
+    pub fn window(&self, length: Duration, slide: impl Into<Option<Duration>>) -> DStream<'s, T> {
+        let Some((length, slide)) = self.window_params(length, slide.into(), "window") else {
+            return self.failed();
+        };
+        let mut kept: VecDeque<(u64, Vec<T>)> = VecDeque::new();
+        self.slide_fold(
+            slide,
+            "Window",
+            Vec::new,
+            |acc: &mut Vec<T>, data| acc.append(data),
+            move |t, arrived, out| {
+                kept.extend(arrived);
+                while kept.front().is_some_and(|(bt, _)| *bt + length <= t) {
+                    kept.pop_front();
+                }
+                for (_, records) in &kept {
+                    out.extend(records.iter().cloned());
+                }
+            },
+        )
+    }
+
+    /// The number of records in each window (Spark's `countByWindow`).
+    ///
+    /// As in Spark this is computed incrementally through
+    /// `reduce_by_key_and_window` with an inverse, so it prints nothing until
+    /// the first record arrives, and `0` for an empty window after that.
+    #[doc(alias = "countByWindow")]
+    pub fn count_by_window(
+        &self,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, u64> {
+        self.map(|_| 1i64)
+            .reduce_by_window_inv(|a, b| a + b, |a, b| a - b, length, slide)
+            .map(|n| n.max(0) as u64)
+    }
+
+    /// Reduces each window to one record (Spark's `reduceByWindow`): each
+    /// batch is reduced, then the window's batch results. Nothing for an
+    /// empty window.
+    #[doc(alias = "reduceByWindow")]
+    pub fn reduce_by_window(
+        &self,
+        f: impl Fn(T, T) -> T + 'static,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, T> {
+        let f = Rc::new(f);
+        let g = f.clone();
+        self.reduce(move |a, b| f(a, b))
+            .window(length, slide)
+            .reduce(move |a, b| g(a, b))
+    }
+
+    /// [`reduce_by_window`](Self::reduce_by_window), incrementally with an
+    /// inverse function: `inv(f(a, b), b) == a`. As in Spark, once a record
+    /// has been seen the window keeps a value (e.g. `0`) when it empties.
+    #[doc(alias = "reduceByWindow")]
+    pub fn reduce_by_window_inv(
+        &self,
+        f: impl Fn(T, T) -> T + 'static,
+        inv: impl Fn(T, T) -> T + 'static,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, T> {
+        self.map(|x| (0u8, x))
+            .reduce_by_key_and_window_inv(f, inv, length, slide)
+            .map(|(_, v)| v)
+    }
+}
+
+impl<'s, K, V> DStream<'s, (K, V)>
+where
+    K: Data + Hash + Eq,
+    V: Data,
+{
+    /// Combines the values of each key over each window (Spark's
+    /// `reduceByKeyAndWindow` without an inverse): per batch, then over the
+    /// window's batch results.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ember_core::seconds;
+    /// let batch = |ws: &[&str]| ws.iter().map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>();
+    /// let input = vec![batch(&["a", "b"]), batch(&["a"]), batch(&[])];
+    /// let mut out = ember_core::testing::run_local(3, input, |s| {
+    ///     s.reduce_by_key_and_window(|a, b| a + b, seconds(2), seconds(1))
+    /// });
+    /// out.iter_mut().for_each(|b| b.sort());
+    /// let w = |k: &str, n| (k.to_string(), n);
+    /// assert_eq!(out, [vec![w("a", 1), w("b", 1)], vec![w("a", 2), w("b", 1)], vec![w("a", 1)]]);
+    /// ```
+    #[doc(alias = "reduceByKeyAndWindow")]
+    pub fn reduce_by_key_and_window(
+        &self,
+        f: impl Fn(V, V) -> V + 'static,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, (K, V)> {
+        let f = Rc::new(f);
+        let g = f.clone();
+        self.reduce_by_key(move |a, b| f(a, b))
+            .window(length, slide)
+            .reduce_by_key(move |a, b| g(a, b))
+    }
+
+    /// [`reduce_by_key_and_window`](Self::reduce_by_key_and_window),
+    /// incrementally with an inverse function (`inv(f(a, b), b) == a`).
+    /// As in Spark, a key whose value returns to its zero stays in the
+    /// output; use [`reduce_by_key_and_window_inv_filter`](Self::reduce_by_key_and_window_inv_filter)
+    /// to drop such keys.
+    #[doc(alias = "reduceByKeyAndWindow")]
+    pub fn reduce_by_key_and_window_inv(
+        &self,
+        f: impl Fn(V, V) -> V + 'static,
+        inv: impl Fn(V, V) -> V + 'static,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, (K, V)> {
+        self.incremental_window(f, inv, None::<fn(&(K, V)) -> bool>, length, slide.into())
+    }
+
+    /// [`reduce_by_key_and_window_inv`](Self::reduce_by_key_and_window_inv)
+    /// keeping only the keys for which `keep` is true (Spark's `filterFunc`):
+    /// the others leave the window's state.
+    #[doc(alias = "reduceByKeyAndWindow")]
+    pub fn reduce_by_key_and_window_inv_filter(
+        &self,
+        f: impl Fn(V, V) -> V + 'static,
+        inv: impl Fn(V, V) -> V + 'static,
+        keep: impl Fn(&(K, V)) -> bool + 'static,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, (K, V)> {
+        self.incremental_window(f, inv, Some(keep), length, slide.into())
+    }
+
+    fn incremental_window<F, G, P>(
+        &self,
+        f: F,
+        inv: G,
+        keep: Option<P>,
+        length: Duration,
+        slide: Option<Duration>,
+    ) -> DStream<'s, (K, V)>
+    where
+        F: Fn(V, V) -> V + 'static,
+        G: Fn(V, V) -> V + 'static,
+        P: Fn(&(K, V)) -> bool + 'static,
+    {
+        let Some((length, slide)) = self.window_params(length, slide, "reduce_by_key_and_window")
+        else {
+            return self.failed();
+        };
+        let f = Rc::new(f);
+        let g = f.clone();
+        // One partial per key per batch, on the key's worker.
+        let per_batch = self.reduce_by_key(move |a, b| g(a, b));
+        let mut batches: Partials<K, V> = VecDeque::new();
+        let mut window: FxHashMap<K, V> = FxHashMap::default();
+        let mut previous: Option<u64> = None;
+        let h = f.clone();
+        per_batch.slide_fold(
+            slide,
+            "ReduceByKeyAndWindow",
+            FxHashMap::default,
+            move |acc: &mut FxHashMap<K, V>, data: &mut Vec<(K, V)>| {
+                for (k, v) in data.drain(..) {
+                    match acc.remove(&k) {
+                        Some(a) => acc.insert(k, h(a, v)),
+                        None => acc.insert(k, v),
+                    };
+                }
+            },
+            move |t, arrived, out| {
+                batches.extend(arrived);
+                // The previous window was (p - length, p]; this one is (t - length, t].
+                let p = previous.unwrap_or(t.saturating_sub(slide));
+                let leaving = |bt: u64| bt + length > p && bt + length <= t && bt <= p;
+                let entering = |bt: u64| bt > p && bt + length > t;
+                let mut old: FxHashMap<K, V> = FxHashMap::default();
+                let mut new: FxHashMap<K, V> = FxHashMap::default();
+                for (bt, partials) in &batches {
+                    let target = if leaving(*bt) {
+                        &mut old
+                    } else if entering(*bt) {
+                        &mut new
+                    } else {
+                        continue;
+                    };
+                    for (k, v) in partials {
+                        let merged = match target.remove(k) {
+                            Some(a) => f(a, v.clone()),
+                            None => v.clone(),
+                        };
+                        target.insert(k.clone(), merged);
+                    }
+                }
+                for (k, o) in old {
+                    match window.remove(&k) {
+                        Some(w) => {
+                            window.insert(k, inv(w, o));
+                        }
+                        // Filtered out earlier: recomputed below from the window.
+                        None if keep.is_some() => {
+                            new.entry(k).or_insert(o);
+                        }
+                        None => {}
+                    }
+                }
+                for (k, n) in new {
+                    match window.remove(&k) {
+                        Some(w) => {
+                            window.insert(k, f(w, n));
+                        }
+                        None => {
+                            let value = if keep.is_some() {
+                                // It may still have values from batches filtered before.
+                                let mut acc: Option<V> = None;
+                                for (bt, partials) in &batches {
+                                    if *bt + length > t && *bt <= t {
+                                        if let Some(v) = partials.get(&k) {
+                                            acc = Some(match acc {
+                                                Some(a) => f(a, v.clone()),
+                                                None => v.clone(),
+                                            });
+                                        }
+                                    }
+                                }
+                                acc
+                            } else {
+                                Some(n)
+                            };
+                            if let Some(v) = value {
+                                window.insert(k, v);
+                            }
+                        }
+                    }
+                }
+                if let Some(keep) = &keep {
+                    window.retain(|k, v| keep(&(k.clone(), v.clone())));
+                }
+                out.extend(window.iter().map(|(k, v)| (k.clone(), v.clone())));
+                // Batches at or before t - length never count again.
+                while batches.front().is_some_and(|(bt, _)| *bt + length <= t) {
+                    batches.pop_front();
+                }
+                previous = Some(t);
+            },
+        )
+    }
+
+    /// The values of each key over each window (Spark's `groupByKeyAndWindow`),
+    /// older batches' values first.
+    #[doc(alias = "groupByKeyAndWindow")]
+    pub fn group_by_key_and_window(
+        &self,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, (K, Vec<V>)> {
+        self.group_by_key()
+            .window(length, slide)
+            .reduce_by_key(|mut a, b| {
+                a.extend(b);
+                a
+            })
+    }
+}
+
+impl<'s, T> DStream<'s, T>
+where
+    T: Data + Hash + Eq,
+{
+    /// The count of each distinct record over each window (Spark's
+    /// `countByValueAndWindow`), incrementally; records whose count drops
+    /// to zero leave.
+    #[doc(alias = "countByValueAndWindow")]
+    pub fn count_by_value_and_window(
+        &self,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, (T, u64)> {
+        self.map(|x| (x, 1i64))
+            .reduce_by_key_and_window_inv_filter(
+                |a, b| a + b,
+                |a, b| a - b,
+                |(_, n)| *n != 0,
+                length,
+                slide,
+            )
+            .map(|(x, n)| (x, n.max(0) as u64))
+    }
+}

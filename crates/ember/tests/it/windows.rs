@@ -1,0 +1,1 @@
+//! Sliding windows against a naive recomputation from the definition.
