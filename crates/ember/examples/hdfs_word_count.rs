@@ -12,15 +12,12 @@
 //! starting with `.` or `_` are ignored. Flags: `--master local[N]`,
 //! `--batch-interval 2s` (default 2 s, as Spark's example).
 
+mod common;
+
 use ember::prelude::*;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    common::init_logging();
     let conf = StreamingConf::new("HdfsWordCount", seconds(2))
         .master("local[2]")?
         .with_env()?;
@@ -35,12 +32,7 @@ fn main() -> anyhow::Result<()> {
     let ssc = StreamingContext::new(conf)?;
     ssc.define(move |s| {
         let lines = s.text_file_stream(&dir);
-        let words = lines.flat_map(|l| {
-            l.split(' ')
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        });
+        let words = lines.flat_map(common::words);
         words.map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b).print();
     })?;
     ssc.start()?;

@@ -19,19 +19,12 @@
 //! `local[2]`), `--batch-interval 1s`. Logs go to stderr (`RUST_LOG=info`
 //! for more).
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::time::Duration;
+mod common;
 
 use ember::prelude::*;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    common::init_logging();
 
     let conf = StreamingConf::new("NetworkWordCount", seconds(1))
         .master("local[2]")?
@@ -40,7 +33,7 @@ fn main() -> anyhow::Result<()> {
     let (host, port) = match args.as_slice() {
         [host, port] => (host.clone(), port.parse::<u16>()?),
         [] => {
-            let port = embedded_source()?;
+            let port = common::embedded_source()?;
             eprintln!(
                 "no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}"
             );
@@ -54,44 +47,11 @@ fn main() -> anyhow::Result<()> {
     let ssc = StreamingContext::new(conf)?;
     ssc.define(move |s| {
         let lines = s.socket_text_stream(&host, port);
-        let words = lines.flat_map(|line| {
-            line.split(' ')
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        });
+        let words = lines.flat_map(common::words);
         let word_counts = words.map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b);
         word_counts.print();
     })?;
     ssc.start()?;
     ssc.await_termination()?;
     Ok(())
-}
-
-/// A TCP server on a free loopback port that sends a few lines of text each
-/// second to whoever connects; returns the port.
-fn embedded_source() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    std::thread::spawn(move || {
-        let text = [
-            "to be or not to be that is the question",
-            "whether tis nobler in the mind to suffer",
-            "the slings and arrows of outrageous fortune",
-            "or to take arms against a sea of troubles",
-        ];
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                for i in 0usize.. {
-                    let line = text[i % text.len()];
-                    if writeln!(stream, "{line}").is_err() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-            });
-        }
-    });
-    Ok(port)
 }

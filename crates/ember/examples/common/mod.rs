@@ -1,0 +1,52 @@
+//! Pieces the examples share (each example uses some of them).
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// Starts a TCP server on a free loopback port that sends a few lines of
+/// text every second to whoever connects, and returns the port: the
+/// examples' embedded source when no host and port are given.
+pub(crate) fn embedded_source() -> std::io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        let text = [
+            "to be or not to be that is the question",
+            "whether tis nobler in the mind to suffer",
+            "the slings and arrows of outrageous fortune",
+            "or to take arms against a sea of troubles",
+        ];
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                for i in 0usize.. {
+                    if writeln!(stream, "{}", text[i % text.len()]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            });
+        }
+    });
+    Ok(port)
+}
+
+/// Logs to stderr, quiet unless `RUST_LOG` asks for more.
+pub(crate) fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+}
+
+/// Splits a line into words on single spaces, as Spark's examples do.
+pub(crate) fn words(line: String) -> Vec<String> {
+    line.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
