@@ -4,6 +4,7 @@
 
 mod gen;
 mod run;
+mod window;
 
 use std::sync::Arc;
 
@@ -102,6 +103,12 @@ enum Cmd {
         /// Words per second offered.
         #[arg(long, default_value_t = 1_000_000)]
         rate: u64,
+    },
+    /// The seed's windowed count (`reduce_by_key_and_window`, 30 s window,
+    /// 10 s slide, 1 s batches) at a fixed rate over loopback TCP.
+    Window {
+        #[command(flatten)]
+        args: window::WindowArgs,
     },
     /// One run in this process, printed as one machine-readable line
     /// (used by `search` and `all` so every run has a fresh process).
@@ -309,6 +316,14 @@ fn main() {
                 std::process::exit(2);
             }
         }
+        Cmd::Window { args } => match window::run(&args, &corpus) {
+            Ok(true) => {}
+            Ok(false) => std::process::exit(2),
+            Err(e) => {
+                eprintln!("ember-bench: {e}");
+                std::process::exit(1);
+            }
+        },
         Cmd::RunOne { common, rate } => {
             let r = run_or_exit(&common.spec(rate, 10), &corpus);
             println!("{}", r.to_line());
