@@ -30,7 +30,7 @@ mod time;
 pub use clock::{Clock, ManualClock};
 pub use conf::{Master, StreamingConf};
 pub use context::StreamingContext;
-pub use dstream::{DStream, SaveOptions};
+pub use dstream::{DStream, MapWithState, SaveOptions, State, StateError, StateSpec};
 pub use error::{Error, Result};
 pub use scope::StreamingScope;
 pub use show::{Show, ShowDisplay};

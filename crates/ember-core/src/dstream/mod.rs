@@ -17,6 +17,7 @@
 
 mod output;
 mod pair;
+mod state;
 mod transform;
 mod window;
 
@@ -32,6 +33,7 @@ use crate::scope::{StreamingScope, WorkerCtx};
 use crate::Data;
 
 pub use output::SaveOptions;
+pub use state::{MapWithState, State, StateError, StateSpec};
 
 /// A discretized stream: a sequence of batches of `T`, one per slide.
 ///

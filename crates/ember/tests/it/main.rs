@@ -6,3 +6,4 @@ mod ops;
 mod outputs;
 mod socket;
 mod windows;
+mod state;
