@@ -63,6 +63,18 @@ pub enum Error {
         cause: std::io::Error,
     },
 
+    /// A checkpoint could not be written or read back.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The checkpoint file or directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+        /// The underlying I/O error, when there is one.
+        #[source]
+        cause: Option<std::io::Error>,
+    },
+
     /// A closure of the user's program panicked on a worker; the context stopped.
     #[error("a function of the streaming program panicked on worker {worker}: {message}")]
     UserCode {

@@ -15,6 +15,7 @@
 //! | [`ManualClock`] | deterministic time for tests |
 //! | [`testing`] | run an operation over queued batches and collect the output |
 
+mod checkpoint;
 mod clock;
 mod conf;
 mod context;

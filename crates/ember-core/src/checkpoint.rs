@@ -1,0 +1,354 @@
+//! Checkpoints: consistent snapshots of operator state at batch boundaries.
+//!
+//! Layout of a checkpoint directory:
+//!
+//! ```text
+//! <dir>/checkpoint-<t>/part-<w>     each worker's operator states at batch t
+//! <dir>/checkpoint-<t>/COMMIT       written last: the checkpoint is complete
+//! ```
+//!
+//! Every file starts with a header — magic `EMBERCKP`, format version, payload
+//! length, CRC-32 of the payload — so a truncated or corrupt file is detected
+//! and reported, never half-read. A checkpoint counts only with its `COMMIT`,
+//! written after every worker's part. On restore the newest valid checkpoint
+//! is used; an invalid newer one is logged and skipped. The two newest
+//! complete checkpoints are kept, older ones removed.
+//!
+//! Each stateful operator has a stable id from its place in the graph and its
+//! kind (`3:update_state_by_key`). `COMMIT` lists them, so a program whose
+//! stateful operators changed is refused at start with the difference, not
+//! silently restored into the wrong operators. Keyed state is stored by key:
+//! restoring on a different number of workers re-routes every key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"EMBERCKP";
+/// Bumped when the layout of a payload changes; older files are refused.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 8 + 4;
+
+/// One worker's states at one batch: operator id → serialized state.
+pub(crate) type Part = BTreeMap<String, Vec<u8>>;
+
+/// What `COMMIT` records about a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Commit {
+    /// The batch time the states are after.
+    pub(crate) time: u64,
+    /// The run's zero time and interval, kept across restarts.
+    pub(crate) zero: u64,
+    pub(crate) interval: u64,
+    /// Workers that wrote parts.
+    pub(crate) workers: usize,
+    /// The stateful operators of the graph, in order.
+    pub(crate) operators: Vec<String>,
+}
+
+/// A checkpoint read back for restoring.
+#[derive(Debug)]
+pub(crate) struct Restored {
+    pub(crate) commit: Commit,
+    /// Each operator's states, one entry per worker that wrote one.
+    pub(crate) states: BTreeMap<String, Vec<Vec<u8>>>,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let payload = postcard::to_stdvec(value)
+        .map_err(|e| Error::Internal(format!("cannot encode checkpoint data: {e}")))?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+fn corrupt(path: &Path, what: impl Into<String>) -> Error {
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: what.into(),
+        cause: None,
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(path: &Path, bytes: &[u8]) -> Result<T> {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(corrupt(
+            path,
+            "not an ember checkpoint file (bad header or truncated)",
+        ));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(corrupt(
+            path,
+            format!(
+                "written by checkpoint format {version}, this ember reads format {FORMAT_VERSION}: \
+                 restore with the ember version that wrote it, or remove the checkpoint directory"
+            ),
+        ));
+    }
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+    let payload = &bytes[HEADER..];
+    if payload.len() != len {
+        return Err(corrupt(
+            path,
+            format!("truncated: {} of {len} payload bytes", payload.len()),
+        ));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err(corrupt(path, "checksum mismatch: the file is corrupt"));
+    }
+    postcard::from_bytes(payload).map_err(|e| corrupt(path, format!("undecodable payload: {e}")))
+}
+
+/// Serializes one operator's state.
+pub(crate) fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    // Operator states are plain data; encoding into memory cannot fail for them.
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+/// Deserializes one operator's state.
+pub(crate) fn from_bytes<T: for<'de> Deserialize<'de>>(op: &str, bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Checkpoint {
+        path: PathBuf::from(op),
+        message: format!(
+            "the state of operator {op} does not decode ({e}): its record or state type changed; \
+                 remove the checkpoint directory to start afresh"
+        ),
+        cause: None,
+    })
+}
+
+fn io(path: &Path, message: &str, e: std::io::Error) -> Error {
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+        cause: Some(e),
+    }
+}
+
+/// Writes a file so that it is either complete or absent.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| io(path, "cannot write checkpoint file", e))
+}
+
+fn checkpoint_dir(dir: &Path, time: u64) -> PathBuf {
+    dir.join(format!("checkpoint-{time}"))
+}
+
+/// Writes one worker's part of the checkpoint at `time`.
+pub(crate) fn write_part(dir: &Path, time: u64, worker: usize, part: &Part) -> Result<()> {
+    let d = checkpoint_dir(dir, time);
+    std::fs::create_dir_all(&d).map_err(|e| io(&d, "cannot create checkpoint directory", e))?;
+    write_atomic(&d.join(format!("part-{worker}")), &encode(part)?)
+}
+
+/// Marks the checkpoint at `commit.time` complete and removes all but the
+/// two newest complete checkpoints.
+pub(crate) fn write_commit(dir: &Path, commit: &Commit) -> Result<()> {
+    let d = checkpoint_dir(dir, commit.time);
+    write_atomic(&d.join("COMMIT"), &encode(commit)?)?;
+    let mut complete = list(dir)?;
+    complete.retain(|(_, p)| p.join("COMMIT").exists());
+    if complete.len() > 2 {
+        for (_, old) in &complete[..complete.len() - 2] {
+            if let Err(e) = std::fs::remove_dir_all(old) {
+                tracing::warn!("cannot remove old checkpoint {}: {e}", old.display());
+            }
+        }
+    }
+    // Unfinished checkpoints older than the newest complete one are debris.
+    if let Some((newest, _)) = complete.last() {
+        for (t, p) in list(dir)? {
+            if t < *newest && !p.join("COMMIT").exists() {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checkpoint directories by time, oldest first.
+fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(io(dir, "cannot list the checkpoint directory", e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| io(dir, "cannot list the checkpoint directory", e))?;
+        let name = entry.file_name();
+        if let Some(t) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("checkpoint-"))
+            .and_then(|n| n.parse().ok())
+        {
+            found.push((t, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn read_one(path: &Path) -> Result<Restored> {
+    let commit_path = path.join("COMMIT");
+    let bytes = std::fs::read(&commit_path).map_err(|e| io(&commit_path, "cannot read", e))?;
+    let commit: Commit = decode(&commit_path, &bytes)?;
+    let mut states: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    for w in 0..commit.workers {
+        let p = path.join(format!("part-{w}"));
+        let bytes = std::fs::read(&p).map_err(|e| io(&p, "cannot read checkpoint part", e))?;
+        let part: Part = decode(&p, &bytes)?;
+        for (op, state) in part {
+            states.entry(op).or_default().push(state);
+        }
+    }
+    Ok(Restored { commit, states })
+}
+
+/// The newest complete and valid checkpoint in `dir`, if any. Newer
+/// checkpoints that are incomplete are ignored; corrupt ones are logged and
+/// skipped.
+///
+/// # Errors
+///
+/// [`Error::Checkpoint`] when complete checkpoints exist but none is valid:
+/// ember never silently starts afresh over a damaged checkpoint.
+pub(crate) fn read_latest(dir: &Path) -> Result<Option<Restored>> {
+    let mut last_error = None;
+    for (_, path) in list(dir)?.into_iter().rev() {
+        if !path.join("COMMIT").exists() {
+            continue;
+        }
+        match read_one(&path) {
+            Ok(r) => return Ok(Some(r)),
+            Err(e) => {
+                tracing::error!("skipping damaged checkpoint {}: {e}", path.display());
+                last_error = Some(e);
+            }
+        }
+    }
+    match last_error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(time: u64) -> Commit {
+        Commit {
+            time,
+            zero: 0,
+            interval: 1000,
+            workers: 2,
+            operators: vec!["0:x".into()],
+        }
+    }
+
+    fn write(dir: &Path, time: u64) {
+        for w in 0..2 {
+            let mut part = Part::new();
+            part.insert("0:x".into(), to_bytes(&(time, w)));
+            write_part(dir, time, w, &part).unwrap();
+        }
+        write_commit(dir, &commit(time)).unwrap();
+    }
+
+    #[test]
+    fn round_trip_and_newest_wins() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(read_latest(d.path()).unwrap().is_none());
+        write(d.path(), 1000);
+        write(d.path(), 2000);
+        let r = read_latest(d.path()).unwrap().unwrap();
+        assert_eq!(r.commit, commit(2000));
+        let states: Vec<(u64, usize)> = r.states["0:x"]
+            .iter()
+            .map(|b| from_bytes("0:x", b).unwrap())
+            .collect();
+        assert_eq!(states, [(2000, 0), (2000, 1)]);
+    }
+
+    #[test]
+    fn only_two_complete_checkpoints_are_kept() {
+        let d = tempfile::tempdir().unwrap();
+        for t in [1000, 2000, 3000, 4000] {
+            write(d.path(), t);
+        }
+        let left: Vec<u64> = list(d.path())
+            .unwrap()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(left, [3000, 4000]);
+    }
+
+    #[test]
+    fn an_uncommitted_newer_checkpoint_is_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), 1000);
+        write_part(d.path(), 2000, 0, &Part::new()).unwrap();
+        assert_eq!(read_latest(d.path()).unwrap().unwrap().commit.time, 1000);
+    }
+
+    #[test]
+    fn corrupt_and_truncated_parts_fall_back_to_the_previous_checkpoint() {
+        for damage in ["flip", "truncate", "header"] {
+            let d = tempfile::tempdir().unwrap();
+            write(d.path(), 1000);
+            write(d.path(), 2000);
+            let p = d.path().join("checkpoint-2000/part-1");
+            let mut bytes = std::fs::read(&p).unwrap();
+            match damage {
+                "flip" => *bytes.last_mut().unwrap() ^= 0xff,
+                "truncate" => bytes.truncate(bytes.len() - 3),
+                _ => bytes[0] = b'X',
+            }
+            std::fs::write(&p, &bytes).unwrap();
+            let r = read_latest(d.path()).unwrap().unwrap();
+            assert_eq!(r.commit.time, 1000, "{damage}");
+        }
+    }
+
+    #[test]
+    fn all_checkpoints_damaged_is_an_error_naming_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), 1000);
+        let p = d.path().join("checkpoint-1000/COMMIT");
+        std::fs::write(&p, b"EMBERCKP garbage").unwrap();
+        let e = read_latest(d.path()).unwrap_err();
+        assert!(matches!(e, Error::Checkpoint { .. }), "{e:?}");
+        assert!(e.to_string().contains("COMMIT"), "{e}");
+    }
+
+    #[test]
+    fn another_format_version_is_refused_with_advice() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), 1000);
+        let p = d.path().join("checkpoint-1000/COMMIT");
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[8] = 99;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_latest(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("format 99") && e.contains("remove the checkpoint directory"),
+            "{e}"
+        );
+    }
+}
