@@ -91,6 +91,7 @@ pub struct StreamingConf {
     pub(crate) master: Master,
     pub(crate) batch_interval: Duration,
     pub(crate) batch_ms: u64,
+    pub(crate) checkpoint_interval: Option<Duration>,
 }
 
 impl StreamingConf {
@@ -105,6 +106,7 @@ impl StreamingConf {
             master: Master::Local(workers),
             batch_interval,
             batch_ms: 0,
+            checkpoint_interval: None,
         }
     }
 
@@ -139,6 +141,15 @@ impl StreamingConf {
     /// Sets the batch interval.
     pub fn batch_interval(mut self, interval: Duration) -> Self {
         self.batch_interval = interval;
+        self
+    }
+
+    /// Sets how often state is checkpointed (with
+    /// [`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
+    /// It must be a multiple of the slide of every stateful stream. The
+    /// default, as Spark's, is the smallest such multiple of at least 10 s.
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = Some(interval);
         self
     }
 

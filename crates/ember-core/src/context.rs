@@ -1,6 +1,8 @@
 //! The streaming context: lifecycle, workers, and the batch clock's agreement.
 
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, Thread};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 use timely::dataflow::ProbeHandle;
 use timely::scheduling::SyncActivator;
 
+use crate::checkpoint::{self, Commit, Restored};
 use crate::clock::Clock;
 use crate::conf::StreamingConf;
 use crate::error::{Error, Result};
@@ -70,6 +73,9 @@ struct Inner {
     clock: Clock,
     state: Mutex<Lifecycle>,
     definitions: Mutex<Vec<Definition>>,
+    checkpoint_dir: Mutex<Option<PathBuf>>,
+    /// Restore from the checkpoint directory at start (set by `get_or_create`).
+    recover: Mutex<bool>,
 }
 
 enum Lifecycle {
@@ -114,8 +120,48 @@ impl StreamingContext {
                 clock,
                 state: Mutex::new(Lifecycle::Initialized),
                 definitions: Mutex::new(Vec::new()),
+                checkpoint_dir: Mutex::new(None),
+                recover: Mutex::new(false),
             }),
         })
+    }
+
+    /// Checkpoints the state of stateful operations (windows, state
+    /// operations, file stream positions) into `dir` every checkpoint
+    /// interval (see [`StreamingConf::checkpoint_interval`]), so that
+    /// [`get_or_create`](Self::get_or_create) can resume after a crash.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) {
+        *self.inner.checkpoint_dir.lock().expect("checkpoint lock") =
+            Some(dir.as_ref().to_path_buf());
+    }
+
+    /// Spark's `getOrCreate`: builds the context with `create` (which
+    /// defines the graph and calls [`checkpoint`](Self::checkpoint)), and
+    /// when `dir` holds a complete checkpoint, `start` resumes from it: the
+    /// operators get their state back, and the batches between the
+    /// checkpoint and now are run again from the sources' recorded positions.
+    ///
+    /// Unlike Spark, the program's code is used as it is now; if its stateful
+    /// operators differ from the checkpoint's, `start` fails with
+    /// [`Error::Checkpoint`] saying what changed. The number of workers may
+    /// change: keyed state is re-routed.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `create` returns.
+    #[doc(alias = "getOrCreate")]
+    pub fn get_or_create(
+        dir: impl AsRef<Path>,
+        create: impl FnOnce() -> Result<StreamingContext>,
+    ) -> Result<StreamingContext> {
+        let ssc = create()?;
+        let mut slot = ssc.inner.checkpoint_dir.lock().expect("checkpoint lock");
+        if slot.is_none() {
+            *slot = Some(dir.as_ref().to_path_buf());
+        }
+        drop(slot);
+        *ssc.inner.recover.lock().expect("recover lock") = true;
+        Ok(ssc)
     }
 
     /// The settings this context runs with.
@@ -209,14 +255,56 @@ impl StreamingContext {
         let conf = &self.inner.conf;
         let now = self.inner.clock.now_ms();
         let interval = conf.batch_ms;
-        let first = (now / interval + 1) * interval;
         let workers = conf.workers();
+        let checkpoint_dir = self
+            .inner
+            .checkpoint_dir
+            .lock()
+            .expect("checkpoint lock")
+            .clone();
+        let restored = match (
+            &checkpoint_dir,
+            *self.inner.recover.lock().expect("recover lock"),
+        ) {
+            (Some(dir), true) => checkpoint::read_latest(dir)?,
+            _ => None,
+        };
+        let (zero, resume, start_ms) = match &restored {
+            Some(r) => {
+                if r.commit.interval != interval {
+                    return Err(Error::Checkpoint {
+                        path: checkpoint_dir.clone().unwrap_or_default(),
+                        message: format!(
+                            "the checkpoint was written with a batch interval of {} ms, the \
+                             program now has {interval} ms: keep the interval, or remove the \
+                             checkpoint directory to start afresh",
+                            r.commit.interval
+                        ),
+                        cause: None,
+                    });
+                }
+                tracing::info!(
+                    time = r.commit.time,
+                    workers_before = r.commit.workers,
+                    "resuming from checkpoint"
+                );
+                (r.commit.zero, r.commit.time, r.commit.zero)
+            }
+            None => {
+                let first = (now / interval + 1) * interval;
+                (first - interval, first - interval, now)
+            }
+        };
+        let first = resume + interval;
         let shared = Arc::new(Shared::new(
             conf.clone(),
             self.inner.clock.clone(),
-            first - interval,
-            now,
+            zero,
+            start_ms,
             workers,
+            checkpoint_dir,
+            restored,
+            resume,
         ));
         let worker_shared = shared.clone();
         let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -428,9 +516,16 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     /// Spark's zero time: one interval before the first batch.
     pub(crate) zero: u64,
-    /// The clock's reading at start (file streams ignore older files).
+    /// The clock's reading at the first start (file streams ignore older files).
     pub(crate) start_ms: u64,
     workers: usize,
+    pub(crate) checkpoint_dir: Option<PathBuf>,
+    /// The checkpoint being resumed from.
+    pub(crate) restored: Option<Restored>,
+    /// Batches up to this time are done (the zero time on a fresh start).
+    pub(crate) resume: u64,
+    /// Parts written per checkpoint time, to know when to commit.
+    parts: Mutex<BTreeMap<u64, usize>>,
     /// The first batch time that is not produced; `u64::MAX` while running.
     stop_at: AtomicU64,
     aborted: AtomicBool,
@@ -444,13 +539,27 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(conf: StreamingConf, clock: Clock, zero: u64, start_ms: u64, workers: usize) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        conf: StreamingConf,
+        clock: Clock,
+        zero: u64,
+        start_ms: u64,
+        workers: usize,
+        checkpoint_dir: Option<PathBuf>,
+        restored: Option<Restored>,
+        resume: u64,
+    ) -> Self {
         Shared {
             conf,
             clock,
             zero,
             start_ms,
             workers,
+            checkpoint_dir,
+            restored,
+            resume,
+            parts: Mutex::new(BTreeMap::new()),
             stop_at: AtomicU64::new(u64::MAX),
             aborted: AtomicBool::new(false),
             error: Mutex::new(None),
@@ -562,6 +671,33 @@ impl Shared {
         self.build_cv.notify_all();
     }
 
+    /// Counts a written part; the last worker to write commits the checkpoint.
+    fn part_written(&self, time: u64, operators: Vec<String>) -> Result<()> {
+        let all = {
+            let mut parts = self.parts.lock().expect("parts lock");
+            let n = parts.entry(time).or_default();
+            *n += 1;
+            let all = *n == self.workers;
+            if all {
+                parts.remove(&time);
+            }
+            all
+        };
+        if all {
+            let dir = self.checkpoint_dir.as_ref().expect("checkpointing is on");
+            let commit = Commit {
+                time,
+                zero: self.zero,
+                interval: self.conf.batch_ms,
+                workers: self.workers,
+                operators,
+            };
+            checkpoint::write_commit(dir, &commit)?;
+            tracing::debug!(time, "checkpoint committed");
+        }
+        Ok(())
+    }
+
     fn set_completed(&self, through: u64) {
         let mut p = self.progress.lock().expect("progress lock");
         if p.completed.is_none_or(|c| c < through) {
@@ -622,6 +758,18 @@ fn clone_error(e: &Error) -> Error {
             },
             cause: None,
         },
+        Error::Checkpoint {
+            path,
+            message,
+            cause,
+        } => Error::Checkpoint {
+            path: path.clone(),
+            message: match cause {
+                Some(c) => format!("{message}: {c}"),
+                None => message.clone(),
+            },
+            cause: None,
+        },
         Error::Sink {
             sink,
             message,
@@ -670,6 +818,8 @@ fn run_worker(
                 d(&ss);
             }
         }));
+        ctx.settle_checkpoint_interval();
+        ctx.check_restored_graph();
         let error = match built {
             Ok(()) => ctx.take_error(),
             Err(p) => Some(Error::UserCode {
@@ -677,19 +827,47 @@ fn run_worker(
                 message: format!("while defining the graph: {}", panic_message(&*p)),
             }),
         };
-        BuildReport {
-            outputs: ctx.outputs(),
-            error,
-        }
+        (
+            BuildReport {
+                outputs: ctx.outputs(),
+                error,
+            },
+            ctx,
+        )
     });
+    let (report, ctx) = report;
     if !shared.report_build(report) {
         return Ok(());
     }
     let interval = shared.conf.batch_ms;
     let zero = shared.zero;
+    let every = ctx.checkpoint_every.get();
+    let operators = ctx.stateful_ids();
+    // The next checkpoint time: the first multiple of `every` after the resume point.
+    let mut next_checkpoint =
+        (every > 0).then(|| zero + ((shared.resume - zero) / every + 1) * every);
     let ran = catch_unwind(AssertUnwindSafe(|| {
         while !shared.aborted() {
             let more = worker.step_or_park(Some(PARK));
+            if let Some(next) = next_checkpoint.as_mut() {
+                // Every batch before the frontier is complete on every worker,
+                // so every operator has staged its state for it.
+                let done_below = probe
+                    .with_frontier(|f| f.first().copied())
+                    .unwrap_or_else(|| shared.stop_at());
+                while *next < done_below && !shared.aborted() {
+                    let part = ctx.staged.borrow_mut().remove(next).unwrap_or_default();
+                    let dir = shared.checkpoint_dir.as_ref().expect("checkpointing is on");
+                    let written = checkpoint::write_part(dir, *next, index, &part)
+                        .and_then(|()| shared.part_written(*next, operators.clone()));
+                    if let Err(e) = written {
+                        shared.fail(e);
+                        break;
+                    }
+                    *next += every;
+                }
+                ctx.staged.borrow_mut().retain(|t, _| *t >= *next);
+            }
             if index == 0 {
                 let frontier = probe.with_frontier(|f| f.first().copied());
                 let through = match frontier {

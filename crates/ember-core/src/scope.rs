@@ -1,11 +1,16 @@
 //! The handle a graph definition receives, and per-worker context.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
+use crate::checkpoint::{self, Part};
 use crate::context::Shared;
 use crate::dstream::DStream;
 use crate::error::Error;
@@ -23,6 +28,12 @@ pub(crate) struct WorkerCtx {
     outputs: Cell<usize>,
     sources: Cell<usize>,
     error: RefCell<Option<Error>>,
+    /// Stateful operators in graph order: id and slide.
+    stateful: RefCell<Vec<(String, u64)>>,
+    /// Operator states waiting for their checkpoint to be written.
+    pub(crate) staged: RefCell<BTreeMap<u64, Part>>,
+    /// Checkpoint every this many ms (0: off); fixed once the graph is built.
+    pub(crate) checkpoint_every: Cell<u64>,
 }
 
 impl WorkerCtx {
@@ -40,7 +51,93 @@ impl WorkerCtx {
             outputs: Cell::new(0),
             sources: Cell::new(0),
             error: RefCell::new(None),
+            stateful: RefCell::new(Vec::new()),
+            staged: RefCell::new(BTreeMap::new()),
+            checkpoint_every: Cell::new(0),
         })
+    }
+
+    /// The first time at or after the resume point at which a stream with
+    /// this slide produces a batch: `zero + slide` on a fresh start.
+    pub(crate) fn first_time(&self, slide: u64) -> u64 {
+        let zero = self.zero();
+        let resume = self.shared.resume;
+        zero + ((resume - zero) / slide + 1) * slide
+    }
+
+    /// Registers a stateful operator and returns its checkpoint handle.
+    pub(crate) fn stateful(self: &Rc<Self>, kind: &str, slide: u64) -> Stateful {
+        let mut ops = self.stateful.borrow_mut();
+        let id = format!("{}:{kind}", ops.len());
+        ops.push((id.clone(), slide));
+        Stateful {
+            id,
+            ctx: self.clone(),
+        }
+    }
+
+    /// The stateful operators, in graph order.
+    pub(crate) fn stateful_ids(&self) -> Vec<String> {
+        self.stateful
+            .borrow()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Fixes the checkpoint interval once the graph is built: the configured
+    /// one, or Spark's default (the smallest multiple of every stateful
+    /// slide of at least 10 s). Off without a checkpoint directory.
+    pub(crate) fn settle_checkpoint_interval(&self) {
+        if self.shared.checkpoint_dir.is_none() {
+            return;
+        }
+        let interval = self.interval();
+        let lcm = self
+            .stateful
+            .borrow()
+            .iter()
+            .fold(interval, |acc, (_, slide)| acc / gcd(acc, *slide) * slide);
+        let every = match self.shared.conf.checkpoint_interval {
+            None => lcm * 10_000u64.div_ceil(lcm),
+            Some(d) => match crate::time::whole_millis(d, "the checkpoint interval") {
+                Err(e) => {
+                    self.definition_error(e);
+                    return;
+                }
+                Ok(ms) if ms % lcm != 0 => {
+                    self.definition_error(Error::graph(format!(
+                        "the checkpoint interval ({}) must be a multiple of the slide duration of                          every stateful DStream and of the batch interval ({}): use a multiple of it",
+                        crate::time::show_ms(ms),
+                        crate::time::show_ms(lcm)
+                    )));
+                    return;
+                }
+                Ok(ms) => ms,
+            },
+        };
+        self.checkpoint_every.set(every);
+    }
+
+    /// Checks a restored checkpoint against this graph's stateful operators.
+    pub(crate) fn check_restored_graph(&self) {
+        let Some(restored) = &self.shared.restored else {
+            return;
+        };
+        let now = self.stateful_ids();
+        let before = &restored.commit.operators;
+        if &now != before {
+            let removed: Vec<&String> = before.iter().filter(|o| !now.contains(o)).collect();
+            let added: Vec<&String> = now.iter().filter(|o| !before.contains(o)).collect();
+            self.definition_error(Error::Checkpoint {
+                path: self.shared.checkpoint_dir.clone().unwrap_or_default(),
+                message: format!(
+                    "the program's stateful operators changed since the checkpoint at {} ms                      (in the checkpoint but not the program: {removed:?}; in the program but not                      the checkpoint: {added:?}): run the program that wrote the checkpoint, or                      remove the checkpoint directory to start afresh",
+                    restored.commit.time
+                ),
+                cause: None,
+            });
+        }
     }
 
     /// The batch interval in milliseconds.
@@ -78,6 +175,70 @@ impl WorkerCtx {
         let id = self.sources.get();
         self.sources.set(id + 1);
         id
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// A stateful operator's link to checkpoints: its restored state and where
+/// it stages its state at checkpoint times.
+pub(crate) struct Stateful {
+    pub(crate) id: String,
+    ctx: Rc<WorkerCtx>,
+}
+
+impl Stateful {
+    /// The states every worker of the restored checkpoint wrote for this
+    /// operator (empty on a fresh start). A state that does not decode is a
+    /// definition error reported by `start`.
+    pub(crate) fn restored<T: DeserializeOwned>(&self) -> Vec<T> {
+        let Some(r) = &self.ctx.shared.restored else {
+            return Vec::new();
+        };
+        let Some(parts) = r.states.get(&self.id) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(parts.len());
+        for bytes in parts {
+            match checkpoint::from_bytes(&self.id, bytes) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    self.ctx.definition_error(e);
+                    return Vec::new();
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the batch at `t` is a checkpoint time.
+    pub(crate) fn due(&self, t: u64) -> bool {
+        let every = self.ctx.checkpoint_every.get();
+        every > 0 && t > self.ctx.shared.resume && (t - self.ctx.zero()) % every == 0
+    }
+
+    /// Stages this operator's state after batch `t`, if `t` is a checkpoint time.
+    pub(crate) fn save<T: Serialize>(&self, t: u64, state: impl FnOnce() -> T) {
+        if self.due(t) {
+            let bytes = checkpoint::to_bytes(&state());
+            self.ctx
+                .staged
+                .borrow_mut()
+                .entry(t)
+                .or_default()
+                .insert(self.id.clone(), bytes);
+        }
+    }
+
+    /// This worker's index and the number of workers.
+    pub(crate) fn worker(&self) -> (u64, u64) {
+        (self.ctx.index as u64, self.ctx.peers as u64)
     }
 }
 

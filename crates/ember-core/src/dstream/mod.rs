@@ -108,7 +108,7 @@ impl<'s, T: Data> DStream<'s, T> {
     {
         let ctx = self.ctx.clone();
         let slide = self.slide;
-        let first = ctx.zero() + slide;
+        let first = ctx.first_time(slide);
         self.stream
             .clone()
             .unary_frontier::<CapacityContainerBuilder<Vec<U>>, _, _, _>(
@@ -195,7 +195,7 @@ impl<'s, T: Data> DStream<'s, T> {
     {
         let ctx = self.ctx.clone();
         let slide = self.slide;
-        let first = ctx.zero() + slide;
+        let first = ctx.first_time(slide);
         self.stream
             .clone()
             .binary_frontier::<_, CapacityContainerBuilder<Vec<U>>, _, _, _, _>(

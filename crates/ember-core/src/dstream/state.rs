@@ -225,6 +225,7 @@ impl<'s, U: Data, K: Data, S: Data> MapWithState<'s, U, K, S> {
 
 /// Per-worker state of `map_with_state`: value and the batch time of the
 /// key's last data.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Keyed<S> {
     value: S,
     last_data: u64,
@@ -275,13 +276,21 @@ where
         mut f: impl FnMut(Time, &K, Vec<V>, Option<S>) -> Option<S> + 'static,
         initial: Vec<(K, S)>,
     ) -> DStream<'s, (K, S)> {
-        let index = self.ctx.index as u64;
-        let peers = self.ctx.peers as u64;
-        // Each worker keeps the initial keys that route to it.
-        let mut state: FxHashMap<K, S> = initial
-            .into_iter()
-            .filter(|(k, _)| route(k) % peers == index)
-            .collect();
+        let checkpoint = self.ctx.stateful("update_state_by_key", self.slide);
+        let (index, peers) = checkpoint.worker();
+        let mine = move |k: &K| route(k) % peers == index;
+        // Each worker keeps the keys that route to it: from the checkpoint
+        // when resuming (the initial state is already in it), else the initial.
+        let mut state: FxHashMap<K, S> = if self.ctx.shared.restored.is_some() {
+            let parts: Vec<FxHashMap<K, S>> = checkpoint.restored();
+            parts
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| mine(k))
+                .collect()
+        } else {
+            initial.into_iter().filter(|(k, _)| mine(k)).collect()
+        };
         self.with(self.batch_fold(
             Exchange::new(|(k, _): &(K, V)| route(k)),
             "UpdateStateByKey",
@@ -306,6 +315,7 @@ where
                     }
                 }
                 state = next;
+                checkpoint.save(t, || &state);
                 out.extend(state.iter().map(|(k, s)| (k.clone(), s.clone())));
             },
         ))
@@ -331,22 +341,32 @@ where
             initial,
             timeout,
         } = spec;
-        let index = self.ctx.index as u64;
-        let peers = self.ctx.peers as u64;
-        let first = self.ctx.zero() + self.slide;
-        let mut state: FxHashMap<K, Keyed<S>> = initial
-            .into_iter()
-            .filter(|(k, _)| route(k) % peers == index)
-            .map(|(k, value)| {
-                (
-                    k,
-                    Keyed {
-                        value,
-                        last_data: first,
-                    },
-                )
-            })
-            .collect();
+        let checkpoint = self.ctx.stateful("map_with_state", self.slide);
+        let (index, peers) = checkpoint.worker();
+        let mine = move |k: &K| route(k) % peers == index;
+        let first = self.ctx.first_time(self.slide);
+        let mut state: FxHashMap<K, Keyed<S>> = if self.ctx.shared.restored.is_some() {
+            let parts: Vec<FxHashMap<K, Keyed<S>>> = checkpoint.restored();
+            parts
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| mine(k))
+                .collect()
+        } else {
+            initial
+                .into_iter()
+                .filter(|(k, _)| mine(k))
+                .map(|(k, value)| {
+                    (
+                        k,
+                        Keyed {
+                            value,
+                            last_data: first,
+                        },
+                    )
+                })
+                .collect()
+        };
         let timeout_ms = timeout.map(|d| d.as_millis() as u64);
         let snapshots = Rc::new(Cell::new(false));
         let want_snapshots = snapshots.clone();
@@ -386,6 +406,7 @@ where
                         out.extend(func(time, &k, None, &mut st).map(Emitted::Mapped));
                     }
                 }
+                checkpoint.save(t, || &state);
                 if want_snapshots.get() {
                     out.extend(
                         state

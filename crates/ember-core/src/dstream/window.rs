@@ -37,12 +37,28 @@ use timely::dataflow::operators::Operator;
 
 use super::DStream;
 use crate::error::Error;
-use crate::hash::FxHashMap;
+use crate::hash::{route, FxHashMap};
 use crate::time::show_ms;
 use crate::Data;
 
 /// Per-batch partials of one key space, oldest first.
 type Partials<K, V> = VecDeque<(u64, FxHashMap<K, V>)>;
+
+/// What an incremental window checkpoints: partials, the window, its time.
+type IncrementalState<K, V> = (Partials<K, V>, FxHashMap<K, V>, Option<u64>);
+
+/// Merges restored parts of per-batch records into one deque by batch time.
+fn merge_by_time<T>(
+    parts: impl Iterator<Item = VecDeque<(u64, Vec<T>)>>,
+) -> VecDeque<(u64, Vec<T>)> {
+    let mut merged: std::collections::BTreeMap<u64, Vec<T>> = std::collections::BTreeMap::new();
+    for part in parts {
+        for (t, mut records) in part {
+            merged.entry(t).or_default().append(&mut records);
+        }
+    }
+    merged.into_iter().collect()
+}
 
 impl<'s, T: Data> DStream<'s, T> {
     /// Checks a window's durations against this stream's slide, as Spark
@@ -114,7 +130,7 @@ impl<'s, T: Data> DStream<'s, T> {
         E: FnMut(u64, Vec<(u64, S)>, &mut Vec<U>) + 'static,
     {
         let ctx = self.ctx.clone();
-        let first = ctx.zero() + slide;
+        let first = ctx.first_time(slide);
         let stream = self
             .stream
             .clone()
@@ -198,7 +214,18 @@ impl<'s, T: Data> DStream<'s, T> {
         let Some((length, slide)) = self.window_params(length, slide.into(), "window") else {
             return self.failed();
         };
-        let mut kept: VecDeque<(u64, Vec<T>)> = VecDeque::new();
+        // Records are not keyed: a resumed worker takes the parts of the old
+        // workers with its index modulo the worker count.
+        let checkpoint = self.ctx.stateful("window", slide);
+        let (index, peers) = checkpoint.worker();
+        let mut kept: VecDeque<(u64, Vec<T>)> = merge_by_time(
+            checkpoint
+                .restored::<VecDeque<(u64, Vec<T>)>>()
+                .into_iter()
+                .enumerate()
+                .filter(|(j, _)| *j as u64 % peers == index)
+                .map(|(_, part)| part),
+        );
         self.slide_fold(
             slide,
             "Window",
@@ -212,6 +239,7 @@ impl<'s, T: Data> DStream<'s, T> {
                 for (_, records) in &kept {
                     out.extend(records.iter().cloned());
                 }
+                checkpoint.save(t, || &kept);
             },
         )
     }
@@ -354,9 +382,26 @@ where
         let g = f.clone();
         // One partial per key per batch, on the key's worker.
         let per_batch = self.reduce_by_key(move |a, b| g(a, b));
+        let checkpoint = self.ctx.stateful("reduce_by_key_and_window", slide);
+        let (index, peers) = checkpoint.worker();
+        let mine = move |k: &K| route(k) % peers == index;
         let mut batches: Partials<K, V> = VecDeque::new();
         let mut window: FxHashMap<K, V> = FxHashMap::default();
         let mut previous: Option<u64> = None;
+        for (old_batches, old_window, old_previous) in
+            checkpoint.restored::<IncrementalState<K, V>>()
+        {
+            for (bt, partials) in old_batches {
+                let mine: FxHashMap<K, V> = partials.into_iter().filter(|(k, _)| mine(k)).collect();
+                match batches.iter_mut().find(|(t, _)| *t == bt) {
+                    Some((_, existing)) => existing.extend(mine),
+                    None => batches.push_back((bt, mine)),
+                }
+            }
+            window.extend(old_window.into_iter().filter(|(k, _)| mine(k)));
+            previous = previous.max(old_previous);
+        }
+        batches.make_contiguous().sort_by_key(|(t, _)| *t);
         let h = f.clone();
         per_batch.slide_fold(
             slide,
@@ -444,6 +489,7 @@ where
                     batches.pop_front();
                 }
                 previous = Some(t);
+                checkpoint.save(t, || (&batches, &window, previous));
             },
         )
     }

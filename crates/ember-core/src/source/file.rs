@@ -23,7 +23,7 @@ use timely::dataflow::operators::Operator;
 
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
-use crate::scope::StreamingScope;
+use crate::scope::{Stateful, StreamingScope};
 use crate::source::{batch_source, BatchSource};
 
 /// Settings of [`StreamingScope::text_file_stream_with`].
@@ -61,7 +61,11 @@ struct DirectoryScan {
     remember_ms: u64,
     /// Files taken, with the batch that took them.
     taken: HashMap<PathBuf, u64>,
+    checkpoint: Stateful,
 }
+
+/// What a directory scan checkpoints: files taken, and the start threshold.
+type ScanState = (HashMap<PathBuf, u64>, u64);
 
 /// A file's modification time in milliseconds.
 fn modified_ms(meta: &std::fs::Metadata) -> Option<u64> {
@@ -114,7 +118,10 @@ impl DirectoryScan {
 
 impl BatchSource<(u64, PathBuf)> for DirectoryScan {
     fn seal(&mut self, time: u64, out: &mut Vec<(u64, PathBuf)>) -> Result<()> {
-        match self.new_files(time) {
+        let listed = self.new_files(time);
+        self.checkpoint
+            .save(time, || (&self.taken, self.initial_threshold));
+        match listed {
             Ok(files) => {
                 let n = files.len();
                 for (i, f) in files.into_iter().enumerate() {
@@ -222,17 +229,31 @@ impl<'s> StreamingScope<'s> {
             self.ctx.definition_error(e);
         }
         let interval = self.ctx.interval();
+        let checkpoint = self.ctx.stateful("text_file_stream", interval);
+        // Only worker 0 scans. Resuming, it takes back every file taken before
+        // and the first run's start threshold, so files that came while the
+        // program was down are new.
+        let mut initial_threshold = if options.new_files_only {
+            self.ctx.shared.start_ms
+        } else {
+            0
+        };
+        let mut taken = HashMap::new();
+        let restored = checkpoint.restored::<ScanState>();
+        if let Some(threshold) = restored.iter().map(|(_, th)| *th).min() {
+            initial_threshold = threshold;
+        }
+        for (files, _) in restored {
+            taken.extend(files);
+        }
         let scan = DirectoryScan {
             name: name.clone(),
             dir,
             peers: self.ctx.peers,
-            initial_threshold: if options.new_files_only {
-                self.ctx.shared.start_ms
-            } else {
-                0
-            },
+            initial_threshold,
             remember_ms: MIN_REMEMBER_MS.div_ceil(interval) * interval,
-            taken: HashMap::new(),
+            taken,
+            checkpoint,
         };
         let files = batch_source(self, &name, self.ctx.index == 0, move |_| scan);
         let shared = self.ctx.shared.clone();

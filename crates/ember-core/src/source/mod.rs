@@ -64,7 +64,7 @@ where
         ctx.shared.register_waker(sync.clone());
         let mut src = make(sync);
         let interval = ctx.interval();
-        let mut cap = active.then(|| cap.delayed(&(ctx.zero() + interval)));
+        let mut cap = active.then(|| cap.delayed(&ctx.first_time(interval)));
         let mut out = Vec::new();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
