@@ -4,6 +4,7 @@ mod files;
 mod lifecycle;
 mod ops;
 mod outputs;
+mod recovery;
 mod socket;
-mod windows;
 mod state;
+mod windows;

@@ -1,0 +1,399 @@
+//! Checkpoints and recovery: resuming with `get_or_create` gives exactly the
+//! state an uninterrupted run would have — in process, at another
+//! parallelism, and after the process is killed with SIGKILL at random
+//! moments while files keep arriving. Program changes are refused.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use ember::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const T0: u64 = 1_000_000;
+
+/// Moves a file with the given text and modification time into `dir`.
+fn drop_file(dir: &Path, name: &str, text: &str, mtime_ms: Option<u64>) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    fs::write(&tmp, text).unwrap();
+    if let Some(ms) = mtime_ms {
+        let f = fs::File::options().write(true).open(&tmp).unwrap();
+        f.set_modified(UNIX_EPOCH + Duration::from_millis(ms))
+            .unwrap();
+    }
+    fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+type Counts = BTreeMap<String, u64>;
+
+/// A stateful word count over a directory, checkpointing every batch.
+fn word_count(
+    input: PathBuf,
+    extra_state: bool,
+    seen: Arc<Mutex<Vec<(u64, Counts)>>>,
+) -> impl for<'s> Fn(&StreamingScope<'s>) + Send + Sync {
+    move |s| {
+        let counts = s
+            .text_file_stream(&input)
+            .flat_map(|l| {
+                l.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .map(|w| (w, 1u64))
+            .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+                Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+            });
+        if extra_state {
+            counts.window(seconds(2), seconds(1)).count().print();
+        }
+        let seen = seen.clone();
+        counts.foreach_rdd(move |batch, t| {
+            seen.lock()
+                .unwrap()
+                .push((t.milliseconds() - T0, batch.into_iter().collect()));
+        });
+    }
+}
+
+fn context(
+    workers: usize,
+    clock: &ManualClock,
+    dir: &Path,
+    input: &Path,
+    extra: bool,
+    seen: &Arc<Mutex<Vec<(u64, Counts)>>>,
+) -> StreamingContext {
+    let (clock, dir, input, seen) = (
+        clock.clone(),
+        dir.to_path_buf(),
+        input.to_path_buf(),
+        seen.clone(),
+    );
+    StreamingContext::get_or_create(&dir.clone(), move || {
+        let conf = StreamingConf::new("recovery", seconds(1))
+            .master(&format!("local[{workers}]"))?
+            .checkpoint_interval(seconds(1));
+        let ssc = StreamingContext::with_clock(conf, clock)?;
+        ssc.checkpoint(&dir);
+        ssc.define(word_count(input, extra, seen))?;
+        Ok(ssc)
+    })
+    .unwrap()
+}
+
+fn counts(pairs: &[(&str, u64)]) -> Counts {
+    pairs.iter().map(|(w, n)| (w.to_string(), *n)).collect()
+}
+
+#[test]
+fn get_or_create_resumes_state_and_files_at_another_parallelism() {
+    let input = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    drop_file(input.path(), "f1", "a b", Some(T0 + 500));
+    drop_file(input.path(), "f2", "a", Some(T0 + 1500));
+    drop_file(input.path(), "f3", "b c", Some(T0 + 2500));
+
+    // First run, 2 workers: batches 1000 and 2000, then it ends.
+    let clock = ManualClock::starting_at(T0);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = context(2, &clock, ckpt.path(), input.path(), false, &seen);
+    ssc.start().unwrap();
+    for t in [1000, 2000] {
+        clock.advance(seconds(1));
+        ssc.await_batch(Time::from_millis(T0 + t)).unwrap();
+    }
+    ssc.stop(false).unwrap();
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap(),
+        &(2000, counts(&[("a", 2), ("b", 1)]))
+    );
+
+    // Second run, 3 workers, from the checkpoint at 2000: f3 arrives at 3000.
+    let clock = ManualClock::starting_at(T0 + 2000);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = context(3, &clock, ckpt.path(), input.path(), false, &seen);
+    ssc.start().unwrap();
+    assert_eq!(ssc.first_batch_time(), Some(Time::from_millis(T0 + 1000)));
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(T0 + 3000)).unwrap();
+    ssc.stop(false).unwrap();
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        [(3000, counts(&[("a", 2), ("b", 2), ("c", 1)]))],
+        "resumed at 3000 only"
+    );
+}
+
+#[test]
+fn batches_missed_while_down_are_run_again_from_the_checkpoint() {
+    let input = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    drop_file(input.path(), "f1", "x", Some(T0 + 500));
+    let clock = ManualClock::starting_at(T0);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = context(1, &clock, ckpt.path(), input.path(), false, &seen);
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(T0 + 1000)).unwrap();
+    ssc.stop(false).unwrap();
+
+    // While "down", two files arrive and the clock moves on three batches.
+    drop_file(input.path(), "f2", "x y", Some(T0 + 1200));
+    drop_file(input.path(), "f3", "y", Some(T0 + 3700));
+    let clock = ManualClock::starting_at(T0 + 4000);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = context(2, &clock, ckpt.path(), input.path(), false, &seen);
+    ssc.start().unwrap();
+    ssc.await_batch(Time::from_millis(T0 + 4000)).unwrap();
+    ssc.stop(false).unwrap();
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        [
+            (2000, counts(&[("x", 2), ("y", 1)])),
+            (3000, counts(&[("x", 2), ("y", 1)])),
+            (4000, counts(&[("x", 2), ("y", 2)])),
+        ]
+    );
+}
+
+#[test]
+fn a_program_whose_stateful_operators_changed_is_refused() {
+    let input = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_at(T0);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = context(1, &clock, ckpt.path(), input.path(), false, &seen);
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(T0 + 1000)).unwrap();
+    ssc.stop(false).unwrap();
+
+    let clock = ManualClock::starting_at(T0 + 1000);
+    let ssc = context(1, &clock, ckpt.path(), input.path(), true, &seen);
+    let err = ssc.start().unwrap_err();
+    assert!(matches!(err, ember::Error::Checkpoint { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("stateful operators changed") && text.contains("window"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_checkpoint_interval_that_is_not_a_multiple_of_a_stateful_slide_is_refused() {
+    let ckpt = tempfile::tempdir().unwrap();
+    let conf = StreamingConf::new("x", seconds(1))
+        .master("local[1]")
+        .unwrap()
+        .checkpoint_interval(seconds(3));
+    let ssc = StreamingContext::with_clock(conf, ManualClock::new()).unwrap();
+    ssc.checkpoint(ckpt.path());
+    ssc.define(|s| {
+        s.queue_stream(vec![vec![("a".to_string(), 1u64)]], true, None)
+            .reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, seconds(4), seconds(2))
+            .print();
+    })
+    .unwrap();
+    let err = ssc.start().unwrap_err().to_string();
+    assert!(
+        err.contains("checkpoint interval (3000 ms) must be a multiple") && err.contains("2000 ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
+    let input = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    drop_file(input.path(), "f1", "a", Some(T0 + 500));
+    drop_file(input.path(), "f2", "a", Some(T0 + 1500));
+    let clock = ManualClock::starting_at(T0);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = context(2, &clock, ckpt.path(), input.path(), false, &seen);
+    ssc.start().unwrap();
+    for t in [1000, 2000] {
+        clock.advance(seconds(1));
+        ssc.await_batch(Time::from_millis(T0 + t)).unwrap();
+    }
+    ssc.stop(false).unwrap();
+    // Truncate a part of the newest checkpoint.
+    let part = ckpt.path().join(format!("checkpoint-{}/part-0", T0 + 2000));
+    let bytes = fs::read(&part).unwrap();
+    fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+
+    let clock = ManualClock::starting_at(T0 + 2000);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = context(2, &clock, ckpt.path(), input.path(), false, &seen);
+    ssc.start().unwrap();
+    // Resumed from 1000: batch 2000 runs again and counts f2 once.
+    assert_eq!(ssc.first_batch_time(), Some(Time::from_millis(T0 + 1000)));
+    ssc.await_batch(Time::from_millis(T0 + 2000)).unwrap();
+    ssc.stop(false).unwrap();
+    assert_eq!(seen.lock().unwrap().clone(), [(2000, counts(&[("a", 2)]))]);
+}
+
+// ---------------------------------------------------------------------------
+// The kill test: a child process (this test binary, re-run on one test) is
+// killed with SIGKILL at random moments and restarted with get_or_create.
+// ---------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "EMBER_RECOVERY_CHILD";
+
+/// The child's program, when this binary is started as the child; a no-op
+/// in a normal test run.
+#[test]
+fn child_program() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [input, ckpt, out, workers] = parts[..] else {
+        panic!("bad child spec {spec}")
+    };
+    let (input, ckpt, out) = (
+        PathBuf::from(input),
+        PathBuf::from(ckpt),
+        PathBuf::from(out),
+    );
+    let workers: usize = workers.parse().unwrap();
+    let dir = ckpt.clone();
+    let ssc = StreamingContext::get_or_create(&ckpt, move || {
+        let conf = StreamingConf::new("kill-test", millis(100))
+            .master(&format!("local[{workers}]"))?
+            .checkpoint_interval(millis(100));
+        let ssc = StreamingContext::new(conf)?;
+        ssc.checkpoint(&dir);
+        ssc.define(move |s| {
+            let out = out.clone();
+            s.text_file_stream(&input)
+                .flat_map(|l| {
+                    l.split(' ')
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .map(|w| (w, 1u64))
+                .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+                    Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+                })
+                .foreach_rdd(move |batch, _| {
+                    let mut lines: Vec<String> =
+                        batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
+                    lines.sort();
+                    let tmp = out.with_extension("tmp");
+                    fs::write(&tmp, lines.join("\n")).unwrap();
+                    fs::rename(&tmp, &out).unwrap();
+                });
+        })?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    ssc.await_termination().unwrap();
+}
+
+fn spawn_child(input: &Path, ckpt: &Path, out: &Path, workers: usize) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let spec = format!(
+        "{}|{}|{}|{workers}",
+        input.display(),
+        ckpt.display(),
+        out.display()
+    );
+    Command::new(exe)
+        .args([
+            "--exact",
+            "recovery::child_program",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn read_counts(out: &Path) -> Counts {
+    fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(w, n)| (w.to_string(), n.parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let input = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    let outdir = tempfile::tempdir().unwrap();
+    let out = outdir.path().join("counts.txt");
+    let mut rng = StdRng::seed_from_u64(7);
+    let words = ["alpha", "beta", "gamma", "delta", "eps"];
+    let mut expected = Counts::new();
+    let mut files = Vec::new();
+    for i in 0..60 {
+        let line: Vec<&str> = (0..rng.gen_range(1..20))
+            .map(|_| words[rng.gen_range(0..words.len())])
+            .collect();
+        for w in &line {
+            *expected.entry(w.to_string()).or_default() += 1;
+        }
+        files.push((format!("file-{i:03}"), line.join(" ")));
+    }
+
+    let mut child = spawn_child(input.path(), ckpt.path(), &out, 2);
+    // Files older than the first start are ignored (Spark's newFilesOnly):
+    // feed only once the first batch has been written out.
+    let started = Instant::now() + Duration::from_secs(60);
+    while !out.exists() {
+        assert!(Instant::now() < started, "the child program never completed a batch");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut kills = 0;
+    let mut next_kill = Instant::now() + Duration::from_millis(rng.gen_range(300..900));
+    for (name, text) in &files {
+        drop_file(input.path(), name, text, None);
+        std::thread::sleep(Duration::from_millis(rng.gen_range(20..80)));
+        if Instant::now() >= next_kill && kills < 10 {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            // Restart, sometimes at another parallelism.
+            child = spawn_child(input.path(), ckpt.path(), &out, [2, 3, 1][kills % 3]);
+            next_kill = Instant::now() + Duration::from_millis(rng.gen_range(200..700));
+        }
+    }
+    while kills < 10 {
+        std::thread::sleep(Duration::from_millis(rng.gen_range(100..400)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        child = spawn_child(input.path(), ckpt.path(), &out, [2, 3, 1][kills % 3]);
+    }
+    // The last run catches up; wait (bounded) for the final state.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_counts(&out) != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(kills, 10);
+    assert_eq!(
+        read_counts(&out),
+        expected,
+        "final state after {kills} kills"
+    );
+}
