@@ -75,7 +75,7 @@ fn context(
         input.to_path_buf(),
         seen.clone(),
     );
-    StreamingContext::get_or_create(&dir.clone(), move || {
+    StreamingContext::get_or_create(dir.clone(), move || {
         let conf = StreamingConf::new("recovery", seconds(1))
             .master(&format!("local[{workers}]"))?
             .checkpoint_interval(seconds(1));
@@ -359,7 +359,10 @@ fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
     // feed only once the first batch has been written out.
     let started = Instant::now() + Duration::from_secs(60);
     while !out.exists() {
-        assert!(Instant::now() < started, "the child program never completed a batch");
+        assert!(
+            Instant::now() < started,
+            "the child program never completed a batch"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let mut kills = 0;
