@@ -296,7 +296,8 @@ impl StreamingContext {
             }
         };
         let first = resume + interval;
-        let shared = Arc::new(Shared::new(
+        let recovering = *self.inner.recover.lock().expect("recover lock");
+        let mut shared = Shared::new(
             conf.clone(),
             self.inner.clock.clone(),
             zero,
@@ -305,7 +306,9 @@ impl StreamingContext {
             checkpoint_dir,
             restored,
             resume,
-        ));
+        );
+        shared.recovering = recovering;
+        let shared = Arc::new(shared);
         let worker_shared = shared.clone();
         let guards = timely::execute(timely::Config::process(workers), move |worker| {
             run_worker(worker, &worker_shared, &definitions)
@@ -524,6 +527,9 @@ pub(crate) struct Shared {
     pub(crate) restored: Option<Restored>,
     /// Batches up to this time are done (the zero time on a fresh start).
     pub(crate) resume: u64,
+    /// Started by `get_or_create`: receivers replay their logs even when no
+    /// checkpoint was complete yet.
+    pub(crate) recovering: bool,
     /// Parts written per checkpoint time, to know when to commit.
     parts: Mutex<BTreeMap<u64, usize>>,
     /// The first batch time that is not produced; `u64::MAX` while running.
@@ -559,6 +565,7 @@ impl Shared {
             checkpoint_dir,
             restored,
             resume,
+            recovering: false,
             parts: Mutex::new(BTreeMap::new()),
             stop_at: AtomicU64::new(u64::MAX),
             aborted: AtomicBool::new(false),

@@ -10,6 +10,7 @@
 mod file;
 mod queue;
 mod socket;
+mod wal;
 
 pub use file::FileStreamOptions;
 pub use queue::Queue;

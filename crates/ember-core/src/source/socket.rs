@@ -11,8 +11,9 @@
 
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,8 +23,9 @@ use timely::dataflow::operators::vec::Map;
 use timely::scheduling::SyncActivator;
 
 use crate::dstream::DStream;
-use crate::error::Result;
-use crate::scope::StreamingScope;
+use crate::error::{Error, Result};
+use crate::scope::{Stateful, StreamingScope};
+use crate::source::wal::{self, Replay, Wal};
 use crate::source::{batch_source, BatchSource};
 
 /// Settings of [`StreamingScope::socket_text_stream_with`].
@@ -37,6 +39,13 @@ pub struct SocketOptions {
     pub block_lines: usize,
     /// Blocks buffered between the receiver and the workers.
     pub buffered_blocks: usize,
+    /// Write received blocks to a write-ahead log in the checkpoint
+    /// directory before they join a batch, so a restarted program replays
+    /// them (Spark's `spark.streaming.receiver.writeAheadLog.enable`).
+    pub write_ahead_log: bool,
+    /// Also `fsync` each log write (survives a machine crash, not only a
+    /// killed process; slower).
+    pub sync_write_ahead_log: bool,
 }
 
 impl Default for SocketOptions {
@@ -45,6 +54,8 @@ impl Default for SocketOptions {
             reconnect_delay: Duration::from_secs(2),
             block_lines: 4096,
             buffered_blocks: 32,
+            write_ahead_log: false,
+            sync_write_ahead_log: false,
         }
     }
 }
@@ -55,6 +66,13 @@ impl SocketOptions {
         self.reconnect_delay = delay;
         self
     }
+
+    /// Turns the write-ahead log on or off (needs
+    /// [`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
+    pub fn write_ahead_log(mut self, on: bool) -> Self {
+        self.write_ahead_log = on;
+        self
+    }
 }
 
 /// How long a blocked read waits before looking at the stop flag.
@@ -62,9 +80,24 @@ const READ_POLL: Duration = Duration::from_millis(100);
 
 /// A started receiver thread and the ends the source keeps.
 struct Running {
-    blocks: Receiver<Vec<String>>,
+    blocks: Receiver<(u64, Vec<String>)>,
     stop: Arc<AtomicBool>,
+    /// A write-ahead log failure on the receiver thread.
+    failure: Arc<Mutex<Option<Error>>>,
     _thread: JoinHandle<()>,
+}
+
+/// The write-ahead log side of a socket source.
+struct LogState {
+    dir: PathBuf,
+    sync: bool,
+    wal: Option<Arc<Mutex<Wal>>>,
+    /// Resumed from a checkpoint: the batch time and log position it holds.
+    restored: Option<(u64, u64)>,
+    resuming: bool,
+    replay: Replay,
+    /// The last batch time that is replayed rather than filled anew.
+    replay_until: u64,
 }
 
 struct SocketSource {
@@ -73,57 +106,155 @@ struct SocketSource {
     options: SocketOptions,
     wake: SyncActivator,
     receiver: Option<Running>,
-    seq: u64,
+    /// Blocks dealt in the current batch (the first goes to worker 0).
+    deal: u64,
+    /// Every block before this one is in a sealed batch.
+    drained_through: u64,
+    log: Option<LogState>,
+    checkpoint: Stateful,
 }
 
 impl SocketSource {
-    fn drain(&mut self, out: &mut Vec<(u64, Vec<String>)>) {
-        if self.receiver.is_none() {
-            let (tx, rx) = crossbeam_channel::bounded(self.options.buffered_blocks.max(1));
-            let stop = Arc::new(AtomicBool::new(false));
-            let receiver = Receiver_ {
-                name: self.name.clone(),
-                address: self.address.clone(),
-                options: self.options.clone(),
-                tx,
-                wake: self.wake.clone(),
-                stop: stop.clone(),
+    /// Starts the receiver thread, first replaying and rewriting the log.
+    fn start(&mut self) -> Result<()> {
+        let mut first_seq = 0;
+        let mut wal = None;
+        if let Some(log) = self.log.as_mut() {
+            let records = if log.resuming {
+                wal::read_all(&log.dir)?
+            } else {
+                Vec::new()
             };
-            match std::thread::Builder::new()
-                .name(format!("ember-receiver-{}", self.address))
-                .spawn(move || receiver.run())
+            let mut replay = match log.restored {
+                Some((time, through)) => wal::replay(records, time, through),
+                None => {
+                    // No checkpoint yet: what was received is not in any
+                    // batch of this run's clock; it all joins the first batch.
+                    let mut r = wal::replay(records, 0, 0);
+                    let by_batch = std::mem::take(&mut r.by_batch);
+                    let mut all: Vec<(u64, Vec<String>)> =
+                        by_batch.into_values().flatten().collect();
+                    all.append(&mut r.unallocated);
+                    r.unallocated = all;
+                    r
+                }
+            };
+            let mut w = Wal::create(&log.dir, log.sync)?;
+            // The replayed blocks move into this run's segment; then the
+            // older segments are no longer needed.
+            for (seq, lines) in replay
+                .by_batch
+                .values()
+                .flatten()
+                .chain(&replay.unallocated)
             {
-                Ok(handle) => {
-                    self.receiver = Some(Running {
-                        blocks: rx,
-                        stop,
-                        _thread: handle,
-                    })
-                }
-                Err(e) => {
-                    tracing::error!(source = %self.name, "cannot start the receiver thread: {e}");
-                    return;
-                }
+                w.append_block(*seq, lines)?;
+            }
+            w.remove_older_segments();
+            first_seq = replay.next_seq;
+            self.drained_through = log.restored.map_or(0, |(_, through)| through);
+            if self.drained_through == 0 {
+                self.drained_through = replay
+                    .by_batch
+                    .values()
+                    .flatten()
+                    .chain(&replay.unallocated)
+                    .map(|(s, _)| *s)
+                    .min()
+                    .unwrap_or(first_seq);
+            }
+            log.replay_until = replay.by_batch.keys().last().copied().unwrap_or(0);
+            log.replay = std::mem::take(&mut replay);
+            let shared = Arc::new(Mutex::new(w));
+            log.wal = Some(shared.clone());
+            wal = Some(shared);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(self.options.buffered_blocks.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
+        let receiver = Receiver_ {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            options: self.options.clone(),
+            tx,
+            wake: self.wake.clone(),
+            stop: stop.clone(),
+            wal,
+            next_seq: first_seq,
+            failure: failure.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("ember-receiver-{}", self.address))
+            .spawn(move || receiver.run())
+            .map_err(|e| Error::Internal(format!("cannot start the receiver thread: {e}")))?;
+        self.receiver = Some(Running {
+            blocks: rx,
+            stop,
+            failure,
+            _thread: handle,
+        });
+        Ok(())
+    }
+
+    fn push(&mut self, seq: u64, block: Vec<String>, out: &mut Vec<(u64, Vec<String>)>) {
+        out.push((self.deal, block));
+        self.deal += 1;
+        self.drained_through = self.drained_through.max(seq + 1);
+    }
+
+    /// Moves what the receiver has sent into the open batch, unless the open
+    /// batch is one being replayed.
+    fn drain(&mut self, open: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
+        if self.receiver.is_none() {
+            self.start()?;
+        }
+        if self.log.as_ref().is_some_and(|l| open <= l.replay_until) {
+            return Ok(());
+        }
+        if let Some(log) = self.log.as_mut() {
+            for (seq, block) in std::mem::take(&mut log.replay.unallocated) {
+                self.push(seq, block, out);
             }
         }
-        if let Some(running) = &self.receiver {
-            for block in running.blocks.try_iter() {
-                out.push((self.seq, block));
-                self.seq += 1;
-            }
+        let running = self.receiver.as_ref().expect("started above");
+        if let Some(e) = running.failure.lock().expect("failure lock").take() {
+            return Err(e);
         }
+        let blocks: Vec<(u64, Vec<String>)> = running.blocks.try_iter().collect();
+        for (seq, block) in blocks {
+            self.push(seq, block, out);
+        }
+        Ok(())
     }
 }
 
 impl BatchSource<(u64, Vec<String>)> for SocketSource {
-    fn poll(&mut self, _open: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
-        self.drain(out);
-        Ok(())
+    fn poll(&mut self, open: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
+        self.drain(open, out)
     }
 
-    fn seal(&mut self, _time: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
-        self.drain(out);
-        self.seq = 0;
+    fn seal(&mut self, time: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
+        if self.receiver.is_none() {
+            self.start()?;
+        }
+        let replayed = self
+            .log
+            .as_mut()
+            .and_then(|l| l.replay.by_batch.remove(&time));
+        for (seq, block) in replayed.into_iter().flatten() {
+            self.push(seq, block, out);
+        }
+        self.drain(time, out)?;
+        if let Some(wal) = self.log.as_ref().and_then(|l| l.wal.as_ref()) {
+            let sealed = wal::Record::Sealed {
+                time,
+                through: self.drained_through,
+            };
+            wal.lock().expect("wal lock").append(&sealed)?;
+        }
+        let through = self.drained_through;
+        self.checkpoint.save(time, || (time, through));
+        self.deal = 0;
         Ok(())
     }
 
@@ -139,9 +270,12 @@ struct Receiver_ {
     name: String,
     address: String,
     options: SocketOptions,
-    tx: Sender<Vec<String>>,
+    tx: Sender<(u64, Vec<String>)>,
     wake: SyncActivator,
     stop: Arc<AtomicBool>,
+    wal: Option<Arc<Mutex<Wal>>>,
+    next_seq: u64,
+    failure: Arc<Mutex<Option<Error>>>,
 }
 
 enum Ended {
@@ -155,7 +289,7 @@ impl Receiver_ {
         self.stop.load(Ordering::Acquire)
     }
 
-    fn run(self) {
+    fn run(mut self) {
         let delay = self.options.reconnect_delay;
         while !self.stopped() {
             match self.connect() {
@@ -199,12 +333,23 @@ impl Receiver_ {
         Err(last.unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address resolved")))
     }
 
-    /// Sends a block; false when the context stopped while the channel was full.
-    fn send(&self, block: &mut Vec<String>) -> bool {
+    /// Logs and sends a block; false when the context stopped while the
+    /// channel was full, or the log failed.
+    fn send(&mut self, block: &mut Vec<String>) -> bool {
         if block.is_empty() {
             return true;
         }
-        let mut b = std::mem::replace(block, Vec::with_capacity(64));
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(wal) = &self.wal {
+            // Durable before it can join a batch.
+            if let Err(e) = wal.lock().expect("wal lock").append_block(seq, block) {
+                *self.failure.lock().expect("failure lock") = Some(e);
+                let _ = self.wake.activate();
+                return false;
+            }
+        }
+        let mut b = (seq, std::mem::replace(block, Vec::with_capacity(64)));
         loop {
             match self.tx.send_timeout(b, READ_POLL) {
                 Ok(()) => {
@@ -222,7 +367,7 @@ impl Receiver_ {
         }
     }
 
-    fn read(&self, stream: TcpStream) -> Ended {
+    fn read(&mut self, stream: TcpStream) -> Ended {
         if let Err(e) = stream.set_read_timeout(Some(READ_POLL)) {
             return Ended::Failed(e);
         }
@@ -317,6 +462,32 @@ impl<'s> StreamingScope<'s> {
             format!("{host}:{port}")
         };
         let name = format!("socket_text_stream({address})");
+        let checkpoint = self.ctx.stateful("socket_text_stream", self.ctx.interval());
+        let log = if options.write_ahead_log {
+            match &self.ctx.shared.checkpoint_dir {
+                None => {
+                    self.ctx.definition_error(Error::graph(format!(
+                        "{name}: the write-ahead log lives in the checkpoint directory: call \
+                         StreamingContext::checkpoint(dir) before start"
+                    )));
+                    None
+                }
+                Some(dir) => {
+                    let restored: Vec<(u64, u64)> = checkpoint.restored();
+                    Some(LogState {
+                        dir: dir.join("receivers").join(checkpoint.id.replace(':', "-")),
+                        sync: options.sync_write_ahead_log,
+                        wal: None,
+                        restored: restored.into_iter().max(),
+                        resuming: self.ctx.shared.restored.is_some() || self.ctx.shared.recovering,
+                        replay: Replay::default(),
+                        replay_until: 0,
+                    })
+                }
+            }
+        } else {
+            None
+        };
         let blocks = batch_source(
             self,
             &name.clone(),
@@ -327,7 +498,10 @@ impl<'s> StreamingScope<'s> {
                 options,
                 wake,
                 receiver: None,
-                seq: 0,
+                deal: 0,
+                drained_through: 0,
+                log,
+                checkpoint,
             },
         );
         let blocks = if self.ctx.peers > 1 {
