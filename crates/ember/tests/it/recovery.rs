@@ -400,3 +400,192 @@ fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
         "final state after {kills} kills"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The socket kill test: with the write-ahead log on, every line the killed
+// process had read is counted exactly once after recovery.
+// ---------------------------------------------------------------------------
+
+const SOCKET_CHILD_ENV: &str = "EMBER_RECOVERY_SOCKET_CHILD";
+
+/// The socket child's program (a no-op in a normal test run): each line
+/// is a key counted by `update_state_by_key`; the state goes to a file.
+#[test]
+fn socket_child_program() {
+    let Ok(spec) = std::env::var(SOCKET_CHILD_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [port, ckpt, out, workers] = parts[..] else {
+        panic!("bad child spec {spec}")
+    };
+    let port: u16 = port.parse().unwrap();
+    let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
+    let workers: usize = workers.parse().unwrap();
+    let dir = ckpt.clone();
+    let ssc = StreamingContext::get_or_create(&ckpt, move || {
+        // Checkpoints every 5 batches: batches in between survive a kill
+        // only through the write-ahead log.
+        let conf = StreamingConf::new("socket-kill-test", millis(100))
+            .master(&format!("local[{workers}]"))?
+            .checkpoint_interval(millis(500));
+        let ssc = StreamingContext::new(conf)?;
+        ssc.checkpoint(&dir);
+        ssc.define(move |s| {
+            let out = out.clone();
+            let options = ember::SocketOptions::default()
+                .reconnect_delay(millis(20))
+                .write_ahead_log(true);
+            s.socket_text_stream_with("127.0.0.1", port, options)
+                .map(|line| (line, 1u64))
+                .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+                    Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+                })
+                .foreach_rdd(move |batch, _| {
+                    let mut lines: Vec<String> =
+                        batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
+                    lines.sort();
+                    let tmp = out.with_extension("tmp");
+                    fs::write(&tmp, lines.join("\n")).unwrap();
+                    fs::rename(&tmp, &out).unwrap();
+                });
+        })?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    ssc.await_termination().unwrap();
+}
+
+/// Whether the other end closed the connection (a killed process's sockets
+/// are closed by the kernel).
+fn peer_gone(conn: &std::net::TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    conn.set_nonblocking(true).unwrap();
+    let gone = match conn.peek(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    conn.set_nonblocking(false).unwrap();
+    gone
+}
+
+fn spawn_socket_child(port: u16, ckpt: &Path, out: &Path, workers: usize) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let spec = format!("{port}|{}|{}|{workers}", ckpt.display(), out.display());
+    Command::new(exe)
+        .args([
+            "--exact",
+            "recovery::socket_child_program",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SOCKET_CHILD_ENV, spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn socket_with_write_ahead_log_counts_every_line_read_exactly_once_across_kills() {
+    use std::io::Write;
+    if std::env::var(SOCKET_CHILD_ENV).is_ok() || std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ckpt = tempfile::tempdir().unwrap();
+    let outdir = tempfile::tempdir().unwrap();
+    let out = outdir.path().join("counts.txt");
+
+    // The server: bursts of lines; a burst counts as "read" once the
+    // program's output shows its last line. After a kill it goes on with
+    // the next burst on the next connection.
+    let confirmed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (conf_srv, done_srv, out_srv) = (confirmed.clone(), done.clone(), out.clone());
+    let server = std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let mut next = 0u32;
+        'connections: while !done_srv.load(std::sync::atomic::Ordering::Acquire) {
+            let mut conn = match listener.accept() {
+                Ok((c, _)) => c,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            };
+            conn.set_nonblocking(false).unwrap();
+            loop {
+                if done_srv.load(std::sync::atomic::Ordering::Acquire) {
+                    break 'connections;
+                }
+                let burst: Vec<String> = (next..next + 40).map(|i| format!("L{i:06}")).collect();
+                next += 40;
+                if conn
+                    .write_all((burst.join("\n") + "\n").as_bytes())
+                    .is_err()
+                {
+                    continue 'connections;
+                }
+                // Wait for the burst to show in the output, or the peer to go.
+                let until = Instant::now() + Duration::from_secs(5);
+                loop {
+                    if read_counts(&out_srv).contains_key(burst.last().unwrap()) {
+                        conf_srv.lock().unwrap().extend(burst);
+                        break;
+                    }
+                    if Instant::now() > until || peer_gone(&conn) {
+                        continue 'connections;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    });
+
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut child = spawn_socket_child(port, ckpt.path(), &out, 2);
+    for kill in 1..=10 {
+        std::thread::sleep(Duration::from_millis(rng.gen_range(300..900)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        child = spawn_socket_child(port, ckpt.path(), &out, [2, 3, 1][kill % 3]);
+    }
+    // Let the last run confirm a few more bursts, then stop everything.
+    let before = confirmed.lock().unwrap().len();
+    let until = Instant::now() + Duration::from_secs(30);
+    while confirmed.lock().unwrap().len() < before + 120 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    server.join().unwrap();
+    // Everything read must be in the final state: wait for the last batch.
+    let confirmed = confirmed.lock().unwrap().clone();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !confirmed.iter().all(|l| read_counts(&out).contains_key(l)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let counts = read_counts(&out);
+    assert!(
+        confirmed.len() >= 400,
+        "too few lines confirmed: {}",
+        confirmed.len()
+    );
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "lines counted more than once: {twice:?}");
+    let lost: Vec<_> = confirmed
+        .iter()
+        .filter(|l| !counts.contains_key(*l))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} confirmed lines lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
