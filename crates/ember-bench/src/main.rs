@@ -2,6 +2,7 @@
 //! sustains, and with what end-to-end delay, over loopback TCP or from
 //! memory. See the crate's README for the definitions and results.
 
+mod ckpt;
 mod gen;
 mod run;
 mod window;
@@ -109,6 +110,24 @@ enum Cmd {
     Window {
         #[command(flatten)]
         args: window::WindowArgs,
+    },
+    /// Checkpoint cost per batch with a large keyed state.
+    Checkpoint {
+        #[command(flatten)]
+        args: ckpt::CkptArgs,
+    },
+    /// Time from SIGKILL to the restarted process's first completed batch.
+    Recovery {
+        #[command(flatten)]
+        args: ckpt::CkptArgs,
+    },
+    /// The process `recovery` kills and restarts.
+    #[command(hide = true)]
+    RecoveryChild {
+        #[command(flatten)]
+        args: ckpt::CkptArgs,
+        #[arg(long)]
+        dir: std::path::PathBuf,
     },
     /// One run in this process, printed as one machine-readable line
     /// (used by `search` and `all` so every run has a fresh process).
@@ -305,6 +324,13 @@ fn search_row(common: &Common, best: &Option<RunResult>) -> String {
     }
 }
 
+fn exit_on_error(r: Result<(), String>) {
+    if let Err(e) = r {
+        eprintln!("ember-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let corpus = Arc::new(Corpus::generate(0x5EED));
@@ -316,6 +342,9 @@ fn main() {
                 std::process::exit(2);
             }
         }
+        Cmd::Checkpoint { args } => exit_on_error(ckpt::checkpoint(&args)),
+        Cmd::Recovery { args } => exit_on_error(ckpt::recovery(&args)),
+        Cmd::RecoveryChild { args, dir } => exit_on_error(ckpt::child(&args, &dir)),
         Cmd::Window { args } => match window::run(&args, &corpus) {
             Ok(true) => {}
             Ok(false) => std::process::exit(2),
