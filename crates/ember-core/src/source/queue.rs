@@ -171,6 +171,13 @@ impl<'s> StreamingScope<'s> {
     ) -> DStream<'s, T> {
         let queue = queue.into();
         let index = self.ctx.index;
+        if index == 0 && self.ctx.shared.restored.is_some() {
+            // As in Spark: a queue cannot be replayed from a checkpoint.
+            tracing::warn!(
+                "queue_stream: resuming from a checkpoint, the batches after it come from the \
+                 queue as the program fills it now, not as they were before the restart"
+            );
+        }
         queue.register(index);
         let peers = self.ctx.peers;
         let stream = batch_source(self, "QueueStream", true, move |_| QueueSource {
