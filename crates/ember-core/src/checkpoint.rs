@@ -180,6 +180,16 @@ pub(crate) fn write_commit(dir: &Path, commit: &Commit) -> Result<()> {
     Ok(())
 }
 
+/// The times of the complete checkpoints in `dir`, oldest first.
+pub(crate) fn committed_times(dir: &Path) -> Vec<u64> {
+    list(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, p)| p.join("COMMIT").exists())
+        .map(|(t, _)| t)
+        .collect()
+}
+
 /// Checkpoint directories by time, oldest first.
 fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut found = Vec::new();

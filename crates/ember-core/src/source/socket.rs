@@ -9,6 +9,7 @@
 //! each batch to worker 0, so the order of lines within a batch survives in
 //! `print()`.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -98,6 +99,29 @@ struct LogState {
     replay: Replay,
     /// The last batch time that is replayed rather than filled anew.
     replay_until: u64,
+    /// The checkpoint directory, to see which checkpoints are complete.
+    checkpoints: PathBuf,
+    /// The log position each checkpoint of this run recorded.
+    through_at: BTreeMap<u64, u64>,
+}
+
+impl LogState {
+    /// At a checkpoint: starts a new segment, and removes the segments that
+    /// the oldest checkpoint still kept no longer needs.
+    fn rotate_and_trim(&mut self, time: u64, through: u64) -> Result<()> {
+        let Some(wal) = &self.wal else { return Ok(()) };
+        let mut wal = wal.lock().expect("wal lock");
+        wal.rotate(time)?;
+        self.through_at.insert(time, through);
+        // Restoring falls back at most to the oldest complete checkpoint kept.
+        if let Some(&oldest) = crate::checkpoint::committed_times(&self.checkpoints).first() {
+            if let Some(&covered) = self.through_at.get(&oldest) {
+                wal.drop_covered(oldest, covered);
+                self.through_at.retain(|t, _| *t >= oldest);
+            }
+        }
+        Ok(())
+    }
 }
 
 struct SocketSource {
@@ -254,6 +278,11 @@ impl BatchSource<(u64, Vec<String>)> for SocketSource {
         }
         let through = self.drained_through;
         self.checkpoint.save(time, || (time, through));
+        if self.checkpoint.due(time) {
+            if let Some(log) = self.log.as_mut() {
+                log.rotate_and_trim(time, through)?;
+            }
+        }
         self.deal = 0;
         Ok(())
     }
@@ -482,6 +511,8 @@ impl<'s> StreamingScope<'s> {
                         resuming: self.ctx.shared.restored.is_some() || self.ctx.shared.recovering,
                         replay: Replay::default(),
                         replay_until: 0,
+                        checkpoints: dir.clone(),
+                        through_at: BTreeMap::new(),
                     })
                 }
             }

@@ -38,6 +38,11 @@ pub(crate) struct Wal {
     segment: u64,
     out: BufWriter<File>,
     sync: bool,
+    /// The highest block number in the open segment.
+    max_seq: Option<u64>,
+    /// Closed segments: number, highest block number, and the checkpoint
+    /// time at which they were closed.
+    closed: Vec<(u64, Option<u64>, u64)>,
 }
 
 fn io(path: &Path, what: &str, e: std::io::Error) -> Error {
@@ -111,25 +116,55 @@ impl Wal {
         std::fs::create_dir_all(dir)
             .map_err(|e| io(dir, "cannot create the write-ahead log", e))?;
         let segment = segments(dir)?.last().map_or(0, |(n, _)| n + 1);
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            segment,
+            out: Self::open_segment(dir, segment)?,
+            sync,
+            max_seq: None,
+            closed: Vec::new(),
+        })
+    }
+
+    fn open_segment(dir: &Path, segment: u64) -> Result<BufWriter<File>> {
         let path = dir.join(format!("segment-{segment:06}.wal"));
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
             .open(&path)
             .map_err(|e| io(&path, "cannot create a write-ahead log segment", e))?;
-        Ok(Wal {
-            dir: dir.to_path_buf(),
-            segment,
-            out: BufWriter::new(file),
-            sync,
-        })
+        Ok(BufWriter::new(file))
+    }
+
+    /// Closes the open segment at checkpoint time `time` and opens the next.
+    pub(crate) fn rotate(&mut self, time: u64) -> Result<()> {
+        let next = Self::open_segment(&self.dir, self.segment + 1)?;
+        self.closed.push((self.segment, self.max_seq.take(), time));
+        self.segment += 1;
+        self.out = next;
+        Ok(())
+    }
+
+    /// Removes the closed segments a checkpoint at `time` covers: closed
+    /// at or before it, and holding only blocks before `through`.
+    pub(crate) fn drop_covered(&mut self, time: u64, through: u64) {
+        let dir = self.dir.clone();
+        self.closed.retain(|(segment, max_seq, closed_at)| {
+            let covered = *closed_at <= time && max_seq.is_none_or(|m| m < through);
+            if covered {
+                let _ = std::fs::remove_file(dir.join(format!("segment-{segment:06}.wal")));
+            }
+            !covered
+        });
     }
 
     /// Appends a received block (see [`append`](Self::append)).
     pub(crate) fn append_block(&mut self, seq: u64, lines: &[String]) -> Result<()> {
         let payload = postcard::to_stdvec(&RecordRef::Block { seq, lines })
             .map_err(|e| Error::Internal(format!("cannot encode a write-ahead log record: {e}")))?;
-        self.append_payload(&payload)
+        self.append_payload(&payload)?;
+        self.max_seq = self.max_seq.max(Some(seq));
+        Ok(())
     }
 
     /// Appends a record and makes it durable against a killed process
@@ -260,6 +295,32 @@ mod tests {
             })
             .collect();
         assert_eq!(seqs, ["b0", "s1000", "b2"]);
+    }
+
+    #[test]
+    fn rotated_segments_go_once_a_checkpoint_covers_them() {
+        let d = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(d.path(), false).unwrap();
+        wal.append_block(0, &[]).unwrap();
+        wal.append_block(1, &[]).unwrap();
+        wal.rotate(1000).unwrap(); // segment 0: blocks 0-1, closed at 1000
+        wal.append_block(2, &[]).unwrap();
+        wal.rotate(2000).unwrap(); // segment 1: block 2, closed at 2000
+        let names = |d: &Path| {
+            segments(d)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
+        };
+        // A checkpoint at 1000 that still needs block 1 keeps everything.
+        wal.drop_covered(1000, 1);
+        assert_eq!(names(d.path()), [0, 1, 2]);
+        // One that holds blocks up to 1 removes segment 0 only.
+        wal.drop_covered(1000, 2);
+        assert_eq!(names(d.path()), [1, 2]);
+        wal.drop_covered(2000, 3);
+        assert_eq!(names(d.path()), [2]);
     }
 
     #[test]
