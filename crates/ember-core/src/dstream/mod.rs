@@ -94,8 +94,8 @@ impl<'s, T: Data> DStream<'s, T> {
         &self,
         pact: P,
         name: &str,
-        mut init: I,
-        mut fold: F,
+        init: I,
+        fold: F,
         mut emit: E,
     ) -> StreamVec<'s, u64, U>
     where
@@ -106,8 +106,47 @@ impl<'s, T: Data> DStream<'s, T> {
         F: FnMut(&mut S, &mut Vec<T>) + 'static,
         E: FnMut(u64, S, &mut Vec<U>) + 'static,
     {
+        self.fold_slides(
+            pact,
+            name,
+            self.slide,
+            init,
+            fold,
+            move |t, mut arrived, out| {
+                // A stream's records are stamped with its own batch times, so
+                // the only state is the one at `t`.
+                debug_assert!(arrived.len() == 1, "records between two batch times");
+                if let Some((_, state)) = arrived.pop() {
+                    emit(t, state, out);
+                }
+            },
+        )
+    }
+
+    /// The operator under [`batch_fold`](Self::batch_fold) and the windows.
+    /// Records are folded per stamped time into `S`; at each output time `t`
+    /// (every `slide` from the zero time), once the input is complete through
+    /// `t`, `emit` gets the folded times that arrived since the last output,
+    /// oldest first and always ending with `t` itself (`init()` when nothing
+    /// came for it).
+    pub(crate) fn fold_slides<U, S, P, I, F, E>(
+        &self,
+        pact: P,
+        name: &str,
+        slide: u64,
+        mut init: I,
+        mut fold: F,
+        mut emit: E,
+    ) -> StreamVec<'s, u64, U>
+    where
+        U: Data,
+        S: 'static,
+        P: ParallelizationContract<u64, Vec<T>>,
+        I: FnMut() -> S + 'static,
+        F: FnMut(&mut S, &mut Vec<T>) + 'static,
+        E: FnMut(u64, Vec<(u64, S)>, &mut Vec<U>) + 'static,
+    {
         let ctx = self.ctx.clone();
-        let slide = self.slide;
         let first = ctx.first_time(slide);
         self.stream
             .clone()
@@ -121,14 +160,14 @@ impl<'s, T: Data> DStream<'s, T> {
                     move |(input, frontier), output| {
                         input.for_each(|stamp, data| {
                             let t = stamp.least().copied().unwrap_or_default();
-                            let slot = match pending.iter().position(|(pt, _)| *pt == t) {
+                            let i = match pending.iter().position(|(pt, _)| *pt == t) {
                                 Some(i) => i,
                                 None => {
                                     pending.push((t, init()));
                                     pending.len() - 1
                                 }
                             };
-                            fold(&mut pending[slot].1, data);
+                            fold(&mut pending[i].1, data);
                         });
                         let Some(c) = cap.as_mut() else { return };
                         let end = ctx.shared.stop_at();
@@ -142,17 +181,20 @@ impl<'s, T: Data> DStream<'s, T> {
                             if !complete {
                                 break;
                             }
-                            // Records stamped between two slide times belong to the later one.
-                            let mut state = None;
-                            pending.retain_mut(|(t, s)| {
-                                if *t <= next && state.is_none() {
-                                    state = Some(std::mem::replace(s, init()));
-                                    false
+                            let mut arrived = Vec::new();
+                            let mut i = 0;
+                            while i < pending.len() {
+                                if pending[i].0 <= next {
+                                    arrived.push(pending.swap_remove(i));
                                 } else {
-                                    true
+                                    i += 1;
                                 }
-                            });
-                            emit(next, state.unwrap_or_else(&mut init), &mut out);
+                            }
+                            arrived.sort_by_key(|(t, _)| *t);
+                            if arrived.last().is_none_or(|(t, _)| *t != next) {
+                                arrived.push((next, init()));
+                            }
+                            emit(next, arrived, &mut out);
                             if !out.is_empty() {
                                 output.session(&*c).give_container(&mut out);
                                 out.clear();

@@ -30,10 +30,8 @@ use std::hash::Hash;
 use std::rc::Rc;
 use std::time::Duration;
 
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::empty;
-use timely::dataflow::operators::Operator;
 
 use super::DStream;
 use crate::error::Error;
@@ -109,18 +107,15 @@ impl<'s, T: Data> DStream<'s, T> {
         self.with(empty(self.stream.scope()))
     }
 
-    /// The slide-time operator windows are built on. Records are folded per
-    /// parent batch time into `S`; at each output time `t` (every `slide`
-    /// from the zero time), once the input is complete through `t`, `emit`
-    /// gets the folded batches that arrived since the last output, oldest
-    /// first, and keeps whatever state it needs across outputs.
+    /// The slide-time operator windows are built on: see
+    /// [`fold_slides`](Self::fold_slides); the result slides by `slide`.
     fn slide_fold<U, S, I, F, E>(
         &self,
         slide: u64,
         name: &str,
-        mut init: I,
-        mut fold: F,
-        mut emit: E,
+        init: I,
+        fold: F,
+        emit: E,
     ) -> DStream<'s, U>
     where
         U: Data,
@@ -129,66 +124,7 @@ impl<'s, T: Data> DStream<'s, T> {
         F: FnMut(&mut S, &mut Vec<T>) + 'static,
         E: FnMut(u64, Vec<(u64, S)>, &mut Vec<U>) + 'static,
     {
-        let ctx = self.ctx.clone();
-        let first = ctx.first_time(slide);
-        let stream = self
-            .stream
-            .clone()
-            .unary_frontier::<CapacityContainerBuilder<Vec<U>>, _, _, _>(
-                Pipeline,
-                name,
-                move |cap, _| {
-                    let mut cap = Some(cap.delayed(&first));
-                    let mut pending: Vec<(u64, S)> = Vec::new();
-                    let mut out: Vec<U> = Vec::new();
-                    move |(input, frontier), output| {
-                        input.for_each(|stamp, data| {
-                            let t = stamp.least().copied().unwrap_or_default();
-                            let i = match pending.iter().position(|(pt, _)| *pt == t) {
-                                Some(i) => i,
-                                None => {
-                                    pending.push((t, init()));
-                                    pending.len() - 1
-                                }
-                            };
-                            fold(&mut pending[i].1, data);
-                        });
-                        let Some(c) = cap.as_mut() else { return };
-                        let end = ctx.shared.stop_at();
-                        loop {
-                            let next = *c.time();
-                            let complete = if frontier.is_empty() {
-                                next < end
-                            } else {
-                                !frontier.less_equal(&next)
-                            };
-                            if !complete {
-                                break;
-                            }
-                            let mut arrived = Vec::new();
-                            let mut i = 0;
-                            while i < pending.len() {
-                                if pending[i].0 <= next {
-                                    arrived.push(pending.swap_remove(i));
-                                } else {
-                                    i += 1;
-                                }
-                            }
-                            arrived.sort_by_key(|(t, _)| *t);
-                            emit(next, arrived, &mut out);
-                            if !out.is_empty() {
-                                output.session(&*c).give_container(&mut out);
-                                out.clear();
-                            }
-                            c.downgrade(&(next + slide));
-                        }
-                        if frontier.is_empty() {
-                            cap = None;
-                            pending.clear();
-                        }
-                    }
-                },
-            );
+        let stream = self.fold_slides(Pipeline, name, slide, init, fold, emit);
         DStream::new(stream, slide, self.ctx.clone())
     }
 
