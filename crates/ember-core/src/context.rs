@@ -743,8 +743,13 @@ impl Shared {
     }
 }
 
-/// Errors hold I/O causes that cannot be cloned; a second reader gets the text.
+/// Errors hold I/O causes that cannot be cloned; a second reader gets the
+/// cause folded into the message.
 fn clone_error(e: &Error) -> Error {
+    let text = |message: &String, cause: &Option<std::io::Error>| match cause {
+        Some(c) => format!("{message}: {c}"),
+        None => message.clone(),
+    };
     match e {
         Error::UserCode { worker, message } => Error::UserCode {
             worker: *worker,
@@ -759,10 +764,7 @@ fn clone_error(e: &Error) -> Error {
             cause,
         } => Error::Source {
             source_name: source_name.clone(),
-            message: match cause {
-                Some(c) => format!("{message}: {c}"),
-                None => message.clone(),
-            },
+            message: text(message, cause),
             cause: None,
         },
         Error::Checkpoint {
@@ -771,10 +773,7 @@ fn clone_error(e: &Error) -> Error {
             cause,
         } => Error::Checkpoint {
             path: path.clone(),
-            message: match cause {
-                Some(c) => format!("{message}: {c}"),
-                None => message.clone(),
-            },
+            message: text(message, cause),
             cause: None,
         },
         Error::Sink {
@@ -783,10 +782,7 @@ fn clone_error(e: &Error) -> Error {
             cause,
         } => Error::Sink {
             sink: sink.clone(),
-            message: match cause {
-                Some(c) => format!("{message}: {c}"),
-                None => message.clone(),
-            },
+            message: text(message, cause),
             cause: None,
         },
         other => Error::Internal(other.to_string()),
