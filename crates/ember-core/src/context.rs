@@ -15,6 +15,7 @@ use crate::checkpoint::{self, Commit, Restored};
 use crate::clock::Clock;
 use crate::conf::StreamingConf;
 use crate::error::{Error, Result};
+use crate::listener::{self, BatchInfo, Bus, Event, StreamingListener};
 use crate::scope::{StreamingScope, WorkerCtx};
 use crate::time::Time;
 
@@ -76,6 +77,7 @@ struct Inner {
     checkpoint_dir: Mutex<Option<PathBuf>>,
     /// Restore from the checkpoint directory at start (set by `get_or_create`).
     recover: Mutex<bool>,
+    listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
 }
 
 enum Lifecycle {
@@ -122,6 +124,7 @@ impl StreamingContext {
                 definitions: Mutex::new(Vec::new()),
                 checkpoint_dir: Mutex::new(None),
                 recover: Mutex::new(false),
+                listeners: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -162,6 +165,22 @@ impl StreamingContext {
         drop(slot);
         *ssc.inner.recover.lock().expect("recover lock") = true;
         Ok(ssc)
+    }
+
+    /// Registers a listener for batch, receiver and output events (Spark's
+    /// `addStreamingListener`). Listeners added after `start` see nothing.
+    #[doc(alias = "addStreamingListener")]
+    pub fn add_streaming_listener(&self, listener: Arc<dyn StreamingListener>) {
+        self.inner
+            .listeners
+            .lock()
+            .expect("listeners lock")
+            .push(listener);
+    }
+
+    /// The statistics of the completed batches, oldest first (the last 1000).
+    pub fn completed_batches(&self) -> Vec<BatchInfo> {
+        self.shared().map(|s| s.bus.completed()).unwrap_or_default()
     }
 
     /// The settings this context runs with.
@@ -297,6 +316,8 @@ impl StreamingContext {
         };
         let first = resume + interval;
         let recovering = *self.inner.recover.lock().expect("recover lock");
+        let listeners = self.inner.listeners.lock().expect("listeners lock").clone();
+        let bus = Bus::start(interval, self.inner.clock.is_system(), listeners);
         let mut shared = Shared::new(
             conf.clone(),
             self.inner.clock.clone(),
@@ -308,6 +329,7 @@ impl StreamingContext {
             resume,
         );
         shared.recovering = recovering;
+        shared.bus = bus;
         let shared = Arc::new(shared);
         let worker_shared = shared.clone();
         let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -348,6 +370,9 @@ impl StreamingContext {
             first_batch = first,
             "StreamingContext started"
         );
+        shared
+            .bus
+            .post(Event::StreamingStarted(listener::wall_ms()));
         *state = Lifecycle::Active(shared);
         Ok(())
     }
@@ -532,6 +557,8 @@ pub(crate) struct Shared {
     pub(crate) recovering: bool,
     /// Parts written per checkpoint time, to know when to commit.
     parts: Mutex<BTreeMap<u64, usize>>,
+    /// Batch statistics and listener events.
+    pub(crate) bus: Arc<Bus>,
     /// The first batch time that is not produced; `u64::MAX` while running.
     stop_at: AtomicU64,
     aborted: AtomicBool,
@@ -567,6 +594,7 @@ impl Shared {
             resume,
             recovering: false,
             parts: Mutex::new(BTreeMap::new()),
+            bus: Bus::start(0, false, Vec::new()),
             stop_at: AtomicU64::new(u64::MAX),
             aborted: AtomicBool::new(false),
             error: Mutex::new(None),
@@ -709,6 +737,7 @@ impl Shared {
         let mut p = self.progress.lock().expect("progress lock");
         if p.completed.is_none_or(|c| c < through) {
             p.completed = Some(through);
+            self.bus.completed_through(through);
             self.progress_cv.notify_all();
         }
     }

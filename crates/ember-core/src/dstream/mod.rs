@@ -158,6 +158,14 @@ impl<'s, T: Data> DStream<'s, T> {
                     let mut pending: Vec<(u64, S)> = Vec::new();
                     let mut out: Vec<U> = Vec::new();
                     move |(input, frontier), output| {
+                        if ctx.shared.aborted() {
+                            // After a failure no user code runs again; the
+                            // input is drained so the dataflow can end.
+                            input.for_each(|_, _| {});
+                            cap = None;
+                            pending.clear();
+                            return;
+                        }
                         input.for_each(|stamp, data| {
                             let t = stamp.least().copied().unwrap_or_default();
                             let i = match pending.iter().position(|(pt, _)| *pt == t) {
@@ -263,6 +271,13 @@ impl<'s, T: Data> DStream<'s, T> {
                         }
                     }
                     move |(in1, f1), (in2, f2), output| {
+                        if ctx.shared.aborted() {
+                            in1.for_each(|_, _| {});
+                            in2.for_each(|_, _| {});
+                            cap = None;
+                            pending.clear();
+                            return;
+                        }
                         in1.for_each(|stamp, data| {
                             let t = stamp.least().copied().unwrap_or_default();
                             let i = slot(&mut pending, t, &mut init);

@@ -14,6 +14,7 @@ use timely::dataflow::operators::Probe;
 use timely::dataflow::StreamVec;
 
 use super::DStream;
+use crate::listener::{wall_ms, Event, OutputOperationInfo};
 use crate::show::Show;
 use crate::time::Time;
 use crate::{Data, Error};
@@ -42,6 +43,43 @@ impl SaveOptions {
 }
 
 impl<'s, T: Data> DStream<'s, T> {
+    /// Wraps an output operation's per-batch work so that listeners see it
+    /// start and complete (with the failure, if it panicked; the panic then
+    /// stops the context as before).
+    fn reported(
+        &self,
+        name: &'static str,
+        mut f: impl FnMut(Vec<T>, Time) + 'static,
+    ) -> impl FnMut(Vec<T>, Time, &mut Vec<()>) + 'static {
+        let bus = self.ctx.shared.bus.clone();
+        let id = self.ctx.outputs();
+        move |batch, time, _| {
+            let mut info = OutputOperationInfo {
+                batch_time: time,
+                id,
+                name: name.to_string(),
+                start_time: wall_ms(),
+                end_time: None,
+                failure_reason: None,
+            };
+            bus.post(Event::OutputStarted(info.clone()));
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(batch, time)));
+            info.end_time = Some(wall_ms());
+            if let Err(p) = &ran {
+                info.failure_reason = Some(
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panicked".to_string()),
+                );
+            }
+            bus.post(Event::OutputCompleted(info));
+            if let Err(p) = ran {
+                std::panic::resume_unwind(p);
+            }
+        }
+    }
+
     /// Makes `stream` an output: counted, and watched for batch completion.
     fn register_output<U: Data>(&self, stream: StreamVec<'s, u64, U>) {
         self.ctx.count_output();
@@ -80,9 +118,10 @@ impl<'s, T: Data> DStream<'s, T> {
     where
         T: Show,
     {
-        let out = self.on_gathered::<()>("Print", Some(n + 1), move |batch, time, _| {
-            write(&format_print(&batch, n, time));
+        let work = self.reported("print", move |batch, time| {
+            write(&format_print(&batch, n, time))
         });
+        let out = self.on_gathered::<()>("Print", Some(n + 1), work);
         self.register_output(out);
     }
 
@@ -91,8 +130,9 @@ impl<'s, T: Data> DStream<'s, T> {
     /// `foreachRDD`). A panic in `f` stops the context with
     /// [`Error::UserCode`](crate::Error::UserCode).
     #[doc(alias = "foreachRDD")]
-    pub fn foreach_rdd(&self, mut f: impl FnMut(Vec<T>, Time) + 'static) {
-        let out = self.on_gathered::<()>("ForeachRDD", None, move |batch, time, _| f(batch, time));
+    pub fn foreach_rdd(&self, f: impl FnMut(Vec<T>, Time) + 'static) {
+        let work = self.reported("foreach_rdd", f);
+        let out = self.on_gathered::<()>("ForeachRDD", None, work);
         self.register_output(out);
     }
 

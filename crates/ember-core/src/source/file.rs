@@ -117,6 +117,11 @@ impl DirectoryScan {
 }
 
 impl BatchSource<(u64, PathBuf)> for DirectoryScan {
+    fn records(&self, _file: &(u64, PathBuf)) -> u64 {
+        // Lines are counted when the files are read.
+        0
+    }
+
     fn seal(&mut self, time: u64, out: &mut Vec<(u64, PathBuf)>) -> Result<()> {
         let listed = self.new_files(time);
         self.checkpoint
@@ -269,7 +274,10 @@ impl<'s> StreamingScope<'s> {
                             for (_, path) in data.drain(..) {
                                 match std::fs::read(&path) {
                                     Ok(bytes) => {
-                                        session.give_iterator(split_lines(&bytes).into_iter())
+                                        let lines = split_lines(&bytes);
+                                        let t = stamp.least().copied().unwrap_or_default();
+                                        shared.bus.add_records(t, &name, lines.len() as u64);
+                                        session.give_iterator(lines.into_iter())
                                     }
                                     Err(e) => shared.fail(Error::Source {
                                         source_name: name.clone(),

@@ -40,6 +40,12 @@ pub(crate) trait BatchSource<T>: 'static {
 
     /// The source will not be called again.
     fn stop(&mut self) {}
+
+    /// How many input records an emitted item stands for (a block of
+    /// lines counts its lines; a file path counts nothing, its reader does).
+    fn records(&self, _item: &T) -> u64 {
+        1
+    }
 }
 
 /// Builds the timely operator around a [`BatchSource`]. `active` is false on
@@ -67,6 +73,8 @@ where
         let interval = ctx.interval();
         let mut cap = active.then(|| cap.delayed(&ctx.first_time(interval)));
         let mut out = Vec::new();
+        // Records emitted into the open batch so far.
+        let mut emitted = 0u64;
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let shared = &ctx.shared;
@@ -89,6 +97,7 @@ where
                     failed = Some(e);
                     break None;
                 }
+                emitted += out.iter().map(|x| src.records(x)).sum::<u64>();
                 if !out.is_empty() {
                     output.session(&*c).give_container(&mut out);
                     out.clear();
@@ -96,6 +105,8 @@ where
                 if !sealing {
                     break Some(t);
                 }
+                shared.bus.sealed(t, &name, emitted);
+                emitted = 0;
                 c.downgrade(&(t + interval));
             };
             match open {

@@ -25,6 +25,7 @@ use timely::scheduling::SyncActivator;
 
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
+use crate::listener::{Bus, Event, ReceiverInfo};
 use crate::scope::{Stateful, StreamingScope};
 use crate::source::wal::{self, Replay, Wal};
 use crate::source::{batch_source, BatchSource};
@@ -136,6 +137,8 @@ struct SocketSource {
     drained_through: u64,
     log: Option<LogState>,
     checkpoint: Stateful,
+    bus: Arc<Bus>,
+    worker: usize,
 }
 
 impl SocketSource {
@@ -206,6 +209,8 @@ impl SocketSource {
             wal,
             next_seq: first_seq,
             failure: failure.clone(),
+            bus: self.bus.clone(),
+            worker: self.worker,
         };
         let handle = std::thread::Builder::new()
             .name(format!("ember-receiver-{}", self.address))
@@ -292,6 +297,10 @@ impl BatchSource<(u64, Vec<String>)> for SocketSource {
             running.stop.store(true, Ordering::Release);
         }
     }
+
+    fn records(&self, block: &(u64, Vec<String>)) -> u64 {
+        block.1.len() as u64
+    }
 }
 
 /// The receiver thread's side.
@@ -305,6 +314,8 @@ struct Receiver_ {
     wal: Option<Arc<Mutex<Wal>>>,
     next_seq: u64,
     failure: Arc<Mutex<Option<Error>>>,
+    bus: Arc<Bus>,
+    worker: usize,
 }
 
 enum Ended {
@@ -318,37 +329,43 @@ impl Receiver_ {
         self.stop.load(Ordering::Acquire)
     }
 
+    fn info(&self, active: bool, last_error: Option<String>) -> ReceiverInfo {
+        ReceiverInfo {
+            name: self.name.clone(),
+            active,
+            worker: self.worker,
+            last_error,
+        }
+    }
+
     fn run(mut self) {
         let delay = self.options.reconnect_delay;
         while !self.stopped() {
-            match self.connect() {
+            let problem = match self.connect() {
                 Ok(stream) => {
                     tracing::info!(source = %self.name, "connected to {}", self.address);
+                    self.bus.post(Event::ReceiverStarted(self.info(true, None)));
                     match self.read(stream) {
-                        Ended::Stopped => return,
-                        Ended::Closed => tracing::warn!(
-                            source = %self.name,
-                            "{} closed the connection; reconnecting in {delay:?}",
-                            self.address
-                        ),
-                        Ended::Failed(e) => tracing::warn!(
-                            source = %self.name,
-                            "reading from {} failed: {e}; reconnecting in {delay:?}",
-                            self.address
-                        ),
+                        Ended::Stopped => break,
+                        Ended::Closed => format!("{} closed the connection", self.address),
+                        Ended::Failed(e) => format!("reading from {} failed: {e}", self.address),
                     }
                 }
-                Err(e) => tracing::warn!(
-                    source = %self.name,
-                    "cannot connect to {}: {e}; retrying in {delay:?} (is the server up? try `nc -lk <port>`)",
+                Err(e) => format!(
+                    "cannot connect to {}: {e} (is the server up? try `nc -lk <port>`)",
                     self.address
                 ),
-            }
+            };
+            tracing::warn!(source = %self.name, "{problem}; retrying in {delay:?}");
+            self.bus
+                .post(Event::ReceiverError(self.info(false, Some(problem))));
             let until = Instant::now() + delay;
             while !self.stopped() && Instant::now() < until {
                 std::thread::sleep(READ_POLL.min(until.saturating_duration_since(Instant::now())));
             }
         }
+        self.bus
+            .post(Event::ReceiverStopped(self.info(false, None)));
     }
 
     fn connect(&self) -> std::io::Result<TcpStream> {
@@ -533,6 +550,8 @@ impl<'s> StreamingScope<'s> {
                 drained_through: 0,
                 log,
                 checkpoint,
+                bus: self.ctx.shared.bus.clone(),
+                worker: self.ctx.index,
             },
         );
         let blocks = if self.ctx.peers > 1 {

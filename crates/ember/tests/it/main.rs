@@ -2,6 +2,7 @@
 
 mod files;
 mod lifecycle;
+mod listener;
 mod ops;
 mod outputs;
 mod recovery;

@@ -1,0 +1,308 @@
+//! Batch statistics and the listener API, in the manner of Spark's
+//! `StreamingListener`.
+//!
+//! Every batch is tracked with Spark's definitions:
+//!
+//! - **submitted** when its sources close it (the clock reaches its time);
+//! - **started** when the batch before it has completed, or at submission
+//!   if that was later (ember processes records as they arrive, so "start"
+//!   marks when the batch became the oldest unfinished one);
+//! - **completed** when every output operation has finished it.
+//!
+//! Scheduling delay is start − submission, processing delay is completion −
+//! start, total delay is completion − batch time. Listeners run on a
+//! dedicated thread, in event order, never on the workers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::time::Time;
+
+/// One batch's statistics (Spark's `BatchInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct BatchInfo {
+    /// The batch time.
+    pub batch_time: Time,
+    /// Records each input stream put into the batch, by source name.
+    pub records_by_input: BTreeMap<String, u64>,
+    /// Wall-clock ms when the batch was submitted.
+    pub submission_time: u64,
+    /// Wall-clock ms when processing started, once it has.
+    pub processing_start_time: Option<u64>,
+    /// Wall-clock ms when every output finished it, once they have.
+    pub processing_end_time: Option<u64>,
+    /// Wall-clock ms of the batch time (the batch time itself on the system
+    /// clock; the submission time on a manual clock).
+    pub batch_wall_time: u64,
+}
+
+impl BatchInfo {
+    /// Records in the batch, all inputs together.
+    pub fn num_records(&self) -> u64 {
+        self.records_by_input.values().sum()
+    }
+
+    /// Start − submission, in ms.
+    pub fn scheduling_delay(&self) -> Option<u64> {
+        self.processing_start_time
+            .map(|s| s.saturating_sub(self.submission_time))
+    }
+
+    /// Completion − start, in ms.
+    pub fn processing_delay(&self) -> Option<u64> {
+        Some(
+            self.processing_end_time?
+                .saturating_sub(self.processing_start_time?),
+        )
+    }
+
+    /// Completion − batch time, in ms.
+    pub fn total_delay(&self) -> Option<u64> {
+        self.processing_end_time
+            .map(|e| e.saturating_sub(self.batch_wall_time))
+    }
+}
+
+/// One output operation's run for one batch (Spark's `OutputOperationInfo`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct OutputOperationInfo {
+    /// The batch time.
+    pub batch_time: Time,
+    /// The operation's number in the graph (in definition order).
+    pub id: usize,
+    /// What it is, e.g. `print`, `foreach_rdd`.
+    pub name: String,
+    /// Wall-clock ms when it started.
+    pub start_time: u64,
+    /// Wall-clock ms when it ended, once it has.
+    pub end_time: Option<u64>,
+    /// Why it failed, if it did.
+    pub failure_reason: Option<String>,
+}
+
+/// A receiver's state (Spark's `ReceiverInfo`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ReceiverInfo {
+    /// The source, e.g. `socket_text_stream(localhost:9999)`.
+    pub name: String,
+    /// Whether it is connected and receiving.
+    pub active: bool,
+    /// The worker it runs on.
+    pub worker: usize,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Callbacks on a running context; every method has an empty default.
+/// Register with
+/// [`StreamingContext::add_streaming_listener`](crate::StreamingContext::add_streaming_listener).
+#[allow(unused_variables)]
+pub trait StreamingListener: Send + Sync {
+    /// The context started; `time` is the wall-clock ms.
+    fn on_streaming_started(&self, time: u64) {}
+    /// A receiver started.
+    fn on_receiver_started(&self, receiver: &ReceiverInfo) {}
+    /// A receiver hit an error (it retries by itself).
+    fn on_receiver_error(&self, receiver: &ReceiverInfo) {}
+    /// A receiver stopped.
+    fn on_receiver_stopped(&self, receiver: &ReceiverInfo) {}
+    /// A batch was closed by its sources.
+    fn on_batch_submitted(&self, batch: &BatchInfo) {}
+    /// A batch became the oldest one being processed.
+    fn on_batch_started(&self, batch: &BatchInfo) {}
+    /// Every output operation finished a batch.
+    fn on_batch_completed(&self, batch: &BatchInfo) {}
+    /// An output operation started on a batch.
+    fn on_output_operation_started(&self, op: &OutputOperationInfo) {}
+    /// An output operation finished a batch (see its `failure_reason`).
+    fn on_output_operation_completed(&self, op: &OutputOperationInfo) {}
+}
+
+/// Events on their way to the listeners.
+#[derive(Debug)]
+pub(crate) enum Event {
+    StreamingStarted(u64),
+    ReceiverStarted(ReceiverInfo),
+    ReceiverError(ReceiverInfo),
+    ReceiverStopped(ReceiverInfo),
+    BatchSubmitted(BatchInfo),
+    BatchStarted(BatchInfo),
+    BatchCompleted(BatchInfo),
+    OutputStarted(OutputOperationInfo),
+    OutputCompleted(OutputOperationInfo),
+}
+
+pub(crate) fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How many completed batches the statistics keep (Spark's UI keeps 1000).
+const KEEP: usize = 1000;
+
+/// The batch bookkeeping of one context.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    batches: BTreeMap<u64, BatchInfo>,
+    completed: Vec<BatchInfo>,
+    interval: u64,
+    /// Whether batch times are wall-clock times (system clock).
+    system_clock: bool,
+    last_completed: Option<u64>,
+}
+
+/// The statistics and the bus that carries events to listeners.
+pub(crate) struct Bus {
+    tracker: Mutex<Tracker>,
+    events: Sender<Event>,
+}
+
+impl Bus {
+    /// A bus and the thread that delivers its events to `listeners`.
+    pub(crate) fn start(
+        interval: u64,
+        system_clock: bool,
+        listeners: Vec<Arc<dyn StreamingListener>>,
+    ) -> Arc<Bus> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let bus = Arc::new(Bus {
+            tracker: Mutex::new(Tracker {
+                interval,
+                system_clock,
+                ..Tracker::default()
+            }),
+            events: tx,
+        });
+        if !listeners.is_empty() {
+            let spawned = std::thread::Builder::new()
+                .name("ember-listener-bus".into())
+                .spawn(move || deliver(rx, listeners));
+            if let Err(e) = spawned {
+                tracing::error!(
+                    "cannot start the listener thread, listeners will not be called: {e}"
+                );
+            }
+        }
+        bus
+    }
+
+    pub(crate) fn post(&self, event: Event) {
+        // Nobody listening is fine: the receiver may be gone.
+        let _ = self.events.send(event);
+    }
+
+    /// Sources closed batch `time`; records from `input` are counted into it.
+    pub(crate) fn sealed(&self, time: u64, input: &str, records: u64) {
+        let mut t = self.tracker.lock().expect("tracker lock");
+        if t.last_completed.is_some_and(|c| c >= time) {
+            return;
+        }
+        let now = wall_ms();
+        let system = t.system_clock;
+        let interval = t.interval;
+        let previous_done = t.last_completed.is_some_and(|c| c + interval >= time)
+            || !t.batches.keys().any(|b| *b < time);
+        let mut events = Vec::new();
+        let info = t.batches.entry(time).or_insert_with(|| {
+            let info = BatchInfo {
+                batch_time: Time::from_millis(time),
+                submission_time: now,
+                batch_wall_time: if system { time } else { now },
+                ..BatchInfo::default()
+            };
+            events.push(Event::BatchSubmitted(info.clone()));
+            info
+        });
+        *info.records_by_input.entry(input.to_string()).or_default() += records;
+        if info.processing_start_time.is_none() && previous_done {
+            info.processing_start_time = Some(now);
+            events.push(Event::BatchStarted(info.clone()));
+        }
+        drop(t);
+        for e in events {
+            self.post(e);
+        }
+    }
+
+    /// Counts records an input put into `time` after it was closed (files
+    /// are read after the directory was listed).
+    pub(crate) fn add_records(&self, time: u64, input: &str, records: u64) {
+        let mut t = self.tracker.lock().expect("tracker lock");
+        if let Some(info) = t.batches.get_mut(&time) {
+            *info.records_by_input.entry(input.to_string()).or_default() += records;
+        }
+    }
+
+    /// Every output has finished the batches up to `through`.
+    pub(crate) fn completed_through(&self, through: u64) {
+        let mut t = self.tracker.lock().expect("tracker lock");
+        let now = wall_ms();
+        let mut events = Vec::new();
+        let done: Vec<u64> = t.batches.range(..=through).map(|(b, _)| *b).collect();
+        for b in done {
+            let mut info = t.batches.remove(&b).expect("listed above");
+            if info.processing_start_time.is_none() {
+                info.processing_start_time = Some(now);
+                events.push(Event::BatchStarted(info.clone()));
+            }
+            info.processing_end_time = Some(now);
+            tracing::info!(
+                "Total delay: {:.3} s for time {} (execution: {:.3} s)",
+                info.total_delay().unwrap_or(0) as f64 / 1000.0,
+                info.batch_time,
+                info.processing_delay().unwrap_or(0) as f64 / 1000.0
+            );
+            events.push(Event::BatchCompleted(info.clone()));
+            t.completed.push(info);
+        }
+        let extra = t.completed.len().saturating_sub(KEEP);
+        t.completed.drain(..extra);
+        t.last_completed = Some(t.last_completed.map_or(through, |c| c.max(through)));
+        // The next batch, if already closed, starts now.
+        if let Some((_, next)) = t.batches.iter_mut().next() {
+            if next.processing_start_time.is_none() {
+                next.processing_start_time = Some(now);
+                events.push(Event::BatchStarted(next.clone()));
+            }
+        }
+        drop(t);
+        for e in events {
+            self.post(e);
+        }
+    }
+
+    /// Completed batches, oldest first (at most the last 1000).
+    pub(crate) fn completed(&self) -> Vec<BatchInfo> {
+        self.tracker.lock().expect("tracker lock").completed.clone()
+    }
+}
+
+fn deliver(rx: Receiver<Event>, listeners: Vec<Arc<dyn StreamingListener>>) {
+    for event in rx {
+        for l in &listeners {
+            let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &event {
+                Event::StreamingStarted(t) => l.on_streaming_started(*t),
+                Event::ReceiverStarted(r) => l.on_receiver_started(r),
+                Event::ReceiverError(r) => l.on_receiver_error(r),
+                Event::ReceiverStopped(r) => l.on_receiver_stopped(r),
+                Event::BatchSubmitted(b) => l.on_batch_submitted(b),
+                Event::BatchStarted(b) => l.on_batch_started(b),
+                Event::BatchCompleted(b) => l.on_batch_completed(b),
+                Event::OutputStarted(o) => l.on_output_operation_started(o),
+                Event::OutputCompleted(o) => l.on_output_operation_completed(o),
+            }));
+            if call.is_err() {
+                tracing::error!(
+                    "a streaming listener panicked on {event:?}; it keeps receiving events"
+                );
+            }
+        }
+    }
+}
