@@ -50,9 +50,9 @@ pub(crate) struct Corpus {
     /// The same lines without `\n`, for the in-memory input.
     pub(crate) lines: Vec<String>,
     /// Byte offset where each chunk starts, plus the end.
-    chunk_bytes: Vec<usize>,
+    pub(crate) chunk_bytes: Vec<usize>,
     /// Words in each chunk.
-    chunk_words: Vec<u64>,
+    pub(crate) chunk_words: Vec<u64>,
 }
 
 impl Corpus {
@@ -172,7 +172,7 @@ impl Pacer {
 
 /// Paces `rate` words/s: calls `emit(first_chunk, chunks)` whenever chunks
 /// are due, until `stop`. Returns the log.
-fn pace(
+pub(crate) fn pace(
     corpus: &Corpus,
     rate: u64,
     stop: &AtomicBool,

@@ -4,7 +4,9 @@
 
 mod ckpt;
 mod gen;
+mod job;
 mod run;
+mod serve;
 mod window;
 
 use std::sync::Arc;
@@ -128,6 +130,24 @@ enum Cmd {
         args: ckpt::CkptArgs,
         #[arg(long)]
         dir: std::path::PathBuf,
+    },
+    /// The load generator as a standalone TCP server (for
+    /// `bench/compare-spark`): every client gets the text at `--rate` words/s.
+    Serve {
+        #[command(flatten)]
+        args: serve::ServeArgs,
+    },
+    /// One of the comparison jobs reading an external server, printing
+    /// machine-readable per-batch lines (for `bench/compare-spark`).
+    EmberJob {
+        #[command(flatten)]
+        args: job::JobArgs,
+    },
+    /// The machine's single-threaded split-and-count limit, words/s.
+    Baseline {
+        /// Seconds per variant.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
     },
     /// One run in this process, printed as one machine-readable line
     /// (used by `search` and `all` so every run has a fresh process).
@@ -333,6 +353,11 @@ fn exit_on_error(r: Result<(), String>) {
 
 fn main() {
     let cli = Cli::parse();
+    // The comparison job reads an external server: no text of its own (its
+    // RSS and start-up are measured).
+    if let Cmd::EmberJob { args } = &cli.cmd {
+        return exit_on_error(job::run(args));
+    }
     let corpus = Arc::new(Corpus::generate(0x5EED));
     match cli.cmd {
         Cmd::Sustained { common, rate } => {
@@ -353,6 +378,9 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Cmd::Serve { args } => exit_on_error(serve::run(&args, &corpus)),
+        Cmd::EmberJob { .. } => unreachable!("handled above"),
+        Cmd::Baseline { seconds } => job::baseline(seconds, &corpus),
         Cmd::RunOne { common, rate } => {
             let r = run_or_exit(&common.spec(rate, 10), &corpus);
             println!("{}", r.to_line());

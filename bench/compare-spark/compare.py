@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Runs the ember-vs-Spark comparison; called by run.sh (see README.md).
+
+For each job (wordcount, window, state) and each system (ember, Spark), one
+run at a time: starts `ember-bench serve` at a rate, starts the job (ember:
+`ember-bench ember-job`; Spark: `java ... SparkJobs`), reads its per-batch
+lines, samples its VmHWM, kills both, and judges whether the rate was
+sustained. Searches the highest sustained rate (doubling, then bisecting),
+then measures latency at a rate both hold, and prints one markdown table.
+Only the standard library is used.
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+JOBS = ["wordcount", "window", "state"]
+SYSTEMS = ["ember", "spark"]
+
+# Batch interval, window and slide of the jobs (ms).
+INTERVAL = 1000
+WINDOW = 30_000
+SLIDE = 10_000
+
+PLANS = {
+    # warmup: batches skipped; last: the last batch measured (1-based), so
+    # batches warmup+1 ..= last are measured; steps: runs per search.
+    "quick": {
+        "wordcount": {"warmup": 3, "last": 11},
+        "state": {"warmup": 3, "last": 11},
+        "window": {"warmup": 3, "last": 30},
+        "steps": 3,
+        "start": {
+            ("ember", "wordcount"): 16e6, ("ember", "state"): 8e6, ("ember", "window"): 12e6,
+            ("spark", "wordcount"): 2e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
+        },
+    },
+    "full": {
+        "wordcount": {"warmup": 5, "last": 35},
+        "state": {"warmup": 5, "last": 35},
+        "window": {"warmup": 5, "last": 60},
+        "steps": 7,
+        "start": {
+            ("ember", "wordcount"): 8e6, ("ember", "state"): 4e6, ("ember", "window"): 8e6,
+            ("spark", "wordcount"): 1e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
+        },
+    },
+}
+
+BACKLOG_S = 0.5      # allowed uncounted input at a batch time, seconds of input
+GROWTH = 0.15        # allowed delay growth, fraction of the output period
+COUNT_TOL = 0.03     # counted vs offered
+OFFER_MIN = 0.97     # offered vs asked (TCP back-pressure)
+STARTUP_TIMEOUT_S = 90
+
+
+def now_ms():
+    return time.time() * 1000.0
+
+
+def log(msg, fh=None):
+    print(msg, flush=True)
+    if fh:
+        fh.write(msg + "\n")
+        fh.flush()
+
+
+def percentile(xs, p):
+    if not xs:
+        return float("nan")
+    v = sorted(xs)
+    rank = max(1, math.ceil(p / 100.0 * len(v)))
+    return v[min(rank, len(v)) - 1]
+
+
+def vm_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Offers:
+    """The server's OFFER log: words offered by any wall-clock instant."""
+
+    def __init__(self, path):
+        self.points = {}  # client -> [(t_ms, total)]
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) == 4 and p[0] == "OFFER":
+                    self.points.setdefault(p[1], []).append((int(p[2]) / 1000.0, int(p[3])))
+
+    def by(self, t_ms):
+        import bisect
+        total = 0
+        for pts in self.points.values():
+            i = bisect.bisect_right([x[0] for x in pts], t_ms)
+            if i > 0:
+                total += pts[i - 1][1]
+        return total
+
+
+class Harness:
+    def __init__(self, args):
+        self.a = args
+        self.plan = PLANS[args.mode]
+        os.makedirs(args.out, exist_ok=True)
+        self.logf = open(os.path.join(args.out, "runs.log"), "a")
+        self.seq = 0
+
+    # ---------------------------------------------------------------- one run
+    def job_cmd(self, system, job, port, seconds):
+        if system == "ember":
+            return [self.a.ember_bin, "ember-job", "--job", job, "--port", str(port),
+                    "--master", "local[2]", "--interval-ms", str(INTERVAL),
+                    "--seconds", str(seconds)]
+        ckpt = os.path.join(self.a.out, "spark-checkpoint", f"run{self.seq}")
+        return (["java"] + self.a.java_opts.split() +
+                ["-cp", self.a.spark_cp, "SparkJobs", job, "127.0.0.1", str(port),
+                 "local[2]", str(INTERVAL), str(seconds), ckpt])
+
+    def run_one(self, system, job, rate):
+        self.seq += 1
+        p = self.plan[job]
+        warmup, last = p["warmup"], p["last"]
+        period = SLIDE if job == "window" else INTERVAL
+        tag = f"run{self.seq:03d}-{system}-{job}-{int(rate)}"
+        serve_log = os.path.join(self.a.out, tag + ".serve")
+        job_log = os.path.join(self.a.out, tag + ".out")
+        job_err = open(os.path.join(self.a.out, tag + ".err"), "w")
+
+        serve = subprocess.Popen([self.a.ember_bin, "serve", "--port", "0", "--rate",
+                                  str(int(rate))], stdout=open(serve_log, "w"))
+        port = None
+        for _ in range(200):
+            time.sleep(0.02)
+            with open(serve_log) as f:
+                first = f.readline().split()
+            if len(first) >= 2 and first[0] == "LISTENING":
+                port = int(first[1])
+                break
+        if port is None:
+            serve.kill()
+            raise SystemExit("ember-bench serve did not start")
+
+        lines = []
+        t0 = now_ms()
+        proc = subprocess.Popen(self.job_cmd(system, job, port, last + 20),
+                                stdout=subprocess.PIPE, stderr=job_err, text=True, bufsize=1)
+
+        def reader():
+            with open(job_log, "w") as out:
+                for line in proc.stdout:
+                    out.write(line)
+                    lines.append((now_ms(), line.split()))
+
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
+
+        hwm = None
+        first_batch = None
+        started_at = None
+        done = {}   # batch ms -> completion wall ms
+        outs = {}   # batch ms -> (wall ms, words, keys)
+        failures = []
+        seen = 0
+        target = None
+        while True:
+            time.sleep(0.1)
+            h = vm_hwm_kb(proc.pid)
+            if h is not None:
+                hwm = h
+            while seen < len(lines):
+                _, f = lines[seen]
+                seen += 1
+                if not f:
+                    continue
+                if f[0] == "STARTED":
+                    first_batch = int(f[3])
+                    started_at = int(f[1])
+                    target = first_batch + (last - 1) * INTERVAL
+                elif f[0] == "OUT":
+                    outs[int(f[1])] = (int(f[2]), int(f[3]), int(f[4]))
+                elif f[0] == "DONE":
+                    done[int(f[1])] = int(f[2])
+            if proc.poll() is not None and seen >= len(lines):
+                th.join(1)
+                if not (target and any(t >= target for t in done)):
+                    failures.append(f"the job exited early (code {proc.returncode})")
+                break
+            if target is None:
+                if now_ms() - t0 > STARTUP_TIMEOUT_S * 1000:
+                    failures.append("no batch started in time")
+                    break
+                continue
+            out_done = [t for t in done if t in outs]
+            if any(t >= target for t in done) and (job != "window" or
+                                                   any(t >= target for t in out_done)):
+                break
+            # Abort when the next output is more than two periods overdue.
+            zero = first_batch - INTERVAL
+            last_out = max(out_done, default=None)
+            nxt = (last_out + period) if last_out else zero + period
+            if now_ms() > nxt + 2 * period:
+                failures.append(f"aborted: output of batch {nxt} still missing "
+                                f"{(now_ms() - nxt) / 1000:.1f} s after its time")
+                break
+        h = vm_hwm_kb(proc.pid)
+        if h is not None:
+            hwm = h
+        proc.kill()
+        proc.wait()
+        th.join(2)
+        serve.send_signal(signal.SIGTERM)
+        serve.wait()
+        job_err.close()
+        offers = Offers(serve_log)
+        r = self.judge(system, job, rate, first_batch, warmup, last, period, outs, done,
+                       offers, failures)
+        r["rss_mb"] = hwm / 1024.0 if hwm else float("nan")
+        first_out = min((w for (w, _, _) in outs.values()), default=None)
+        r["startup_s"] = (first_out - t0) / 1000.0 if first_out else float("nan")
+        r["started_s"] = (started_at - t0) / 1000.0 if started_at else float("nan")
+        r["tag"] = tag
+        verdict = "SUSTAINED" if r["ok"] else "NOT sustained: " + "; ".join(r["failures"])
+        log(f"  {system:5} {job:9} {rate / 1e6:7.2f} M words/s: delay p50 {r['p50']:.0f} "
+            f"p99 {r['p99']:.0f} max {r['max']:.0f} ms over {r['n']} outputs, offered "
+            f"{r['offered_rate'] / 1e6:.2f} M/s, peak RSS {r['rss_mb']:.0f} MB, start-up "
+            f"{r['startup_s']:.1f} s -> {verdict}  [{tag}]", self.logf)
+        return r
+
+    def judge(self, system, job, rate, first, warmup, last, period, outs, done, offers,
+              failures):
+        failures = list(failures)
+        res = {"system": system, "job": job, "rate": rate, "failures": failures, "n": 0,
+               "p50": float("nan"), "p99": float("nan"), "max": float("nan"),
+               "offered_rate": 0.0, "delays": []}
+        if first is None:
+            res["ok"] = False
+            return res
+        zero = first - INTERVAL
+        lo = first + warmup * INTERVAL
+        hi = first + (last - 1) * INTERVAL
+        expected = [t for t in range(lo, hi + 1, INTERVAL) if (t - zero) % period == 0]
+        measured = [t for t in expected if t in done and t in outs]
+        delays = [done[t] - t for t in measured]
+        res.update(n=len(measured), delays=delays, p50=percentile(delays, 50),
+                   p99=percentile(delays, 99), max=percentile(delays, 100))
+        span_s = (hi - lo + INTERVAL) / 1000.0
+        offered = offers.by(hi) - offers.by(lo - INTERVAL)
+        res["offered_rate"] = offered / span_s
+        if failures:
+            res["ok"] = False
+            return res
+        if len(measured) < len(expected) or not expected:
+            failures.append(f"only {len(measured)} of {len(expected)} measured outputs ran")
+        bad = [(t, d) for t, d in zip(measured, delays) if d >= period]
+        if bad:
+            failures.append(f"batch {bad[0][0]}: total delay {bad[0][1]} ms >= the "
+                            f"{period} ms output period")
+        half = len(delays) // 2
+        if half > 0:
+            growth = (sum(delays[-half:]) - sum(delays[:half])) / half
+            if growth > GROWTH * period:
+                failures.append(f"delay grows by {growth:.0f} ms (first to second half)")
+        if res["offered_rate"] < OFFER_MIN * rate:
+            failures.append(f"the generator could offer only {res['offered_rate'] / 1e6:.2f} "
+                            f"M words/s (TCP back-pressure: the receiver fell behind)")
+        allowed = BACKLOG_S * rate
+        if job in ("wordcount", "state"):
+            def through(t):
+                if job == "wordcount":
+                    return sum(w for (bt, (_, w, _)) in outs.items() if bt <= t)
+                return outs[t][1]
+            for t in measured:
+                backlog = offers.by(t) - through(t)
+                if backlog > allowed:
+                    failures.append(f"batch {t}: {backlog} offered words not counted yet "
+                                    f"(> {BACKLOG_S} s of input)")
+                    break
+            if measured:
+                counted = through(measured[-1]) - through(measured[0] - INTERVAL) \
+                    if job == "wordcount" or (measured[0] - INTERVAL) in outs else None
+                want = offers.by(measured[-1]) - offers.by(measured[0] - INTERVAL)
+                if counted is not None and abs(counted - want) > COUNT_TOL * want:
+                    failures.append(f"counted {counted} words in the measured batches, "
+                                    f"{want} offered")
+        else:
+            for t in measured:
+                if t - WINDOW < zero:
+                    continue  # partial window
+                want = offers.by(t) - offers.by(t - WINDOW)
+                got = outs[t][1]
+                if abs(got - want) > COUNT_TOL * max(want, 1):
+                    failures.append(f"window at {t}: {got} words, {want} offered in its span")
+                    break
+        res["ok"] = not failures
+        return res
+
+    # ---------------------------------------------------------------- search
+    @staticmethod
+    def nice(rate):
+        step = 100_000 if rate >= 1e6 else 10_000
+        return max(step, int(rate // step * step))
+
+    def search(self, system, job):
+        rate = self.nice(self.a.start.get(f"{system}-{job}") or self.plan["start"][(system, job)])
+        best, failed = None, None
+        log(f"== search: {system} {job} (from {rate / 1e6:.2f} M words/s, "
+            f"<= {self.plan['steps']} runs)", self.logf)
+        for _ in range(self.plan["steps"]):
+            r = self.run_one(system, job, rate)
+            if r["ok"]:
+                best = r
+            else:
+                failed = rate
+            lo = best["rate"] if best else 0
+            if failed is None:
+                nxt = rate * 2
+            elif best is None:
+                nxt = self.nice(rate / 2)
+                if nxt >= rate:
+                    break
+            else:
+                if failed - lo <= 0.1 * lo:
+                    break
+                nxt = self.nice((lo + failed) / 2)
+                if nxt <= lo or nxt >= failed:
+                    break
+            rate = nxt
+        return best, failed
+
+    # ---------------------------------------------------------------- main
+    def main(self):
+        t_start = time.time()
+        results = {}
+        for job in self.a.jobs:
+            res = {}
+            for system in SYSTEMS:
+                best, failed = self.search(system, job)
+                res[system] = {"best": best, "failed": failed}
+            maxes = [res[s]["best"]["rate"] for s in SYSTEMS if res[s]["best"]]
+            if self.a.latency_rate:
+                lat_rate = self.a.latency_rate
+            elif len(maxes) == 2:
+                lat_rate = self.nice(min(maxes) / 2)
+            else:
+                lat_rate = 100_000
+            log(f"== latency: {job} at {lat_rate / 1e6:.2f} M words/s", self.logf)
+            for system in SYSTEMS:
+                res[system]["lat"] = self.run_one(system, job, lat_rate)
+            res["lat_rate"] = lat_rate
+            results[job] = res
+        elapsed = time.time() - t_start
+        table = self.table(results)
+        log("\n" + table, self.logf)
+        log(f"(comparison runs took {elapsed / 60:.1f} min)", self.logf)
+        with open(os.path.join(self.a.out, "table.md"), "w") as f:
+            f.write(table + "\n")
+        with open(os.path.join(self.a.out, "results.json"), "w") as f:
+            json.dump(results, f, indent=1, default=str)
+
+    def table(self, results):
+        rows = ["| job | figure | ember | Spark 3.5.5 | ember / Spark |",
+                "|---|---|---|---|---|"]
+
+        def ratio(e, s):
+            if e is None or s is None or not s or math.isnan(e) or math.isnan(s):
+                return "–"
+            return f"{e / s:.2f}"
+
+        def fmt(x, spec):
+            return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+        for job, res in results.items():
+            e, s = res["ember"], res["spark"]
+
+            def maxrate(r):
+                if r["best"]:
+                    return r["best"]["rate"] / 1e6
+                return None
+
+            def maxcell(r):
+                v = maxrate(r)
+                bound = f" (< {r['failed'] / 1e6:.2f})" if r["failed"] else " (not bounded)"
+                if v is None:
+                    lowest = f"{r['failed'] / 1e6:.2f}" if r["failed"] else "?"
+                    return f"none ≥ {lowest}"
+                return f"{v:.2f}{bound}"
+            rows.append(f"| {job} | max sustained rate (M words/s) | {maxcell(e)} | "
+                        f"{maxcell(s)} | {ratio(maxrate(e), maxrate(s))} |")
+            lr = res["lat_rate"] / 1e6
+            what = "per 10 s window output" if job == "window" else "per batch"
+            for key, name in (("p50", "p50"), ("p99", "p99")):
+                ev, sv = e["lat"][key], s["lat"][key]
+                rows.append(f"| {job} | total delay {name} at {lr:.2f} M words/s, {what} (ms) | "
+                            f"{fmt(ev, '.0f')}{'' if e['lat']['ok'] else ' (not sustained)'} | "
+                            f"{fmt(sv, '.0f')}{'' if s['lat']['ok'] else ' (not sustained)'} | "
+                            f"{ratio(ev, sv)} |")
+            ev, sv = e["lat"]["rss_mb"], s["lat"]["rss_mb"]
+            rows.append(f"| {job} | peak RSS at {lr:.2f} M words/s (MB) | {fmt(ev, '.0f')} | "
+                        f"{fmt(sv, '.0f')} | {ratio(ev, sv)} |")
+            eb = e["best"]["rss_mb"] if e["best"] else None
+            sb = s["best"]["rss_mb"] if s["best"] else None
+            rows.append(f"| {job} | peak RSS at own max rate (MB) | {fmt(eb, '.0f')} | "
+                        f"{fmt(sb, '.0f')} | – |")
+            ev, sv = e["lat"]["startup_s"], s["lat"]["startup_s"]
+            rows.append(f"| {job} | start-up to first completed output (s) | {fmt(ev, '.2f')} | "
+                        f"{fmt(sv, '.2f')} | {ratio(ev, sv)} |")
+            ev, sv = e["lat"]["started_s"], s["lat"]["started_s"]
+            rows.append(f"| {job} | of which launch to context started (s) | {fmt(ev, '.2f')} | "
+                        f"{fmt(sv, '.2f')} | {ratio(ev, sv)} |")
+        return "\n".join(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mode", choices=PLANS, default="full")
+    ap.add_argument("--ember-bin", required=True)
+    ap.add_argument("--spark-cp", required=True)
+    ap.add_argument("--java-opts", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--jobs", default=",".join(JOBS))
+    ap.add_argument("--latency-rate", type=float, default=None,
+                    help="words/s of the latency runs (default: half the lower max)")
+    ap.add_argument("--start", action="append", default=[],
+                    help="first rate of a search, e.g. spark-window=2e6 (repeatable)")
+    a = ap.parse_args()
+    a.jobs = [j for j in a.jobs.split(",") if j]
+    for j in a.jobs:
+        if j not in JOBS:
+            ap.error(f"unknown job {j}")
+    a.start = {k: float(v) for k, v in (s.split("=", 1) for s in a.start)}
+    Harness(a).main()
+
+
+if __name__ == "__main__":
+    main()

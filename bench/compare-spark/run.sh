@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# ember vs Apache Spark Streaming, side by side, on one machine.
+#
+#   bash bench/compare-spark/run.sh            # full mode (~40 min on 2 cores)
+#   bash bench/compare-spark/run.sh --quick    # smoke test (~10 min)
+#   bash bench/compare-spark/run.sh --quick --jobs wordcount   # one job only
+#
+# Any further arguments go to compare.py (--jobs, --latency-rate,
+# --start system-job=RATE). See README.md beside this file.
+#
+# Needs: Java 17 (java, javac), python3 with venv/pip, PyPI, cargo.
+# Downloads and builds go to ${EMBER_COMPARE_CACHE:-$HOME/.cache/ember-compare-spark}
+# (reusing the golden-data venv at ~/.cache/ember-golden/venv when it already
+# has the same pyspark); logs and the table go to target/compare-spark/<time>/.
+set -euo pipefail
+
+PYSPARK_VERSION=3.5.5
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+CACHE="${EMBER_COMPARE_CACHE:-$HOME/.cache/ember-compare-spark}"
+MODE=full
+ARGS=()
+for a in "$@"; do
+    case "$a" in
+        --quick) MODE=quick ;;
+        --full) MODE=full ;;
+        *) ARGS+=("$a") ;;
+    esac
+done
+OUT="$ROOT/target/compare-spark/$(date +%Y%m%d-%H%M%S)-$MODE"
+mkdir -p "$CACHE" "$OUT"
+T0=$(date +%s)
+
+# 1. Spark from PyPI, only for the jars it ships (no Python in the measured path).
+has_pyspark() {
+    [ -x "$1/bin/python" ] && "$1/bin/python" -c \
+        "import sys, pyspark; sys.exit(0 if pyspark.__version__ == '$PYSPARK_VERSION' else 1)" 2>/dev/null
+}
+VENV="$CACHE/venv"
+if ! has_pyspark "$VENV"; then
+    if has_pyspark "$HOME/.cache/ember-golden/venv"; then
+        VENV="$HOME/.cache/ember-golden/venv"
+    else
+        echo "installing pyspark==$PYSPARK_VERSION into $VENV (~320 MB download)"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyspark==$PYSPARK_VERSION"
+    fi
+fi
+JARS="$("$VENV/bin/python" -c 'import pyspark,os;print(os.path.join(os.path.dirname(pyspark.__file__),"jars"))')"
+[ -f "$JARS/spark-streaming_2.12-$PYSPARK_VERSION.jar" ] || { echo "spark-streaming jar missing in $JARS" >&2; exit 1; }
+
+# 2. The Spark jobs, compiled against those jars.
+CLASSES="$CACHE/classes"
+rm -rf "$CLASSES" && mkdir -p "$CLASSES"
+if ! javac -nowarn -cp "$JARS/*" -d "$CLASSES" "$HERE/SparkJobs.java" 2>"$OUT/javac.log"; then
+    cat "$OUT/javac.log" >&2
+    exit 1
+fi
+
+# 3. ember's side and the load generator (one binary).
+(cd "$ROOT" && cargo build --release -p ember-bench)
+BIN="$ROOT/target/release/ember-bench"
+
+# JVM flags from Spark's launcher (JavaModuleOptions) for Java 17, plus the heap.
+JAVA_OPTS="-XX:+IgnoreUnrecognizedVMOptions
+ --add-opens=java.base/java.lang=ALL-UNNAMED
+ --add-opens=java.base/java.lang.invoke=ALL-UNNAMED
+ --add-opens=java.base/java.lang.reflect=ALL-UNNAMED
+ --add-opens=java.base/java.io=ALL-UNNAMED
+ --add-opens=java.base/java.net=ALL-UNNAMED
+ --add-opens=java.base/java.nio=ALL-UNNAMED
+ --add-opens=java.base/java.util=ALL-UNNAMED
+ --add-opens=java.base/java.util.concurrent=ALL-UNNAMED
+ --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED
+ --add-opens=java.base/jdk.internal.ref=ALL-UNNAMED
+ --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
+ --add-opens=java.base/sun.nio.cs=ALL-UNNAMED
+ --add-opens=java.base/sun.security.action=ALL-UNNAMED
+ --add-opens=java.base/sun.util.calendar=ALL-UNNAMED
+ -Djdk.reflect.useDirectMethodHandle=false
+ -Dlog4j2.configurationFile=$HERE/log4j2.properties
+ -Xmx${SPARK_HEAP:-4g}"
+
+# 4. The machine.
+{
+    echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/^Mem:/{print $2}') GB RAM"
+    echo "== load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "== java: $(java -version 2>&1 | head -1); pyspark $PYSPARK_VERSION; ember $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
+    echo "== mode: $MODE"
+    echo "== the machine's own limit: one thread splitting the text and counting into a hash map"
+    "$BIN" baseline --seconds 2
+    echo "== the load generator's own limit (unthrottled, into a draining loopback reader)"
+    "$BIN" serve --self-test 3
+} | tee "$OUT/machine.txt"
+
+# 5. The comparison.
+SPARK_LOCAL_IP=127.0.0.1 python3 "$HERE/compare.py" --mode "$MODE" --ember-bin "$BIN" \
+    --spark-cp "$CLASSES:$JARS/*" --java-opts "$JAVA_OPTS" --out "$OUT" "${ARGS[@]}"
+echo "== load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+echo "== total time $(( ($(date +%s) - T0) / 60 )) min $(( ($(date +%s) - T0) % 60 )) s; logs in $OUT"

@@ -1,0 +1,189 @@
+//! `ember-bench ember-job`: ember's side of the comparison with Spark
+//! (`bench/compare-spark/`): one of three jobs reading an external TCP
+//! server (`ember-bench serve`), printing machine-readable lines that the
+//! harness turns into the same figures it takes from Spark's listener.
+//!
+//! - `OUT <batch ms> <wall ms> <words> <keys>`: the output operation ran for
+//!   a batch (words = the sum of the counts it saw, keys = records);
+//! - `DONE <batch ms> <wall ms>`: every output finished the batch (read from
+//!   the context's completed-batch watermark, polled every millisecond).
+//!
+//! `ember-bench baseline`: the machine's own limit for this work, a single
+//! thread splitting the same text and counting words into a hash map.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ember_core::{StreamingConf, StreamingContext, Time};
+
+use crate::gen::{now_us, Corpus};
+use crate::run::peak_rss_kb;
+
+/// Which job to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Job {
+    /// `NetworkWordCount`: split → (word, 1) → `reduce_by_key`.
+    Wordcount,
+    /// `reduce_by_key_and_window` with the inverse function (and a filter
+    /// dropping zero counts), `--window` / `--slide`.
+    Window,
+    /// `update_state_by_key` keeping a running count per word.
+    State,
+}
+
+/// Settings of `ember-job`.
+#[derive(Clone, Debug, clap::Args)]
+pub(crate) struct JobArgs {
+    /// The job.
+    #[arg(long, value_enum)]
+    job: Job,
+    /// Server to read lines from.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long)]
+    port: u16,
+    /// ember master: `local[N]`.
+    #[arg(long, default_value = "local[2]")]
+    master: String,
+    /// Batch interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Window length of the `window` job, seconds.
+    #[arg(long, default_value_t = 30)]
+    window: u64,
+    /// Slide of the `window` job, seconds.
+    #[arg(long, default_value_t = 10)]
+    slide: u64,
+    /// Stop (not gracefully) after this many seconds of batches.
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+}
+
+fn now_ms() -> u64 {
+    now_us() / 1000
+}
+
+/// Runs the job until `--seconds` have passed (or the process is killed).
+pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
+    let interval = args.interval_ms;
+    let conf = StreamingConf::new("ember-compare", Duration::from_millis(interval))
+        .master(&args.master)
+        .map_err(|e| e.to_string())?;
+    let ssc = StreamingContext::new(conf).map_err(|e| e.to_string())?;
+    let (host, port, job) = (args.host.clone(), args.port, args.job);
+    let (window, slide) = (
+        Duration::from_secs(args.window),
+        Duration::from_secs(args.slide),
+    );
+    ssc.define(move |s| {
+        let pairs = s
+            .socket_text_stream(&host, port)
+            .flat_map(|l: String| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+            .map(|w| (w, 1u64));
+        let counts = match job {
+            Job::Wordcount => pairs.reduce_by_key(|a, b| a + b),
+            Job::Window => pairs.reduce_by_key_and_window_inv_filter(
+                |a, b| a + b,
+                |a, b| a - b,
+                |(_, n)| *n > 0,
+                window,
+                slide,
+            ),
+            Job::State => pairs.update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+                Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+            }),
+        };
+        counts.foreach_rdd(move |batch, time: Time| {
+            let at = now_ms();
+            let words: u64 = batch.iter().map(|(_, n)| n).sum();
+            println!("OUT {} {at} {words} {}", time.milliseconds(), batch.len());
+        });
+    })
+    .map_err(|e| e.to_string())?;
+    ssc.start().map_err(|e| e.to_string())?;
+    let first = ssc.first_batch_time().expect("started").milliseconds();
+    println!("STARTED {} first_batch {first}", now_ms());
+    let last = first + args.seconds.saturating_sub(1) * interval;
+    let mut seen = first - interval;
+    while seen < last {
+        std::thread::sleep(Duration::from_millis(1));
+        if let Some(t) = ssc.last_completed_batch().map(Time::milliseconds) {
+            if t > seen {
+                let at = now_ms();
+                let mut out = std::io::stdout().lock();
+                while seen < t {
+                    seen += interval;
+                    let _ = writeln!(out, "DONE {seen} {at}");
+                }
+            }
+        }
+        if now_ms() > last + 10 * interval {
+            break;
+        }
+    }
+    ssc.stop(false).map_err(|e| e.to_string())?;
+    println!("RSS {}", peak_rss_kb().unwrap_or(0));
+    Ok(())
+}
+
+/// The cheap multiplicative hash a word counter would use.
+type Fx = rustc_hash::FxBuildHasher;
+
+/// Counts the corpus' words for `secs` seconds in one thread, with hasher
+/// `S`, keys borrowed from the text or `owned` `String`s; returns words/s
+/// and the distinct words.
+fn count_loop<S: BuildHasher + Default>(corpus: &Corpus, secs: f64, owned: bool) -> (f64, usize) {
+    let start = Instant::now();
+    let mut words = 0u64;
+    let mut distinct = 0;
+    while start.elapsed().as_secs_f64() < secs {
+        if owned {
+            let mut m: HashMap<String, u64, S> = HashMap::default();
+            for line in corpus.text.split(|&b| b == b'\n') {
+                let line = std::str::from_utf8(line).unwrap_or("");
+                for w in line.split(' ').filter(|w| !w.is_empty()) {
+                    match m.get_mut(w) {
+                        Some(c) => *c += 1,
+                        None => {
+                            m.insert(w.to_string(), 1);
+                        }
+                    }
+                    words += 1;
+                }
+            }
+            distinct = m.len();
+            std::hint::black_box(&m);
+        } else {
+            let mut m: HashMap<&[u8], u64, S> = HashMap::default();
+            for line in corpus.text.split(|&b| b == b'\n') {
+                for w in line.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+                    *m.entry(w).or_insert(0) += 1;
+                    words += 1;
+                }
+            }
+            distinct = m.len();
+            std::hint::black_box(&m);
+        }
+    }
+    (words as f64 / start.elapsed().as_secs_f64(), distinct)
+}
+
+/// Prints the single-core word-count limit of this machine, per variant:
+/// `BASELINE <variant> <words/s>`.
+pub(crate) fn baseline(secs: f64, corpus: &Arc<Corpus>) {
+    for (name, owned, fx) in [
+        ("fxhash-borrowed", false, true),
+        ("fxhash-owned-string", true, true),
+        ("siphash-borrowed", false, false),
+    ] {
+        let (rate, distinct) = if fx {
+            count_loop::<Fx>(corpus, secs, owned)
+        } else {
+            count_loop::<std::collections::hash_map::RandomState>(corpus, secs, owned)
+        };
+        println!("BASELINE {name} {rate:.0} words/s ({distinct} distinct words, one thread)");
+    }
+}
