@@ -217,6 +217,22 @@ impl Stateful {
         out
     }
 
+    /// Keyed state restored from every old worker, keeping the keys that
+    /// route to this worker now (the worker count may have changed).
+    pub(crate) fn restored_keyed<K, S>(&self) -> crate::hash::FxHashMap<K, S>
+    where
+        K: DeserializeOwned + std::hash::Hash + Eq,
+        S: DeserializeOwned,
+    {
+        let (index, peers) = self.worker();
+        let parts: Vec<crate::hash::FxHashMap<K, S>> = self.restored();
+        parts
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| crate::hash::route(k) % peers == index)
+            .collect()
+    }
+
     /// Whether the batch at `t` is a checkpoint time.
     pub(crate) fn due(&self, t: u64) -> bool {
         let every = self.ctx.checkpoint_every.get();

@@ -282,12 +282,7 @@ where
         // Each worker keeps the keys that route to it: from the checkpoint
         // when resuming (the initial state is already in it), else the initial.
         let mut state: FxHashMap<K, S> = if self.ctx.shared.restored.is_some() {
-            let parts: Vec<FxHashMap<K, S>> = checkpoint.restored();
-            parts
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| mine(k))
-                .collect()
+            checkpoint.restored_keyed()
         } else {
             initial.into_iter().filter(|(k, _)| mine(k)).collect()
         };
@@ -346,12 +341,7 @@ where
         let mine = move |k: &K| route(k) % peers == index;
         let first = self.ctx.first_time(self.slide);
         let mut state: FxHashMap<K, Keyed<S>> = if self.ctx.shared.restored.is_some() {
-            let parts: Vec<FxHashMap<K, Keyed<S>>> = checkpoint.restored();
-            parts
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| mine(k))
-                .collect()
+            checkpoint.restored_keyed()
         } else {
             initial
                 .into_iter()
