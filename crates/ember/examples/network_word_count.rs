@@ -30,19 +30,10 @@ fn main() -> anyhow::Result<()> {
         .master("local[2]")?
         .with_env()?;
     let (conf, args) = conf.parse_args(std::env::args().skip(1))?;
-    let (host, port) = match args.as_slice() {
-        [host, port] => (host.clone(), port.parse::<u16>()?),
-        [] => {
-            let port = common::embedded_source()?;
-            eprintln!(
-                "no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}"
-            );
-            ("127.0.0.1".to_string(), port)
-        }
-        _ => anyhow::bail!(
-            "usage: network_word_count [<host> <port>] [--master local[N]] [--batch-interval 1s]"
-        ),
-    };
+    let (host, port) = common::host_port(
+        &args,
+        "network_word_count [<host> <port>] [--master local[N]] [--batch-interval 1s]",
+    )?;
 
     let ssc = StreamingContext::new(conf)?;
     ssc.define(move |s| {

@@ -32,17 +32,10 @@ fn main() -> anyhow::Result<()> {
         _ => std::env::temp_dir().join(format!("ember-stateful-{}", std::process::id())),
     };
     let (conf, args) = conf.parse_args(args)?;
-    let (host, port) = match args.as_slice() {
-        [host, port] => (host.clone(), port.parse::<u16>()?),
-        [] => {
-            let port = common::embedded_source()?;
-            eprintln!("no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}");
-            ("127.0.0.1".to_string(), port)
-        }
-        _ => anyhow::bail!(
-            "usage: stateful_network_word_count [<host> <port>] [--checkpoint DIR] [--master local[N]]"
-        ),
-    };
+    let (host, port) = common::host_port(
+        &args,
+        "stateful_network_word_count [<host> <port>] [--checkpoint DIR] [--master local[N]]",
+    )?;
 
     let ssc = StreamingContext::new(conf)?;
     ssc.checkpoint(&checkpoint);

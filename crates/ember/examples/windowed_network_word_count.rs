@@ -47,20 +47,11 @@ fn main() -> anyhow::Result<()> {
         .with_env()?
         .batch_interval(batch);
     let (conf, positional) = conf.parse_args(rest)?;
-    let (host, port) = match positional.as_slice() {
-        [host, port] => (host.clone(), port.parse::<u16>()?),
-        [] => {
-            let port = common::embedded_source()?;
-            eprintln!(
-                "no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}"
-            );
-            ("127.0.0.1".to_string(), port)
-        }
-        _ => anyhow::bail!(
-            "usage: windowed_network_word_count [<host> <port>] [--batch 1s] [--window 30s] \
-             [--slide 10s] [--no-inverse] [--master local[N]]"
-        ),
-    };
+    let (host, port) = common::host_port(
+        &positional,
+        "windowed_network_word_count [<host> <port>] [--batch 1s] [--window 30s] \
+             [--slide 10s] [--no-inverse] [--master local[N]]",
+    )?;
 
     let ssc = StreamingContext::new(conf)?;
     ssc.define(move |s| {

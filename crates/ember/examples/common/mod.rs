@@ -50,3 +50,19 @@ pub(crate) fn words(line: String) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The `<host> <port>` positional arguments, or with none the embedded
+/// source on loopback; anything else fails with `usage`.
+pub(crate) fn host_port(args: &[String], usage: &str) -> anyhow::Result<(String, u16)> {
+    match args {
+        [host, port] => Ok((host.clone(), port.parse::<u16>()?)),
+        [] => {
+            let port = embedded_source()?;
+            eprintln!(
+                "no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}"
+            );
+            Ok(("127.0.0.1".to_string(), port))
+        }
+        _ => anyhow::bail!("usage: {usage}"),
+    }
+}
