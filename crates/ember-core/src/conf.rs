@@ -2,20 +2,29 @@
 //! and command line, in the manner of `spark-submit`.
 //!
 //! Precedence, lowest first: defaults, environment (`EMBER_MASTER`,
-//! `EMBER_BATCH_INTERVAL`, `EMBER_APP_NAME`), code, then command-line flags
-//! read by [`StreamingConf::parse_args`]:
+//! `EMBER_BATCH_INTERVAL`, `EMBER_APP_NAME`, `EMBER_UI`, `EMBER_MAX_RATE`,
+//! `EMBER_BACKPRESSURE`), code, then command-line flags read by
+//! [`StreamingConf::parse_args`]:
 //!
 //! | flag | meaning | example |
 //! |---|---|---|
 //! | `--master M` | where to run | `local[4]`, `local[*]`, `local` |
 //! | `--batch-interval D` | the batch interval | `1s`, `500ms` |
 //! | `--name N` | the application name | `NetworkWordCount` |
+//! | `--ui ADDR` | where the web UI listens, or `off` | `127.0.0.1:4040`, `0.0.0.0:4040` |
+//! | `--ui-port P` | the UI on loopback at port `P` | `4041` |
+//! | `--no-ui` | no web UI | |
+//! | `--max-rate R` | records/s per receiver at most | `10000` |
+//! | `--backpressure` | estimate the sustainable rate | `--backpressure=false` |
+//! | `--backpressure-initial-rate R` | the rate before the first estimate | `5000` |
+//! | `--graceful-stop-timeout D` | bound on a graceful stop | `30s` |
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::rate::PidSettings;
 use crate::time::{parse_duration, whole_millis};
 
 /// Where a streaming program runs.
@@ -92,7 +101,17 @@ pub struct StreamingConf {
     pub(crate) batch_interval: Duration,
     pub(crate) batch_ms: u64,
     pub(crate) checkpoint_interval: Option<Duration>,
+    pub(crate) ui: Option<String>,
+    pub(crate) max_rate: Option<f64>,
+    pub(crate) backpressure: bool,
+    pub(crate) initial_rate: Option<f64>,
+    pub(crate) pid: PidSettings,
+    pub(crate) graceful_stop_timeout: Option<Duration>,
+    pub(crate) stop_on_signals: bool,
 }
+
+/// The web UI's default address (Spark's port 4040, on loopback only).
+pub(crate) const DEFAULT_UI_ADDRESS: &str = "127.0.0.1:4040";
 
 impl StreamingConf {
     /// Settings with an application name and a batch interval, master
@@ -107,10 +126,19 @@ impl StreamingConf {
             batch_interval,
             batch_ms: 0,
             checkpoint_interval: None,
+            ui: Some(DEFAULT_UI_ADDRESS.to_string()),
+            max_rate: None,
+            backpressure: false,
+            initial_rate: None,
+            pid: PidSettings::default(),
+            graceful_stop_timeout: None,
+            stop_on_signals: true,
         }
     }
 
-    /// Reads `EMBER_MASTER`, `EMBER_BATCH_INTERVAL` and `EMBER_APP_NAME` when set.
+    /// Reads `EMBER_MASTER`, `EMBER_BATCH_INTERVAL`, `EMBER_APP_NAME`,
+    /// `EMBER_UI` (an address, or `off`), `EMBER_MAX_RATE` and
+    /// `EMBER_BACKPRESSURE` (`true`/`false`) when set.
     ///
     /// # Errors
     ///
@@ -124,6 +152,15 @@ impl StreamingConf {
         }
         if let Ok(n) = std::env::var("EMBER_APP_NAME") {
             self.app_name = n;
+        }
+        if let Ok(u) = std::env::var("EMBER_UI") {
+            self = self.apply("--ui", &u)?;
+        }
+        if let Ok(r) = std::env::var("EMBER_MAX_RATE") {
+            self = self.apply("--max-rate", &r)?;
+        }
+        if let Ok(b) = std::env::var("EMBER_BACKPRESSURE") {
+            self.backpressure = parse_bool("EMBER_BACKPRESSURE", &b)?;
         }
         Ok(self)
     }
@@ -141,6 +178,60 @@ impl StreamingConf {
     /// Sets the batch interval.
     pub fn batch_interval(mut self, interval: Duration) -> Self {
         self.batch_interval = interval;
+        self
+    }
+
+    /// Serves the web UI at `address` (`host:port`; when the port is taken
+    /// the next free one is used, as Spark does), or turns it off with
+    /// `None`. The default is `127.0.0.1:4040`: loopback only, so a UI on
+    /// another interface has to be asked for.
+    pub fn ui(mut self, address: Option<&str>) -> Self {
+        self.ui = address.map(str::to_string);
+        self
+    }
+
+    /// Caps every receiver at `records_per_second` (Spark's
+    /// `spark.streaming.receiver.maxRate`): it reads no faster, and no batch
+    /// holds more than the rate times the batch interval from it.
+    pub fn max_rate(mut self, records_per_second: f64) -> Self {
+        self.max_rate = Some(records_per_second);
+        self
+    }
+
+    /// Turns backpressure on or off (Spark's
+    /// `spark.streaming.backpressure.enabled`): receivers read at the rate a
+    /// PID estimator finds sustainable from the completed batches.
+    pub fn backpressure(mut self, on: bool) -> Self {
+        self.backpressure = on;
+        self
+    }
+
+    /// With backpressure, the rate of the first batch, before any batch
+    /// has completed (Spark's `spark.streaming.backpressure.initialRate`).
+    pub fn backpressure_initial_rate(mut self, records_per_second: f64) -> Self {
+        self.initial_rate = Some(records_per_second);
+        self
+    }
+
+    /// The PID estimator's settings.
+    pub fn backpressure_pid(mut self, pid: PidSettings) -> Self {
+        self.pid = pid;
+        self
+    }
+
+    /// How long a graceful stop may take before the context stops at once
+    /// (Spark's `spark.streaming.gracefulStopTimeout`; default ten batch
+    /// intervals).
+    pub fn graceful_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.graceful_stop_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether SIGTERM and Ctrl-C stop running contexts gracefully (the
+    /// default; a second signal stops at once). Off, the signals keep their
+    /// usual effect.
+    pub fn stop_on_signals(mut self, on: bool) -> Self {
+        self.stop_on_signals = on;
         self
     }
 
@@ -190,7 +281,11 @@ impl StreamingConf {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (arg.clone(), None),
             };
-            if !matches!(flag.as_str(), "--master" | "--batch-interval" | "--name") {
+            if matches!(flag.as_str(), "--no-ui" | "--backpressure") && inline.is_none() {
+                self = self.apply(&flag, "")?;
+                continue;
+            }
+            if !FLAGS.contains(&flag.as_str()) {
                 rest.push(arg);
                 continue;
             }
@@ -203,13 +298,45 @@ impl StreamingConf {
                     ))
                 })?,
             };
-            match flag.as_str() {
-                "--master" => self = self.master(&value)?,
-                "--batch-interval" => self.batch_interval = parse_duration(&value)?,
-                _ => self.app_name = value,
-            }
+            self = self.apply(&flag, &value)?;
         }
         Ok((self, rest))
+    }
+
+    /// Applies one flag (or the environment variable standing for it).
+    fn apply(mut self, flag: &str, value: &str) -> Result<Self> {
+        let rate = |v: &str| match v.parse::<f64>() {
+            Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+            _ => Err(Error::config(format!(
+                "{flag} `{v}` is not a positive number of records per second, e.g. {flag} 10000"
+            ))),
+        };
+        match flag {
+            "--master" => self = self.master(value)?,
+            "--batch-interval" => self.batch_interval = parse_duration(value)?,
+            "--name" => self.app_name = value.to_string(),
+            "--no-ui" => self.ui = None,
+            "--ui" if matches!(value, "off" | "false" | "none") => self.ui = None,
+            "--ui" => self.ui = Some(ui_address(value)?),
+            "--ui-port" => {
+                let port: u16 = value.parse().map_err(|_| {
+                    Error::config(format!(
+                        "--ui-port `{value}` is not a port number, e.g. 4040"
+                    ))
+                })?;
+                self.ui = Some(format!("127.0.0.1:{port}"));
+            }
+            "--max-rate" => self.max_rate = Some(rate(value)?),
+            "--backpressure" => {
+                self.backpressure = value.is_empty() || parse_bool("--backpressure", value)?
+            }
+            "--backpressure-initial-rate" => self.initial_rate = Some(rate(value)?),
+            "--graceful-stop-timeout" => self.graceful_stop_timeout = Some(parse_duration(value)?),
+            other => {
+                return Err(Error::config(format!("unknown flag {other}")));
+            }
+        }
+        Ok(self)
     }
 
     /// The application name.
@@ -233,17 +360,82 @@ impl StreamingConf {
     }
 
     /// Checks the settings and fixes the interval in milliseconds.
+    /// Where the web UI is asked to listen, if it is on.
+    pub fn ui_address(&self) -> Option<&str> {
+        self.ui.as_deref()
+    }
+
+    /// Whether backpressure is on.
+    pub fn backpressure_enabled(&self) -> bool {
+        self.backpressure
+    }
+
+    /// The bound on a graceful stop: as set, or ten batch intervals.
+    pub fn effective_graceful_stop_timeout(&self) -> Duration {
+        self.graceful_stop_timeout
+            .unwrap_or(self.batch_interval * 10)
+    }
+
+    /// A rate control for one receiver, from these settings.
+    pub(crate) fn rate_control(&self) -> crate::rate::RateControl {
+        crate::rate::RateControl::new(
+            self.max_rate,
+            self.backpressure.then_some((self.batch_ms, self.pid)),
+            self.initial_rate,
+        )
+    }
+
     pub(crate) fn validated(mut self) -> Result<Self> {
         self.batch_ms = whole_millis(self.batch_interval, "the batch interval")?;
         Ok(self)
     }
 }
 
+/// The flags [`StreamingConf::parse_args`] takes with a value.
+const FLAGS: &[&str] = &[
+    "--master",
+    "--batch-interval",
+    "--name",
+    "--ui",
+    "--ui-port",
+    "--max-rate",
+    "--backpressure",
+    "--backpressure-initial-rate",
+    "--graceful-stop-timeout",
+];
+
 fn example(flag: &str) -> &'static str {
     match flag {
         "--master" => "local[2]",
-        "--batch-interval" => "1s",
+        "--batch-interval" | "--graceful-stop-timeout" => "1s",
+        "--ui" => "127.0.0.1:4040",
+        "--ui-port" => "4040",
+        "--max-rate" | "--backpressure-initial-rate" => "10000",
         _ => "MyApp",
+    }
+}
+
+fn parse_bool(what: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(Error::config(format!(
+            "{what} `{value}` is not true or false"
+        ))),
+    }
+}
+
+/// A `host:port` the UI can bind; a bare port means loopback.
+fn ui_address(value: &str) -> Result<String> {
+    let v = value.trim();
+    if let Ok(port) = v.parse::<u16>() {
+        return Ok(format!("127.0.0.1:{port}"));
+    }
+    match v.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(v.to_string()),
+        _ => Err(Error::config(format!(
+            "--ui `{value}` is not host:port, a port, or off; e.g. --ui 127.0.0.1:4040"
+        ))),
     }
 }
 

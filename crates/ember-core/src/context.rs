@@ -183,6 +183,24 @@ impl StreamingContext {
         self.shared().map(|s| s.bus.completed()).unwrap_or_default()
     }
 
+    /// The receivers and their state: connected or not, the last error, and
+    /// the records each has read (Spark's receiver table).
+    pub fn receivers(&self) -> Vec<crate::ReceiverInfo> {
+        self.shared().map(|s| s.bus.receivers()).unwrap_or_default()
+    }
+
+    /// The web UI's address, e.g. `http://127.0.0.1:4040`, while it runs.
+    pub fn ui_url(&self) -> Option<String> {
+        #[cfg(feature = "ui")]
+        {
+            let shared = self.shared()?;
+            let ui = shared.ui.lock().expect("ui lock");
+            ui.as_ref().map(|u| format!("http://{}", u.address()))
+        }
+        #[cfg(not(feature = "ui"))]
+        None
+    }
+
     /// The settings this context runs with.
     pub fn conf(&self) -> &StreamingConf {
         &self.inner.conf
@@ -370,6 +388,22 @@ impl StreamingContext {
             first_batch = first,
             "StreamingContext started"
         );
+        #[cfg(feature = "ui")]
+        if let Some(address) = conf.ui_address() {
+            match crate::ui::serve(
+                address,
+                shared.bus.clone(),
+                conf.app_name.clone(),
+                conf.backpressure_enabled(),
+            ) {
+                Ok(server) => *shared.ui.lock().expect("ui lock") = Some(server),
+                // A UI that cannot start must not stop the job.
+                Err(e) => tracing::warn!("no web UI: {e}"),
+            }
+        }
+        if conf.stop_on_signals {
+            crate::signals::watch(&shared);
+        }
         shared
             .bus
             .post(Event::StreamingStarted(listener::wall_ms()));
@@ -384,18 +418,21 @@ impl StreamingContext {
         }
     }
 
-    /// Stops the context. With `graceful`, the batch being received is closed
-    /// now and processed with every batch before it; without, what was
-    /// received for the open batch is dropped and only batches already
-    /// closed finish. Either way this returns when the workers have ended.
-    /// Stopping a context that never started only marks it stopped.
+    /// Stops the context. With `graceful`, receivers stop reading, the
+    /// batch being received is closed now and every batch received is
+    /// processed (and, with checkpointing, checkpointed), bounded by
+    /// [`StreamingConf::graceful_stop_timeout`]. Without, the workers end at
+    /// once: batches not yet complete are dropped. Either way this returns
+    /// when the workers have ended. Stopping a context that never started
+    /// only marks it stopped.
     ///
     /// Called from inside the program (e.g. in `foreach_rdd`), it asks the
     /// context to stop and returns at once.
     ///
     /// # Errors
     ///
-    /// None today; the signature leaves room for stop timeouts.
+    /// [`Error::StopTimeout`] when a graceful stop ran out of time; the
+    /// context has then stopped at once.
     pub fn stop(&self, graceful: bool) -> Result<()> {
         let shared = {
             let mut state = self.state();
@@ -412,9 +449,21 @@ impl StreamingContext {
             }
         };
         shared.request_stop(graceful);
-        if !shared.is_worker_thread() {
-            shared.await_terminated(None);
+        if shared.is_worker_thread() {
+            return Ok(());
         }
+        if graceful {
+            let timeout = self.inner.conf.effective_graceful_stop_timeout();
+            if !shared.await_terminated(Some(timeout)) {
+                tracing::warn!(
+                    "the graceful stop did not finish within {timeout:?}; stopping now, batches                      not yet processed are dropped (raise the timeout with                      StreamingConf::graceful_stop_timeout or --graceful-stop-timeout)"
+                );
+                shared.halt();
+                shared.await_terminated(None);
+                return Err(Error::StopTimeout(timeout));
+            }
+        }
+        shared.await_terminated(None);
         Ok(())
     }
 
@@ -504,7 +553,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: let the workers end rather than run on unowned.
         if let Ok(Lifecycle::Active(s)) = self.state.get_mut().map(|s| &*s) {
-            s.request_stop(false);
+            s.halt();
         }
     }
 }
@@ -561,6 +610,11 @@ pub(crate) struct Shared {
     pub(crate) bus: Arc<Bus>,
     /// The first batch time that is not produced; `u64::MAX` while running.
     stop_at: AtomicU64,
+    /// The least common multiple of the stateful operators' slides (0: none
+    /// or no checkpointing): a checkpoint can only be taken at its multiples.
+    pub(crate) checkpoint_grain: AtomicU64,
+    /// A graceful stop's last batch, checkpointed on the way out (0: none).
+    pub(crate) final_checkpoint: AtomicU64,
     aborted: AtomicBool,
     error: Mutex<Option<Error>>,
     wakers: Mutex<Vec<SyncActivator>>,
@@ -569,6 +623,9 @@ pub(crate) struct Shared {
     progress_cv: Condvar,
     build: Mutex<Build>,
     build_cv: Condvar,
+    /// The web UI, shut down when the workers end.
+    #[cfg(feature = "ui")]
+    ui: Mutex<Option<crate::ui::UiServer>>,
 }
 
 impl Shared {
@@ -596,6 +653,8 @@ impl Shared {
             parts: Mutex::new(BTreeMap::new()),
             bus: Bus::start(0, false, Vec::new()),
             stop_at: AtomicU64::new(u64::MAX),
+            checkpoint_grain: AtomicU64::new(0),
+            final_checkpoint: AtomicU64::new(0),
             aborted: AtomicBool::new(false),
             error: Mutex::new(None),
             wakers: Mutex::new(Vec::new()),
@@ -604,6 +663,8 @@ impl Shared {
             progress_cv: Condvar::new(),
             build: Mutex::new(Build::default()),
             build_cv: Condvar::new(),
+            #[cfg(feature = "ui")]
+            ui: Mutex::new(None),
         }
     }
 
@@ -640,15 +701,60 @@ impl Shared {
             .any(|t| t.id() == me)
     }
 
-    /// Agrees on the batch where sources stop; never moves it later.
+    /// Agrees on the batch where sources stop; never moves it later. A
+    /// graceful stop closes the open batch now and processes it; with
+    /// checkpointing, it runs on to the next batch where every stateful
+    /// operator can be checkpointed (if that is near) and checkpoints it.
+    /// A stop that is not graceful ends at once: batches not yet complete
+    /// are dropped.
     fn request_stop(&self, graceful: bool) {
+        if !graceful {
+            tracing::info!("stopping the StreamingContext now");
+            self.halt();
+            return;
+        }
         let interval = self.conf.batch_ms;
         let now = self.clock.now_ms().max(self.zero);
         // The batch being filled now: the first batch time after `now`.
         let open = self.zero + ((now - self.zero) / interval + 1) * interval;
-        let stop_at = if graceful { open + interval } else { open };
+        let mut last = open;
+        let grain = self.checkpoint_grain.load(Ordering::Acquire);
+        if grain > 0 {
+            let aligned = self.zero + (open - self.zero).div_ceil(grain) * grain;
+            let bound = self.conf.effective_graceful_stop_timeout().as_millis() as u64 / 2;
+            if aligned - open <= bound {
+                last = aligned;
+                self.final_checkpoint.store(last, Ordering::Release);
+            } else {
+                tracing::warn!(
+                    "graceful stop: the next batch every stateful operator can checkpoint is {}                      ms away, too far within the stop timeout; stopping without a final                      checkpoint (a restart resumes from the last one)",
+                    aligned - open
+                );
+            }
+        }
+        let stop_at = last + interval;
         self.stop_at.fetch_min(stop_at, Ordering::AcqRel);
-        tracing::info!(graceful, stop_at, "stopping the StreamingContext");
+        tracing::info!(
+            last_batch = last,
+            "stopping the StreamingContext gracefully: receiving stops, every batch received is              processed"
+        );
+        self.wake_all();
+    }
+
+    /// A graceful stop waits one more batch for a source's received records
+    /// (never after a failure or a stop at once).
+    pub(crate) fn extend_stop(&self, to: u64) {
+        let _ = self
+            .stop_at
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now != 0 && now != u64::MAX && now < to && !self.aborted()).then_some(to)
+            });
+    }
+
+    /// Stops every worker at once, without an error.
+    pub(crate) fn halt(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.stop_at.store(0, Ordering::Release);
         self.wake_all();
     }
 
@@ -742,7 +848,27 @@ impl Shared {
         }
     }
 
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.progress.lock().expect("progress lock").terminated
+    }
+
+    /// A graceful stop asked by SIGTERM or Ctrl-C, bounded by the timeout.
+    pub(crate) fn stop_from_signal(&self) {
+        self.request_stop(true);
+        let timeout = self.conf.effective_graceful_stop_timeout();
+        if !self.await_terminated(Some(timeout)) {
+            tracing::warn!(
+                "the graceful stop did not finish within {timeout:?}; stopping now, batches not \
+                 yet processed are dropped"
+            );
+            self.halt();
+        }
+    }
+
     fn set_terminated(&self) {
+        self.bus.stopped();
+        #[cfg(feature = "ui")]
+        drop(self.ui.lock().expect("ui lock").take());
         let mut p = self.progress.lock().expect("progress lock");
         p.terminated = true;
         self.progress_cv.notify_all();
@@ -878,6 +1004,7 @@ fn run_worker(
     // The next checkpoint time: the first multiple of `every` after the resume point.
     let mut next_checkpoint =
         (every > 0).then(|| zero + ((shared.resume - zero) / every + 1) * every);
+    let mut written_through = shared.resume;
     let ran = catch_unwind(AssertUnwindSafe(|| {
         while !shared.aborted() {
             let more = worker.step_or_park(Some(PARK));
@@ -887,18 +1014,34 @@ fn run_worker(
                 let done_below = probe
                     .with_frontier(|f| f.first().copied())
                     .unwrap_or_else(|| shared.stop_at());
-                while *next < done_below && !shared.aborted() {
-                    let part = ctx.staged.borrow_mut().remove(next).unwrap_or_default();
+                // A graceful stop's last batch is checkpointed too.
+                let last = shared.final_checkpoint.load(Ordering::Acquire);
+                let mut due = Vec::new();
+                while *next < done_below {
+                    due.push(*next);
+                    *next += every;
+                }
+                if last > written_through && last < done_below && !due.contains(&last) {
+                    due.push(last);
+                    due.sort_unstable();
+                }
+                for t in due {
+                    if shared.aborted() {
+                        break;
+                    }
+                    let part = ctx.staged.borrow_mut().remove(&t).unwrap_or_default();
                     let dir = shared.checkpoint_dir.as_ref().expect("checkpointing is on");
-                    let written = checkpoint::write_part(dir, *next, index, &part)
-                        .and_then(|()| shared.part_written(*next, operators.clone()));
+                    let written = checkpoint::write_part(dir, t, index, &part)
+                        .and_then(|()| shared.part_written(t, operators.clone()));
                     if let Err(e) = written {
                         shared.fail(e);
                         break;
                     }
-                    *next += every;
+                    written_through = t;
                 }
-                ctx.staged.borrow_mut().retain(|t, _| *t >= *next);
+                ctx.staged
+                    .borrow_mut()
+                    .retain(|t, _| *t >= *next || *t == last);
             }
             if index == 0 {
                 let frontier = probe.with_frontier(|f| f.first().copied());

@@ -23,18 +23,25 @@ mod dstream;
 mod error;
 pub mod hash;
 mod listener;
+mod rate;
 mod scope;
 mod show;
+mod signals;
 mod source;
 pub mod testing;
 mod time;
+#[cfg(feature = "ui")]
+mod ui;
 
 pub use clock::{Clock, ManualClock};
 pub use conf::{Master, StreamingConf};
 pub use context::StreamingContext;
-pub use dstream::{DStream, MapWithState, SaveOptions, State, StateError, StateSpec};
+pub use dstream::{
+    DStream, DashboardValue, MapWithState, SaveOptions, State, StateError, StateSpec,
+};
 pub use error::{Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
+pub use rate::{PidEstimator, PidSettings, RateControl};
 pub use scope::StreamingScope;
 pub use show::{Show, ShowDisplay};
 pub use source::{FileStreamOptions, Queue, SocketOptions};

@@ -13,12 +13,14 @@
 //! start, total delay is completion − batch time. Listeners run on a
 //! dedicated thread, in event order, never on the workers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::rate::RateControl;
 use crate::time::Time;
 
 /// One batch's statistics (Spark's `BatchInfo`).
@@ -97,6 +99,11 @@ pub struct ReceiverInfo {
     pub worker: usize,
     /// The last error, if any.
     pub last_error: Option<String>,
+    /// Records it has read so far (in [`StreamingContext::receivers`]; the
+    /// count at the time of the event in listener callbacks).
+    ///
+    /// [`StreamingContext::receivers`]: crate::StreamingContext::receivers
+    pub num_records: u64,
 }
 
 /// Callbacks on a running context; every method has an empty default.
@@ -147,20 +154,60 @@ pub(crate) fn wall_ms() -> u64 {
 /// How many completed batches the statistics keep (Spark's UI keeps 1000).
 const KEEP: usize = 1000;
 
+/// How many per-batch event rates a receiver keeps.
+const KEEP_RATES: usize = 1000;
+
+/// What the tracker knows of one receiver.
+#[derive(Clone, Debug)]
+pub(crate) struct ReceiverStatus {
+    pub(crate) stream_id: usize,
+    pub(crate) info: ReceiverInfo,
+    pub(crate) last_error_time: Option<u64>,
+    /// Records read by the receiver thread.
+    pub(crate) read: Arc<AtomicU64>,
+    /// (batch time, records/s) of the completed batches.
+    pub(crate) rates: VecDeque<(u64, f64)>,
+    pub(crate) rate: Option<Arc<RateControl>>,
+}
+
+/// The latest results of a `to_dashboard` stream.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dashboard {
+    pub(crate) id: usize,
+    pub(crate) title: String,
+    /// Key/value pairs (sorted by value, largest first) rather than records.
+    pub(crate) pairs: bool,
+    pub(crate) batch_time: Option<u64>,
+    pub(crate) updated: Option<u64>,
+    pub(crate) num_rows: usize,
+    pub(crate) rows: Vec<(String, f64)>,
+    pub(crate) records: Vec<String>,
+}
+
 /// The batch bookkeeping of one context.
 #[derive(Default)]
 pub(crate) struct Tracker {
-    batches: BTreeMap<u64, BatchInfo>,
-    completed: Vec<BatchInfo>,
-    interval: u64,
+    pub(crate) batches: BTreeMap<u64, BatchInfo>,
+    pub(crate) completed: Vec<BatchInfo>,
+    pub(crate) interval: u64,
     /// Whether batch times are wall-clock times (system clock).
     system_clock: bool,
     last_completed: Option<u64>,
+    /// Output operations of the active and retained batches, by batch time.
+    pub(crate) ops: BTreeMap<u64, Vec<OutputOperationInfo>>,
+    pub(crate) receivers: BTreeMap<String, ReceiverStatus>,
+    pub(crate) total_completed: u64,
+    pub(crate) processed_records: u64,
+    pub(crate) received_records: u64,
+    /// Wall-clock ms of the start, once started.
+    pub(crate) started: Option<u64>,
+    pub(crate) stopped: bool,
+    pub(crate) dashboards: Vec<Dashboard>,
 }
 
 /// The statistics and the bus that carries events to listeners.
 pub(crate) struct Bus {
-    tracker: Mutex<Tracker>,
+    pub(crate) tracker: Mutex<Tracker>,
     events: Sender<Event>,
 }
 
@@ -193,9 +240,115 @@ impl Bus {
         bus
     }
 
-    pub(crate) fn post(&self, event: Event) {
+    pub(crate) fn post(&self, mut event: Event) {
+        self.note(&mut event);
         // Nobody listening is fine: the receiver may be gone.
         let _ = self.events.send(event);
+    }
+
+    /// Keeps what the UI shows of an event.
+    fn note(&self, event: &mut Event) {
+        let mut t = self.tracker.lock().expect("tracker lock");
+        match event {
+            Event::StreamingStarted(at) => t.started = Some(*at),
+            Event::ReceiverStarted(r) | Event::ReceiverStopped(r) => {
+                Self::note_receiver(&mut t, r, false)
+            }
+            Event::ReceiverError(r) => Self::note_receiver(&mut t, r, true),
+            Event::OutputStarted(op) | Event::OutputCompleted(op) => {
+                let ops = t.ops.entry(op.batch_time.milliseconds()).or_default();
+                match ops.iter_mut().find(|o| o.id == op.id) {
+                    Some(o) => *o = op.clone(),
+                    None => ops.push(op.clone()),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn note_receiver(t: &mut Tracker, r: &mut ReceiverInfo, is_error: bool) {
+        if let Some(status) = t.receivers.get_mut(&r.name) {
+            r.num_records = status.read.load(Ordering::Relaxed);
+            if is_error {
+                status.last_error_time = Some(wall_ms());
+            }
+            // A receiver that reconnects keeps showing its last error.
+            let kept_error = status.info.last_error.take();
+            status.info = r.clone();
+            if status.info.last_error.is_none() {
+                status.info.last_error = kept_error;
+            }
+        }
+    }
+
+    /// Registers a receiver: its read counter and rate control.
+    pub(crate) fn add_receiver(
+        &self,
+        name: &str,
+        worker: usize,
+        rate: Arc<RateControl>,
+    ) -> Arc<AtomicU64> {
+        let mut t = self.tracker.lock().expect("tracker lock");
+        let stream_id = t.receivers.len();
+        let read = Arc::new(AtomicU64::new(0));
+        t.receivers.insert(
+            name.to_string(),
+            ReceiverStatus {
+                stream_id,
+                info: ReceiverInfo {
+                    name: name.to_string(),
+                    active: false,
+                    worker,
+                    last_error: None,
+                    num_records: 0,
+                },
+                last_error_time: None,
+                read: read.clone(),
+                rates: VecDeque::new(),
+                rate: Some(rate),
+            },
+        );
+        read
+    }
+
+    /// The receivers, with their read counts now.
+    pub(crate) fn receivers(&self) -> Vec<ReceiverInfo> {
+        let t = self.tracker.lock().expect("tracker lock");
+        t.receivers
+            .values()
+            .map(|r| {
+                let mut info = r.info.clone();
+                info.num_records = r.read.load(Ordering::Relaxed);
+                info
+            })
+            .collect()
+    }
+
+    /// Registers a dashboard and returns its id.
+    pub(crate) fn add_dashboard(&self, title: &str, pairs: bool) -> usize {
+        let mut t = self.tracker.lock().expect("tracker lock");
+        let id = t.dashboards.len();
+        t.dashboards.push(Dashboard {
+            id,
+            title: title.to_string(),
+            pairs,
+            ..Dashboard::default()
+        });
+        id
+    }
+
+    /// Replaces a dashboard's content with a batch's results.
+    pub(crate) fn update_dashboard(&self, id: usize, update: impl FnOnce(&mut Dashboard)) {
+        let mut t = self.tracker.lock().expect("tracker lock");
+        if let Some(d) = t.dashboards.get_mut(id) {
+            update(d);
+            d.updated = Some(wall_ms());
+        }
+    }
+
+    /// The context has ended.
+    pub(crate) fn stopped(&self) {
+        self.tracker.lock().expect("tracker lock").stopped = true;
     }
 
     /// Sources closed batch `time`; records from `input` are counted into it.
@@ -221,6 +374,8 @@ impl Bus {
             info
         });
         *info.records_by_input.entry(input.to_string()).or_default() += records;
+        t.received_records += records;
+        let info = t.batches.get_mut(&time).expect("inserted above");
         if info.processing_start_time.is_none() && previous_done {
             info.processing_start_time = Some(now);
             events.push(Event::BatchStarted(info.clone()));
@@ -237,6 +392,7 @@ impl Bus {
         let mut t = self.tracker.lock().expect("tracker lock");
         if let Some(info) = t.batches.get_mut(&time) {
             *info.records_by_input.entry(input.to_string()).or_default() += records;
+            t.received_records += records;
         }
     }
 
@@ -260,10 +416,30 @@ impl Bus {
                 info.processing_delay().unwrap_or(0) as f64 / 1000.0
             );
             events.push(Event::BatchCompleted(info.clone()));
+            t.total_completed += 1;
+            t.processed_records += info.num_records();
+            let interval = t.interval.max(1) as f64;
+            for r in t.receivers.values_mut() {
+                let n = info
+                    .records_by_input
+                    .get(&r.info.name)
+                    .copied()
+                    .unwrap_or(0);
+                r.rates.push_back((b, n as f64 * 1000.0 / interval));
+                if r.rates.len() > KEEP_RATES {
+                    r.rates.pop_front();
+                }
+                if let Some(rate) = &r.rate {
+                    rate.on_batch_completed(&info, n);
+                }
+            }
             t.completed.push(info);
         }
         let extra = t.completed.len().saturating_sub(KEEP);
         t.completed.drain(..extra);
+        if let Some(oldest) = t.completed.first().map(|b| b.batch_time.milliseconds()) {
+            t.ops.retain(|b, _| *b >= oldest);
+        }
         t.last_completed = Some(t.last_completed.map_or(through, |c| c.max(through)));
         // The next batch, if already closed, starts now.
         if let Some((_, next)) = t.batches.iter_mut().next() {

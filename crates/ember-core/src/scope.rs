@@ -117,6 +117,9 @@ impl WorkerCtx {
             },
         };
         self.checkpoint_every.set(every);
+        self.shared
+            .checkpoint_grain
+            .store(lcm, std::sync::atomic::Ordering::Release);
     }
 
     /// Checks a restored checkpoint against this graph's stateful operators.
@@ -236,7 +239,12 @@ impl Stateful {
     /// Whether the batch at `t` is a checkpoint time.
     pub(crate) fn due(&self, t: u64) -> bool {
         let every = self.ctx.checkpoint_every.get();
-        every > 0 && t > self.ctx.shared.resume && (t - self.ctx.zero()) % every == 0
+        let last = self
+            .ctx
+            .shared
+            .final_checkpoint
+            .load(std::sync::atomic::Ordering::Acquire);
+        every > 0 && t > self.ctx.shared.resume && ((t - self.ctx.zero()) % every == 0 || t == last)
     }
 
     /// Stages this operator's state after batch `t`, if `t` is a checkpoint time.

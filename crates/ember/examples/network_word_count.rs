@@ -15,9 +15,15 @@
 //! cargo run --release --example network_word_count
 //! ```
 //!
+//! While it runs, the Streaming page is at <http://127.0.0.1:4040/streaming>
+//! and the current counts, as a chart and a table, at
+//! <http://127.0.0.1:4040/dashboard/0> (the next free port if 4040 is taken;
+//! the address is printed on stderr). Ctrl-C stops it gracefully.
+//!
 //! Flags after the positional arguments: `--master local[N]` (default
-//! `local[2]`), `--batch-interval 1s`. Logs go to stderr (`RUST_LOG=info`
-//! for more).
+//! `local[2]`), `--batch-interval 1s`, `--ui HOST:PORT` or `--no-ui`,
+//! `--max-rate N`, `--backpressure`. Logs go to stderr (`RUST_LOG=info` for
+//! a line per batch).
 
 mod common;
 
@@ -41,8 +47,10 @@ fn main() -> anyhow::Result<()> {
         let words = lines.flat_map(common::words);
         let word_counts = words.map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b);
         word_counts.print();
+        word_counts.to_dashboard("NetworkWordCount: word counts");
     })?;
     ssc.start()?;
+    common::announce_ui(&ssc);
     ssc.await_termination()?;
     Ok(())
 }

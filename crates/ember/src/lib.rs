@@ -53,6 +53,8 @@
 //! | [`DStream`] | `DStream`, `PairDStreamFunctions` | transformations, keyed operations, outputs |
 //! | [`Show`] | `toString` | how `print()` and `save_as_text_files` write records |
 //! | [`ManualClock`], [`testing`] | `ManualClock` | deterministic tests without sleeping |
+//! | [`StreamingListener`], [`BatchInfo`] | `StreamingListener` | batch, receiver and output events |
+//! | [`PidSettings`], [`RateControl`] | `backpressure.*`, `receiver.maxRate` | rate limits and backpressure |
 //!
 //! ## How a program runs
 //!
@@ -66,7 +68,10 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
-//! | (none yet) | | later: `kafka`, `postgres`, `object-store`, `ui` |
+//! | `ui` | yes | the web UI at `127.0.0.1:4040`: Streaming page, `to_dashboard` pages, JSON API, Prometheus `/metrics` (axum, tokio) |
+//!
+//! Without `ui`, programs run the same; `to_dashboard` keeps its results but
+//! nothing serves them.
 
 pub use ember_core::*;
 

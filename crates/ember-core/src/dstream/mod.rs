@@ -15,6 +15,7 @@
 //! The operator families live in `transform.rs` (one stream to another),
 //! `pair.rs` (keyed operations on `DStream<(K, V)>`) and `output.rs`.
 
+mod dashboard;
 mod output;
 mod pair;
 mod state;
@@ -32,6 +33,7 @@ use timely::dataflow::StreamVec;
 use crate::scope::{StreamingScope, WorkerCtx};
 use crate::Data;
 
+pub use dashboard::DashboardValue;
 pub use output::SaveOptions;
 pub use state::{MapWithState, State, StateError, StateSpec};
 

@@ -131,7 +131,16 @@ impl<'s, T: Data> DStream<'s, T> {
     /// [`Error::UserCode`](crate::Error::UserCode).
     #[doc(alias = "foreachRDD")]
     pub fn foreach_rdd(&self, f: impl FnMut(Vec<T>, Time) + 'static) {
-        let work = self.reported("foreach_rdd", f);
+        self.foreach_rdd_named("foreach_rdd", f);
+    }
+
+    /// [`foreach_rdd`](Self::foreach_rdd) reported to listeners as `name`.
+    pub(crate) fn foreach_rdd_named(
+        &self,
+        name: &'static str,
+        f: impl FnMut(Vec<T>, Time) + 'static,
+    ) {
+        let work = self.reported(name, f);
         let out = self.on_gathered::<()>("ForeachRDD", None, work);
         self.register_output(out);
     }

@@ -38,6 +38,13 @@ pub(crate) trait BatchSource<T>: 'static {
     /// The batch at `time` closes: emit what remains of it.
     fn seal(&mut self, time: u64, out: &mut Vec<T>) -> Result<()>;
 
+    /// The last batch of a graceful stop closes: stop receiving, and emit
+    /// what was received. False when a rate limit leaves some of it for
+    /// one more batch (the stop then waits for it).
+    fn seal_last(&mut self, time: u64, out: &mut Vec<T>) -> Result<bool> {
+        self.seal(time, out).map(|()| true)
+    }
+
     /// The source will not be called again.
     fn stop(&mut self) {}
 
@@ -87,8 +94,15 @@ where
                     break None;
                 }
                 // The last batch before a stop closes at once.
-                let sealing = now >= t || t + interval >= stop_at;
-                let step = if sealing {
+                let last = t + interval >= stop_at;
+                let sealing = now >= t || last;
+                let step = if last {
+                    src.seal_last(t, &mut out).map(|drained| {
+                        if !drained {
+                            shared.extend_stop(t + 2 * interval);
+                        }
+                    })
+                } else if sealing {
                     src.seal(t, &mut out)
                 } else {
                     src.poll(t, &mut out)

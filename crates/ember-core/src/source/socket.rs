@@ -9,23 +9,25 @@
 //! each batch to worker 0, so the order of lines within a batch survives in
 //! `print()`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use timely::dataflow::operators::core::Exchange;
 use timely::dataflow::operators::vec::Map;
 use timely::scheduling::SyncActivator;
 
+use crate::context::Shared;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::listener::{Bus, Event, ReceiverInfo};
+use crate::rate::{Pacer, RateControl};
 use crate::scope::{Stateful, StreamingScope};
 use crate::source::wal::{self, Replay, Wal};
 use crate::source::{batch_source, BatchSource};
@@ -80,10 +82,17 @@ impl SocketOptions {
 /// How long a blocked read waits before looking at the stop flag.
 const READ_POLL: Duration = Duration::from_millis(100);
 
+/// The receiver reads on.
+const RUN: u8 = 0;
+/// Stop reading, hand over what was read, then end (a graceful stop).
+const FLUSH: u8 = 1;
+/// End now (a stop that drops the open batch).
+const HALT: u8 = 2;
+
 /// A started receiver thread and the ends the source keeps.
 struct Running {
     blocks: Receiver<(u64, Vec<String>)>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<AtomicU8>,
     /// A write-ahead log failure on the receiver thread.
     failure: Arc<Mutex<Option<Error>>>,
     _thread: JoinHandle<()>,
@@ -133,6 +142,15 @@ struct SocketSource {
     receiver: Option<Running>,
     /// Blocks dealt in the current batch (the first goes to worker 0).
     deal: u64,
+    /// The rate limit and its records cap per batch.
+    rate: Arc<RateControl>,
+    /// Records read by the receiver thread.
+    read: Arc<AtomicU64>,
+    /// The open batch, its cap and the records it took so far.
+    filling: (u64, Option<u64>, u64),
+    /// Blocks received that did not fit in the open batch's cap, oldest first.
+    backlog: VecDeque<(u64, Vec<String>)>,
+    shared: Arc<Shared>,
     /// Every block before this one is in a sealed batch.
     drained_through: u64,
     log: Option<LogState>,
@@ -197,7 +215,7 @@ impl SocketSource {
             wal = Some(shared);
         }
         let (tx, rx) = crossbeam_channel::bounded(self.options.buffered_blocks.max(1));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicU8::new(RUN));
         let failure = Arc::new(Mutex::new(None));
         let receiver = Receiver_ {
             name: self.name.clone(),
@@ -211,6 +229,9 @@ impl SocketSource {
             failure: failure.clone(),
             bus: self.bus.clone(),
             worker: self.worker,
+            rate: self.rate.clone(),
+            read: self.read.clone(),
+            interval_ms: self.shared.conf.batch_ms,
         };
         let handle = std::thread::Builder::new()
             .name(format!("ember-receiver-{}", self.address))
@@ -226,9 +247,34 @@ impl SocketSource {
     }
 
     fn push(&mut self, seq: u64, block: Vec<String>, out: &mut Vec<(u64, Vec<String>)>) {
+        self.filling.2 += block.len() as u64;
         out.push((self.deal, block));
         self.deal += 1;
         self.drained_through = self.drained_through.max(seq + 1);
+    }
+
+    /// Moves backlog blocks into the open batch while its cap allows; true
+    /// when the backlog is empty.
+    fn take_backlog(&mut self, out: &mut Vec<(u64, Vec<String>)>) -> bool {
+        while let Some((_, block)) = self.backlog.front() {
+            let (_, cap, taken) = self.filling;
+            let n = block.len() as u64;
+            // A block larger than a whole batch's cap (the rate just fell)
+            // still goes alone, so nothing waits forever.
+            if cap.is_some_and(|c| taken + n > c && taken > 0) {
+                return false;
+            }
+            let (seq, block) = self.backlog.pop_front().expect("looked at above");
+            self.push(seq, block, out);
+        }
+        true
+    }
+
+    /// Starts counting toward the cap of batch `open`.
+    fn open(&mut self, open: u64) {
+        if self.filling.0 != open {
+            self.filling = (open, self.rate.batch_cap(self.shared.conf.batch_ms), 0);
+        }
     }
 
     /// Moves what the receiver has sent into the open batch, unless the open
@@ -245,13 +291,20 @@ impl SocketSource {
                 self.push(seq, block, out);
             }
         }
+        self.open(open);
+        if !self.take_backlog(out) {
+            return Ok(());
+        }
         let running = self.receiver.as_ref().expect("started above");
         if let Some(e) = running.failure.lock().expect("failure lock").take() {
             return Err(e);
         }
-        let blocks: Vec<(u64, Vec<String>)> = running.blocks.try_iter().collect();
-        for (seq, block) in blocks {
-            self.push(seq, block, out);
+        let blocks = running.blocks.clone();
+        for block in blocks.try_iter() {
+            self.backlog.push_back(block);
+            if !self.take_backlog(out) {
+                break;
+            }
         }
         Ok(())
     }
@@ -292,9 +345,38 @@ impl BatchSource<(u64, Vec<String>)> for SocketSource {
         Ok(())
     }
 
+    fn seal_last(&mut self, time: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<bool> {
+        if self.receiver.is_none() {
+            self.start()?;
+        }
+        // A graceful stop: the receiver stops reading and hands over what it
+        // read; all of it is processed, in as many batches as the cap needs.
+        let running = self.receiver.as_ref().expect("started above");
+        running.stop.store(FLUSH, Ordering::Release);
+        let blocks = running.blocks.clone();
+        loop {
+            match blocks.recv_timeout(READ_POLL) {
+                Ok(block) => self.backlog.push_back(block),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) if self.shared.aborted() => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        if let Some(e) = running.failure.lock().expect("failure lock").take() {
+            return Err(e);
+        }
+        self.open(time);
+        let drained = self.take_backlog(out);
+        self.seal(time, out)?;
+        Ok(drained)
+    }
+
     fn stop(&mut self) {
         if let Some(running) = &self.receiver {
-            running.stop.store(true, Ordering::Release);
+            // After a graceful last batch the thread has ended already.
+            let _ = running
+                .stop
+                .compare_exchange(RUN, HALT, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 
@@ -310,12 +392,15 @@ struct Receiver_ {
     options: SocketOptions,
     tx: Sender<(u64, Vec<String>)>,
     wake: SyncActivator,
-    stop: Arc<AtomicBool>,
+    stop: Arc<AtomicU8>,
     wal: Option<Arc<Mutex<Wal>>>,
     next_seq: u64,
     failure: Arc<Mutex<Option<Error>>>,
     bus: Arc<Bus>,
     worker: usize,
+    rate: Arc<RateControl>,
+    read: Arc<AtomicU64>,
+    interval_ms: u64,
 }
 
 enum Ended {
@@ -326,7 +411,11 @@ enum Ended {
 
 impl Receiver_ {
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        self.stop.load(Ordering::Acquire) != RUN
+    }
+
+    fn halted(&self) -> bool {
+        self.stop.load(Ordering::Acquire) == HALT
     }
 
     fn info(&self, active: bool, last_error: Option<String>) -> ReceiverInfo {
@@ -335,6 +424,20 @@ impl Receiver_ {
             active,
             worker: self.worker,
             last_error,
+            num_records: self.read.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Lines per block: with a rate limit, about 50 ms of reading and never
+    /// more than one batch may take.
+    fn block_lines(&self) -> usize {
+        let most = self.options.block_lines.max(1);
+        match self.rate.rate() {
+            None => most,
+            Some(r) => {
+                let per_batch = r * self.interval_ms as f64 / 1000.0;
+                ((r / 20.0).min(per_batch).floor() as usize).clamp(1, most)
+            }
         }
     }
 
@@ -379,12 +482,19 @@ impl Receiver_ {
         Err(last.unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address resolved")))
     }
 
-    /// Logs and sends a block; false when the context stopped while the
-    /// channel was full, or the log failed.
-    fn send(&mut self, block: &mut Vec<String>) -> bool {
+    /// Logs and sends a block, after waiting out the rate limit; false when
+    /// the context stopped at once while the channel was full, or the log
+    /// failed. During a graceful stop it waits for the workers to take it.
+    fn send(&mut self, block: &mut Vec<String>, pacer: &mut Pacer) -> bool {
         if block.is_empty() {
             return true;
         }
+        let wait = pacer.reserve(block.len() as u64, self.rate.rate(), Instant::now());
+        let until = Instant::now() + wait;
+        while !self.stopped() && Instant::now() < until {
+            std::thread::sleep(READ_POLL.min(until.saturating_duration_since(Instant::now())));
+        }
+        self.read.fetch_add(block.len() as u64, Ordering::Relaxed);
         let seq = self.next_seq;
         self.next_seq += 1;
         if let Some(wal) = &self.wal {
@@ -403,7 +513,7 @@ impl Receiver_ {
                     return true;
                 }
                 Err(SendTimeoutError::Timeout(back)) => {
-                    if self.stopped() {
+                    if self.halted() {
                         return false;
                     }
                     b = back;
@@ -421,6 +531,8 @@ impl Receiver_ {
         let mut line = Vec::new();
         let mut block = Vec::with_capacity(64);
         let mut invalid = 0u64;
+        let mut pacer = Pacer::new();
+        let mut block_lines = self.block_lines();
         let ended = loop {
             if self.stopped() {
                 break Ended::Stopped;
@@ -439,12 +551,15 @@ impl Receiver_ {
                         line.clear();
                     }
                     let idle = reader.buffer().is_empty();
-                    if (idle || block.len() >= self.options.block_lines) && !self.send(&mut block) {
-                        break Ended::Stopped;
+                    if idle || block.len() >= block_lines {
+                        if !self.send(&mut block, &mut pacer) {
+                            break Ended::Stopped;
+                        }
+                        block_lines = self.block_lines();
                     }
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    if !self.send(&mut block) {
+                    if !self.send(&mut block, &mut pacer) {
                         break Ended::Stopped;
                     }
                 }
@@ -459,8 +574,9 @@ impl Receiver_ {
                 self.address
             );
         }
-        if !matches!(ended, Ended::Stopped) {
-            self.send(&mut block);
+        // What was read is handed over, unless the stop drops it anyway.
+        if !self.halted() {
+            self.send(&mut block, &mut pacer);
         }
         ended
     }
@@ -536,24 +652,35 @@ impl<'s> StreamingScope<'s> {
         } else {
             None
         };
-        let blocks = batch_source(
-            self,
-            &name.clone(),
-            self.ctx.index == receiver_worker,
-            move |wake| SocketSource {
-                name,
-                address,
-                options,
-                wake,
-                receiver: None,
-                deal: 0,
-                drained_through: 0,
-                log,
-                checkpoint,
-                bus: self.ctx.shared.bus.clone(),
-                worker: self.ctx.index,
-            },
-        );
+        let active = self.ctx.index == receiver_worker;
+        let rate = Arc::new(self.ctx.shared.conf.rate_control());
+        let read = if active {
+            self.ctx
+                .shared
+                .bus
+                .add_receiver(&name, self.ctx.index, rate.clone())
+        } else {
+            Arc::default()
+        };
+        let shared = self.ctx.shared.clone();
+        let blocks = batch_source(self, &name.clone(), active, move |wake| SocketSource {
+            name,
+            address,
+            options,
+            wake,
+            receiver: None,
+            deal: 0,
+            rate,
+            read,
+            filling: (0, None, 0),
+            backlog: VecDeque::new(),
+            shared,
+            drained_through: 0,
+            log,
+            checkpoint,
+            bus: self.ctx.shared.bus.clone(),
+            worker: self.ctx.index,
+        });
         let blocks = if self.ctx.peers > 1 {
             blocks.exchange(|(seq, _)| *seq)
         } else {

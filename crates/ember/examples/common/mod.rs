@@ -66,3 +66,10 @@ pub(crate) fn host_port(args: &[String], usage: &str) -> anyhow::Result<(String,
         _ => anyhow::bail!("usage: {usage}"),
     }
 }
+
+/// Tells on stderr where the web UI is, when it runs.
+pub(crate) fn announce_ui(ssc: &ember::StreamingContext) {
+    if let Some(url) = ssc.ui_url() {
+        eprintln!("Streaming UI at {url}/streaming");
+    }
+}

@@ -1,0 +1,276 @@
+//! Rate limits and backpressure for receivers.
+//!
+//! A receiver has a [`RateControl`]: the rate it may read at, in records per
+//! second, set from a fixed maximum ([`StreamingConf::max_rate`]) and, with
+//! backpressure on, from a [`PidEstimator`] fed by completed batches. The
+//! receiver thread paces its reads to that rate (so a fast sender is slowed
+//! by TCP instead of filling memory), and the source operator never puts
+//! more than `rate × interval` records into one batch.
+//!
+//! [`StreamingConf::max_rate`]: crate::StreamingConf::max_rate
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::listener::BatchInfo;
+
+/// Settings of Spark's PID rate estimator
+/// (`spark.streaming.backpressure.pid.*`), with its defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct PidSettings {
+    /// Weight of the current error (default 1.0).
+    pub proportional: f64,
+    /// Weight of the accumulated error, the scheduling backlog (default 0.2).
+    pub integral: f64,
+    /// Weight of the error's change (default 0.0).
+    pub derivative: f64,
+    /// The estimate never goes below this many records/s (default 100).
+    pub min_rate: f64,
+}
+
+impl Default for PidSettings {
+    fn default() -> Self {
+        PidSettings {
+            proportional: 1.0,
+            integral: 0.2,
+            derivative: 0.0,
+            min_rate: 100.0,
+        }
+    }
+}
+
+/// Spark's `PIDRateEstimator`: estimates the rate (records/s) a stream can
+/// sustain from each completed batch's size, processing time and
+/// scheduling delay.
+///
+/// Unlike Spark's, the first completed batch already yields an estimate (its
+/// processing rate), so the second batch is bounded too.
+#[derive(Debug)]
+pub struct PidEstimator {
+    interval_ms: f64,
+    settings: PidSettings,
+    latest_time: Option<u64>,
+    latest_rate: f64,
+    latest_error: f64,
+}
+
+impl PidEstimator {
+    /// An estimator for batches of `interval_ms`.
+    pub fn new(interval_ms: u64, settings: PidSettings) -> Self {
+        PidEstimator {
+            interval_ms: interval_ms.max(1) as f64,
+            settings,
+            latest_time: None,
+            latest_rate: 0.0,
+            latest_error: 0.0,
+        }
+    }
+
+    /// Folds in a completed batch: `time` is its completion time (ms),
+    /// `records` its size, the delays in ms. Returns the new rate, or `None`
+    /// when the batch says nothing (empty, instantaneous, or out of order).
+    pub fn compute(
+        &mut self,
+        time: u64,
+        records: u64,
+        processing_delay: u64,
+        scheduling_delay: u64,
+    ) -> Option<f64> {
+        if records == 0 || processing_delay == 0 || self.latest_time.is_some_and(|l| time <= l) {
+            return None;
+        }
+        let processing_rate = records as f64 / processing_delay as f64 * 1000.0;
+        let Some(latest) = self.latest_time else {
+            self.latest_time = Some(time);
+            self.latest_rate = processing_rate;
+            self.latest_error = 0.0;
+            return Some(processing_rate.max(self.settings.min_rate));
+        };
+        let since_update = (time - latest) as f64 / 1000.0;
+        let error = self.latest_rate - processing_rate;
+        let historical_error = scheduling_delay as f64 * processing_rate / self.interval_ms;
+        let d_error = (error - self.latest_error) / since_update;
+        let s = &self.settings;
+        let rate = (self.latest_rate
+            - s.proportional * error
+            - s.integral * historical_error
+            - s.derivative * d_error)
+            .max(s.min_rate);
+        self.latest_time = Some(time);
+        self.latest_rate = rate;
+        self.latest_error = error;
+        Some(rate)
+    }
+}
+
+/// No limit.
+const UNLIMITED: f64 = f64::INFINITY;
+
+/// The rate one receiver may read at, shared by its thread, its source
+/// operator and the estimator.
+#[derive(Debug)]
+pub struct RateControl {
+    /// The current limit in records/s, as `f64` bits (`INFINITY`: none).
+    rate: AtomicU64,
+    max_rate: f64,
+    estimator: Option<Mutex<PidEstimator>>,
+}
+
+impl RateControl {
+    /// A limit of `max_rate` (if any) and, with `backpressure`, an estimated
+    /// one starting at `initial_rate`.
+    pub fn new(
+        max_rate: Option<f64>,
+        backpressure: Option<(u64, PidSettings)>,
+        initial_rate: Option<f64>,
+    ) -> Self {
+        let max_rate = max_rate.filter(|r| *r > 0.0).unwrap_or(UNLIMITED);
+        let start = match (&backpressure, initial_rate) {
+            (Some(_), Some(r)) if r > 0.0 => r.min(max_rate),
+            _ => max_rate,
+        };
+        RateControl {
+            rate: AtomicU64::new(start.to_bits()),
+            max_rate,
+            estimator: backpressure.map(|(interval, s)| Mutex::new(PidEstimator::new(interval, s))),
+        }
+    }
+
+    /// The current limit in records/s (`None`: unlimited).
+    pub fn rate(&self) -> Option<f64> {
+        let r = f64::from_bits(self.rate.load(Ordering::Relaxed));
+        r.is_finite().then_some(r)
+    }
+
+    /// Whether an estimator adjusts the rate.
+    pub fn backpressure(&self) -> bool {
+        self.estimator.is_some()
+    }
+
+    /// Feeds a completed batch in which this receiver's stream had `records`.
+    pub(crate) fn on_batch_completed(&self, batch: &BatchInfo, records: u64) {
+        let Some(estimator) = &self.estimator else {
+            return;
+        };
+        let (Some(end), Some(processing), Some(scheduling)) = (
+            batch.processing_end_time,
+            batch.processing_delay(),
+            batch.scheduling_delay(),
+        ) else {
+            return;
+        };
+        let estimate = estimator
+            .lock()
+            .expect("estimator lock")
+            .compute(end, records, processing, scheduling);
+        if let Some(r) = estimate {
+            let r = r.min(self.max_rate);
+            tracing::debug!(rate = r, "backpressure: new receiver rate");
+            self.rate.store(r.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// Records a batch of `interval_ms` may hold at the current rate.
+    pub(crate) fn batch_cap(&self, interval_ms: u64) -> Option<u64> {
+        self.rate()
+            .map(|r| ((r * interval_ms as f64 / 1000.0).floor() as u64).max(1))
+    }
+}
+
+/// Paces one thread's reads to a [`RateControl`]'s rate: each record
+/// reserves `1 / rate` seconds, and a reader that runs ahead sleeps.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    next_free: Option<Instant>,
+}
+
+impl Pacer {
+    pub(crate) fn new() -> Self {
+        Pacer { next_free: None }
+    }
+
+    /// How long to wait before taking `n` more records at `rate`.
+    pub(crate) fn reserve(&mut self, n: u64, rate: Option<f64>, now: Instant) -> Duration {
+        let Some(rate) = rate else {
+            self.next_free = None;
+            return Duration::ZERO;
+        };
+        // A reader idle for a while gets no burst credit beyond 100 ms.
+        let start = match self.next_free {
+            Some(t) if t > now => t,
+            Some(t) if now.duration_since(t) < Duration::from_millis(100) => t,
+            _ => now,
+        };
+        let wait = start.saturating_duration_since(now);
+        self.next_free = Some(start + Duration::from_secs_f64(n as f64 / rate.max(1e-3)));
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_batch_gives_its_processing_rate() {
+        let mut pid = PidEstimator::new(1000, PidSettings::default());
+        // 10,000 records in 500 ms: 20,000 records/s.
+        assert_eq!(pid.compute(10_000, 10_000, 500, 0), Some(20_000.0));
+    }
+
+    #[test]
+    fn follows_spark_formula() {
+        let mut pid = PidEstimator::new(1000, PidSettings::default());
+        // Latest rate: 20,000.
+        pid.compute(1_000, 10_000, 500, 0);
+        // Next: 6,000 records in 1,000 ms = 6,000/s, 2,000 ms scheduling delay.
+        // error = 20,000 - 6,000 = 14,000; historical = 2000 * 6000 / 1000 = 12,000
+        // rate = 20,000 - 14,000 - 0.2 * 12,000 = 3,600
+        assert_eq!(pid.compute(2_000, 6_000, 1_000, 2_000), Some(3_600.0));
+        // No backlog: the estimate becomes the processing rate.
+        // error = 3,600 - 8,000 = -4,400; rate = 3,600 + 4,400 = 8,000
+        assert_eq!(pid.compute(3_000, 8_000, 1_000, 0), Some(8_000.0));
+    }
+
+    #[test]
+    fn floor_and_ignored_batches() {
+        let mut pid = PidEstimator::new(1000, PidSettings::default());
+        pid.compute(1_000, 1_000, 1_000, 0);
+        // A huge backlog would go negative: the floor holds.
+        assert_eq!(pid.compute(2_000, 1_000, 1_000, 100_000), Some(100.0));
+        assert_eq!(pid.compute(3_000, 0, 1_000, 0), None, "empty batch");
+        assert_eq!(pid.compute(3_000, 10, 0, 0), None, "no processing time");
+        assert_eq!(pid.compute(1_500, 10, 10, 0), None, "older than the latest");
+    }
+
+    #[test]
+    fn control_caps_at_max_rate() {
+        let c = RateControl::new(Some(1_000.0), Some((1000, PidSettings::default())), None);
+        assert_eq!(c.rate(), Some(1_000.0));
+        assert_eq!(c.batch_cap(500), Some(500));
+        let batch = BatchInfo {
+            submission_time: 0,
+            processing_start_time: Some(0),
+            processing_end_time: Some(10),
+            ..BatchInfo::default()
+        };
+        // 1,000 records in 10 ms is 100,000/s, capped at the maximum.
+        c.on_batch_completed(&batch, 1_000);
+        assert_eq!(c.rate(), Some(1_000.0));
+        let free = RateControl::new(None, None, Some(5.0));
+        assert_eq!(free.rate(), None, "an initial rate needs backpressure");
+        assert_eq!(free.batch_cap(1000), None);
+    }
+
+    #[test]
+    fn pacer_spaces_reads() {
+        let mut p = Pacer::new();
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(100, Some(1_000.0), t0), Duration::ZERO);
+        // 100 records at 1,000/s took 100 ms of budget.
+        assert_eq!(p.reserve(1, Some(1_000.0), t0), Duration::from_millis(100));
+        assert_eq!(p.reserve(5, None, t0), Duration::ZERO);
+    }
+}
