@@ -677,6 +677,12 @@ impl Shared {
         self.aborted.load(Ordering::Acquire)
     }
 
+    /// [`aborted`](Self::aborted) for per-record checks: a relaxed read.
+    #[inline]
+    pub(crate) fn halting(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
+    }
+
     /// Registers an activator to wake when the context stops.
     pub(crate) fn register_waker(&self, activator: SyncActivator) {
         self.wakers.lock().expect("wakers lock").push(activator);

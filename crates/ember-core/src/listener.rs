@@ -88,7 +88,7 @@ pub struct OutputOperationInfo {
 }
 
 /// A receiver's state (Spark's `ReceiverInfo`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct ReceiverInfo {
     /// The source, e.g. `socket_text_stream(localhost:9999)`.
@@ -104,6 +104,11 @@ pub struct ReceiverInfo {
     ///
     /// [`StreamingContext::receivers`]: crate::StreamingContext::receivers
     pub num_records: u64,
+    /// The rate it may read at now, in records/s, when limited (a max rate
+    /// or backpressure), in [`StreamingContext::receivers`].
+    ///
+    /// [`StreamingContext::receivers`]: crate::StreamingContext::receivers
+    pub rate_limit: Option<f64>,
 }
 
 /// Callbacks on a running context; every method has an empty default.
@@ -301,6 +306,7 @@ impl Bus {
                     worker,
                     last_error: None,
                     num_records: 0,
+                    rate_limit: None,
                 },
                 last_error_time: None,
                 read: read.clone(),
@@ -319,6 +325,7 @@ impl Bus {
             .map(|r| {
                 let mut info = r.info.clone();
                 info.num_records = r.read.load(Ordering::Relaxed);
+                info.rate_limit = r.rate.as_ref().and_then(|c| c.rate());
                 info
             })
             .collect()

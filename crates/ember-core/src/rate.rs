@@ -7,6 +7,27 @@
 //! by TCP instead of filling memory), and the source operator never puts
 //! more than `rate × interval` records into one batch.
 //!
+//! ## How ember feeds Spark's estimator
+//!
+//! Spark runs a batch's job after the batch closes, so its processing time
+//! is the time the job took. ember processes records as they arrive, so a
+//! batch's work is spread over its interval. The estimator is therefore fed
+//! the time the batch kept the workers busy: from when its records started
+//! arriving (or the previous batch completed, if later) to its completion.
+//! A batch that completed promptly after its time only shows the pipeline
+//! kept up, not how much more it could take: its rate is taken as 1.5 times
+//! what it carried, so the limit grows step by step while the pipeline
+//! keeps up, and falls to the measured rate (less the backlog term) when it
+//! does not. The rate is measured over the last five batches (batches that
+//! overlap in the workers only make sense together), and never exceeds 1.5
+//! times the most a recent batch carried.
+//!
+//! With backpressure on, the first batch after a start or restart is held
+//! to the initial rate: [`StreamingConf::backpressure_initial_rate`], else
+//! the max rate, else 10,000 records/s.
+//!
+//! [`StreamingConf::backpressure_initial_rate`]: crate::StreamingConf::backpressure_initial_rate
+//!
 //! [`StreamingConf::max_rate`]: crate::StreamingConf::max_rate
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,6 +129,12 @@ impl PidEstimator {
 /// No limit.
 const UNLIMITED: f64 = f64::INFINITY;
 
+/// The first batch's rate with backpressure when none is configured.
+pub(crate) const DEFAULT_INITIAL_RATE: f64 = 10_000.0;
+
+/// How much more than it carried a batch that kept up suggests.
+const PROBE: f64 = 1.5;
+
 /// The rate one receiver may read at, shared by its thread, its source
 /// operator and the estimator.
 #[derive(Debug)]
@@ -115,8 +142,23 @@ pub struct RateControl {
     /// The current limit in records/s, as `f64` bits (`INFINITY`: none).
     rate: AtomicU64,
     max_rate: f64,
-    estimator: Option<Mutex<PidEstimator>>,
+    estimator: Option<Mutex<Estimating>>,
 }
+
+/// The estimator and what it needs to know of the previous batches.
+#[derive(Debug)]
+struct Estimating {
+    pid: PidEstimator,
+    interval_ms: u64,
+    last_end: u64,
+    /// (busy from, completed, records) of the last few non-empty batches.
+    recent: std::collections::VecDeque<(u64, u64, u64)>,
+}
+
+/// How many recent batches the processing rate is measured over: batches
+/// that overlap in the workers (or complete together) only make sense
+/// together.
+const WINDOW: usize = 5;
 
 impl RateControl {
     /// A limit of `max_rate` (if any) and, with `backpressure`, an estimated
@@ -129,12 +171,20 @@ impl RateControl {
         let max_rate = max_rate.filter(|r| *r > 0.0).unwrap_or(UNLIMITED);
         let start = match (&backpressure, initial_rate) {
             (Some(_), Some(r)) if r > 0.0 => r.min(max_rate),
-            _ => max_rate,
+            (Some(_), _) => DEFAULT_INITIAL_RATE.min(max_rate),
+            (None, _) => max_rate,
         };
         RateControl {
             rate: AtomicU64::new(start.to_bits()),
             max_rate,
-            estimator: backpressure.map(|(interval, s)| Mutex::new(PidEstimator::new(interval, s))),
+            estimator: backpressure.map(|(interval_ms, s)| {
+                Mutex::new(Estimating {
+                    pid: PidEstimator::new(interval_ms, s),
+                    interval_ms,
+                    last_end: 0,
+                    recent: std::collections::VecDeque::new(),
+                })
+            }),
         }
     }
 
@@ -154,17 +204,43 @@ impl RateControl {
         let Some(estimator) = &self.estimator else {
             return;
         };
-        let (Some(end), Some(processing), Some(scheduling)) = (
-            batch.processing_end_time,
-            batch.processing_delay(),
-            batch.scheduling_delay(),
-        ) else {
+        let (Some(end), Some(scheduling)) = (batch.processing_end_time, batch.scheduling_delay())
+        else {
             return;
         };
-        let estimate = estimator
-            .lock()
-            .expect("estimator lock")
-            .compute(end, records, processing, scheduling);
+        let mut e = estimator.lock().expect("estimator lock");
+        let interval = e.interval_ms;
+        // Busy from when the batch's records began to arrive, or from the
+        // previous completion if the workers were still on that.
+        let began = batch
+            .batch_wall_time
+            .saturating_sub(interval)
+            .max(e.last_end);
+        e.last_end = e.last_end.max(end);
+        if records == 0 {
+            return;
+        }
+        e.recent.push_back((began, end, records));
+        if e.recent.len() > WINDOW {
+            e.recent.pop_front();
+        }
+        let from = e.recent.iter().map(|r| r.0).min().unwrap_or(began);
+        let total: u64 = e.recent.iter().map(|r| r.2).sum();
+        let busy = end.saturating_sub(from).max(1);
+        let kept_up = scheduling == 0 && end.saturating_sub(batch.batch_wall_time) <= interval / 4;
+        let busy = if kept_up {
+            ((busy as f64 / PROBE).floor() as u64).max(1)
+        } else {
+            busy
+        };
+        // Never more than half again the most a recent batch carried: a
+        // burst of batches completing together says little about capacity.
+        let most = e.recent.iter().map(|r| r.2).max().unwrap_or(records);
+        let ceiling = PROBE * most as f64 * 1000.0 / interval.max(1) as f64;
+        let estimate = e
+            .pid
+            .compute(end, total, busy, scheduling)
+            .map(|r| r.min(ceiling));
         if let Some(r) = estimate {
             let r = r.min(self.max_rate);
             tracing::debug!(rate = r, "backpressure: new receiver rate");
@@ -251,17 +327,52 @@ mod tests {
         assert_eq!(c.rate(), Some(1_000.0));
         assert_eq!(c.batch_cap(500), Some(500));
         let batch = BatchInfo {
-            submission_time: 0,
-            processing_start_time: Some(0),
-            processing_end_time: Some(10),
+            batch_wall_time: 10_000,
+            submission_time: 10_000,
+            processing_start_time: Some(10_000),
+            processing_end_time: Some(10_010),
             ..BatchInfo::default()
         };
-        // 1,000 records in 10 ms is 100,000/s, capped at the maximum.
-        c.on_batch_completed(&batch, 1_000);
+        // 100,000 records kept up: more than the maximum allows.
+        c.on_batch_completed(&batch, 100_000);
         assert_eq!(c.rate(), Some(1_000.0));
         let free = RateControl::new(None, None, Some(5.0));
         assert_eq!(free.rate(), None, "an initial rate needs backpressure");
         assert_eq!(free.batch_cap(1000), None);
+    }
+
+    fn batch(time: u64, end: u64, scheduling: u64) -> BatchInfo {
+        BatchInfo {
+            batch_wall_time: time,
+            submission_time: time,
+            processing_start_time: Some(time + scheduling),
+            processing_end_time: Some(end),
+            ..BatchInfo::default()
+        }
+    }
+
+    #[test]
+    fn kept_up_batches_raise_the_rate_and_slow_ones_lower_it() {
+        let c = RateControl::new(None, Some((1000, PidSettings::default())), Some(1_000.0));
+        assert_eq!(
+            c.rate(),
+            Some(1_000.0),
+            "the first batch keeps to the initial rate"
+        );
+        // Batch 2000 carried 1,000 records and completed 10 ms after its time:
+        // busy 1,010 ms from 1000, probed at 1.5× → 1,000 / (673 ms) ≈ 1,486/s.
+        c.on_batch_completed(&batch(2_000, 2_010, 0), 1_000);
+        assert_eq!(c.rate(), Some(1_000.0 / 673.0 * 1000.0));
+        // Batch 3000 carried 1,486 records and completed at 4,000, with 1 s
+        // of scheduling delay. Measured over both batches: 2,486 records
+        // from 1,000 to 4,000 = 828.7/s, less 0.2 × 1000 × 828.7 / 1000.
+        c.on_batch_completed(&batch(3_000, 4_000, 1_000), 1_486);
+        let processing = 2_486.0 / 3_000.0 * 1000.0;
+        let want = processing - 0.2 * 1_000.0 * processing / 1_000.0;
+        let got = c.rate().unwrap();
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        let default = RateControl::new(None, Some((1000, PidSettings::default())), None);
+        assert_eq!(default.rate(), Some(DEFAULT_INITIAL_RATE));
     }
 
     #[test]

@@ -27,8 +27,14 @@ impl<'s, T: Data> DStream<'s, T> {
     /// let out = ember_core::testing::run_local(1, vec![vec![1, 2], vec![]], |s| s.map(|x| x * 10));
     /// assert_eq!(out, [vec![10, 20], vec![]]);
     /// ```
-    pub fn map<U: Data>(&self, f: impl FnMut(T) -> U + 'static) -> DStream<'s, U> {
-        self.with(self.stream.clone().map(f))
+    pub fn map<U: Data>(&self, mut f: impl FnMut(T) -> U + 'static) -> DStream<'s, U> {
+        let shared = self.ctx.shared.clone();
+        // After a stop at once, queued records pass without user code.
+        self.with(
+            self.stream
+                .clone()
+                .flat_map(move |x| (!shared.halting()).then(|| f(x))),
+        )
     }
 
     /// Applies `f` to every record and flattens what it returns. Pipelined.
@@ -38,12 +44,23 @@ impl<'s, T: Data> DStream<'s, T> {
         I: IntoIterator,
         I::Item: Data,
     {
-        self.with(self.stream.clone().flat_map(f))
+        let shared = self.ctx.shared.clone();
+        let mut f = f;
+        self.with(
+            self.stream
+                .clone()
+                .flat_map(move |x| (!shared.halting()).then(|| f(x)).into_iter().flatten()),
+        )
     }
 
     /// Keeps the records for which `f` is true. Pipelined.
     pub fn filter(&self, mut f: impl FnMut(&T) -> bool + 'static) -> DStream<'s, T> {
-        self.with(self.stream.clone().filter(move |x| f(x)))
+        let shared = self.ctx.shared.clone();
+        self.with(
+            self.stream
+                .clone()
+                .filter(move |x| !shared.halting() && f(x)),
+        )
     }
 
     /// Applies `f` once per batch to each worker's part of the batch (Spark's

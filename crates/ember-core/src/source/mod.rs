@@ -86,10 +86,11 @@ where
             let Some(c) = cap.as_mut() else { return };
             let shared = &ctx.shared;
             let now = shared.clock.now_ms();
-            let stop_at = shared.stop_at();
             let mut failed = None;
             let open = loop {
                 let t = *c.time();
+                // Read afresh: a graceful stop may be extended for a backlog.
+                let stop_at = shared.stop_at();
                 if t >= stop_at {
                     break None;
                 }

@@ -425,6 +425,7 @@ impl Receiver_ {
             worker: self.worker,
             last_error,
             num_records: self.read.load(Ordering::Relaxed),
+            rate_limit: self.rate.rate(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! ember's integration tests: one binary, a module per area.
 
 mod files;
+mod flow;
 mod lifecycle;
 mod listener;
 mod ops;
@@ -8,4 +9,6 @@ mod outputs;
 mod recovery;
 mod socket;
 mod state;
+#[cfg(feature = "ui")]
+mod ui;
 mod windows;
