@@ -15,22 +15,43 @@ hundreds=$(grep -c '^([0-9],100)$' "$work/queue.out")
 [ "$hundreds" -eq 50 ] || { echo "queue_stream: expected 50 lines (d,100), got $hundreds"; cat "$work/queue.out"; exit 1; }
 echo "examples: queue_stream ok ($batches batches)"
 
-# network_word_count against nc -lk: the words typed into nc are counted.
+# network_word_count against nc -lk: the words typed into nc are counted;
+# SIGTERM stops it gracefully, so a line received in the open batch is still
+# counted and the exit status is 0.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkfifo "$work/nc.in"
 nc -lk 127.0.0.1 "$port" < "$work/nc.in" > /dev/null &
 exec 3> "$work/nc.in"
-"$bin/network_word_count" 127.0.0.1 "$port" --master 'local[2]' --batch-interval 500ms > "$work/nwc.out" 2> "$work/nwc.err" &
+"$bin/network_word_count" 127.0.0.1 "$port" --master 'local[2]' --batch-interval 2s --ui 127.0.0.1:0 > "$work/nwc.out" 2> "$work/nwc.err" &
 nwc=$!
+sent=0
 for i in $(seq 1 100); do
   echo "hello world hello ember" >&3
+  sent=$((sent + 1))
   if grep -q '^(hello,' "$work/nwc.out" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+ui=$(sed -n 's/^Streaming UI at \(http[^ ]*\)\/streaming$/\1/p' "$work/nwc.err" | head -1)
+[ -n "$ui" ] || { echo "network_word_count: no 'Streaming UI at' line"; cat "$work/nwc.err"; exit 1; }
+# One more line, then wait until the receiver has read it (the UI's receiver
+# table counts lines read) before sending SIGTERM.
+echo "final" >&3
+sent=$((sent + 1))
+read_all=""
+for i in $(seq 1 100); do
+  got=$(python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1] + "/api/v1/streaming/receivers"))[0]["numRecords"])' "$ui" 2>/dev/null || echo 0)
+  if [ "$got" -ge "$sent" ]; then read_all=yes; break; fi
   sleep 0.1
 done
-sleep 1
-kill "$nwc" 2>/dev/null || true
+[ -n "$read_all" ] || { echo "network_word_count: the receiver read $got of $sent lines"; exit 1; }
+kill -TERM "$nwc"
+rc=0
+timeout 30 tail --pid="$nwc" -f /dev/null || { echo "network_word_count: did not exit within 30 s of SIGTERM"; exit 1; }
+wait "$nwc" || rc=$?
 exec 3>&-
+[ "$rc" -eq 0 ] || { echo "network_word_count: exit status $rc after SIGTERM"; cat "$work/nwc.err"; exit 1; }
 grep -q '^-------------------------------------------$' "$work/nwc.out" || { echo "network_word_count: no print() header"; cat "$work/nwc.out" "$work/nwc.err"; exit 1; }
 grep -Eq '^\(hello,[0-9]+\)$' "$work/nwc.out" || { echo "network_word_count: no counts for hello"; cat "$work/nwc.out" "$work/nwc.err"; exit 1; }
 grep -Eq '^\(ember,[0-9]+\)$' "$work/nwc.out" || { echo "network_word_count: no counts for ember"; cat "$work/nwc.out" "$work/nwc.err"; exit 1; }
-echo "examples: network_word_count against nc -lk ok"
+grep -q '^(final,1)$' "$work/nwc.out" || { echo "network_word_count: the line received before SIGTERM was not counted"; cat "$work/nwc.out" "$work/nwc.err"; exit 1; }
+echo "examples: network_word_count against nc -lk ok; SIGTERM stopped it gracefully"

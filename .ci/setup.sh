@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+# Browser tests of the web UI run Debian's Chromium headless.
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

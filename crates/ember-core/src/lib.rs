@@ -23,7 +23,7 @@ mod dstream;
 mod error;
 pub mod hash;
 mod listener;
-mod rate;
+pub mod rate;
 mod scope;
 mod show;
 mod signals;

@@ -164,6 +164,7 @@ const KEEP_RATES: usize = 1000;
 
 /// What the tracker knows of one receiver.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
 pub(crate) struct ReceiverStatus {
     pub(crate) stream_id: usize,
     pub(crate) info: ReceiverInfo,
@@ -177,6 +178,7 @@ pub(crate) struct ReceiverStatus {
 
 /// The latest results of a `to_dashboard` stream.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
 pub(crate) struct Dashboard {
     pub(crate) id: usize,
     pub(crate) title: String,
