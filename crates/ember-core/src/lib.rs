@@ -44,7 +44,7 @@ pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListen
 pub use rate::{PidEstimator, PidSettings, RateControl};
 pub use scope::StreamingScope;
 pub use show::{Show, ShowDisplay};
-pub use source::{FileStreamOptions, Queue, SocketOptions};
+pub use source::{BatchPlanner, FileStreamOptions, Queue, SocketOptions};
 pub use time::{millis, minutes, parse_duration, seconds, Time};
 
 /// What a DStream's records must be: cloneable, sendable between threads,

@@ -212,10 +212,14 @@ pub(crate) struct Tracker {
     pub(crate) dashboards: Vec<Dashboard>,
 }
 
+/// A function called with every completed batch's time.
+pub(crate) type CompletionHook = Arc<dyn Fn(Time) + Send + Sync>;
+
 /// The statistics and the bus that carries events to listeners.
 pub(crate) struct Bus {
     pub(crate) tracker: Mutex<Tracker>,
     events: Sender<Event>,
+    hooks: Mutex<Vec<CompletionHook>>,
 }
 
 impl Bus {
@@ -233,6 +237,7 @@ impl Bus {
                 ..Tracker::default()
             }),
             events: tx,
+            hooks: Mutex::new(Vec::new()),
         });
         if !listeners.is_empty() {
             let spawned = std::thread::Builder::new()
@@ -286,6 +291,11 @@ impl Bus {
                 status.info.last_error = kept_error;
             }
         }
+    }
+
+    /// Calls `hook` with the time of every batch that completes from now on.
+    pub(crate) fn on_completed(&self, hook: CompletionHook) {
+        self.hooks.lock().expect("hooks lock").push(hook);
     }
 
     /// Registers a receiver: its read counter and rate control.
@@ -458,7 +468,13 @@ impl Bus {
             }
         }
         drop(t);
+        let hooks = self.hooks.lock().expect("hooks lock").clone();
         for e in events {
+            if let (Event::BatchCompleted(b), false) = (&e, hooks.is_empty()) {
+                for h in &hooks {
+                    h(b.batch_time);
+                }
+            }
             self.post(e);
         }
     }

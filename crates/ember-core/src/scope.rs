@@ -296,6 +296,15 @@ impl<'s> StreamingScope<'s> {
         self.ctx.shared.conf.batch_interval
     }
 
+    /// Calls `hook` with the time of every batch that completes (every
+    /// output operation has finished it), on a thread of the engine's: for
+    /// connectors that act once a batch is done, e.g. committing Kafka
+    /// offsets. Register it on one worker only (see
+    /// [`worker_index`](Self::worker_index)), or it runs once per worker.
+    pub fn on_batch_completed(&self, hook: impl Fn(crate::Time) + Send + Sync + 'static) {
+        self.ctx.shared.bus.on_completed(std::sync::Arc::new(hook));
+    }
+
     /// The timely scope the graph lives in: the escape hatch to timely's own
     /// operators (see [`DStream::to_timely`] and [`from_timely`](Self::from_timely)).
     pub fn timely_scope(&self) -> Scope<'s, u64> {

@@ -68,12 +68,18 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
+//! | `kafka` | no | `kafka::create_direct_stream` (offset ranges per batch, replayed exactly after recovery) and `kafka::KafkaSink` (rdkafka; builds librdkafka from source) |
 //! | `ui` | yes | the web UI at `127.0.0.1:4040`: Streaming page, `to_dashboard` pages, JSON API, Prometheus `/metrics` (axum, tokio) |
 //!
 //! Without `ui`, programs run the same; `to_dashboard` keeps its results but
 //! nothing serves them.
 
 pub use ember_core::*;
+
+/// Kafka: [`create_direct_stream`](kafka::create_direct_stream) and
+/// [`save_to_kafka`](kafka::KafkaExt::save_to_kafka) (the `kafka` feature).
+#[cfg(feature = "kafka")]
+pub use ember_kafka as kafka;
 
 /// Everything a streaming program usually needs.
 pub mod prelude {

@@ -8,11 +8,13 @@
 //! stop time and drop their capabilities, which ends the dataflow.
 
 mod file;
+mod planned;
 mod queue;
 mod socket;
 mod wal;
 
 pub use file::FileStreamOptions;
+pub use planned::BatchPlanner;
 pub use queue::Queue;
 pub use socket::SocketOptions;
 
