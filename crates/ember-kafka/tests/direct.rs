@@ -523,3 +523,60 @@ fn save_to_kafka_writes_every_record_once() {
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn offsets_are_committed_to_the_group_after_outputs() {
+    let Some(brokers) = brokers() else { return };
+    let topic = unique("commit");
+    create_topic(&brokers, &topic, 4);
+    produce(&brokers, &topic, (0..2_000).map(|i| format!("v{i}")));
+    let group = unique("group");
+    let clock = ManualClock::new();
+    let params = KafkaParams::new(&brokers)
+        .group_id(&group)
+        .commit_offsets(true);
+    let (records, ranges) = (Batches::default(), Ranges::default());
+    let ssc = context(&clock, params, &topic, None, &records, &ranges);
+    ssc.start().unwrap();
+    run_until(&ssc, &clock, || total(&records) >= 2_000);
+    let want = ends(&records.lock().unwrap());
+
+    // The commit is asynchronous: poll the group's offsets until they match.
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition(&topic, p);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed = consumer
+            .committed_offsets(tpl.clone(), Duration::from_secs(5))
+            .unwrap();
+        let got: BTreeMap<i32, i64> = (0..4)
+            .map(|p| {
+                let o = committed.find_partition(&topic, p).map(|e| e.offset());
+                (
+                    p,
+                    match o {
+                        Some(rdkafka::Offset::Offset(o)) => o,
+                        _ => 0,
+                    },
+                )
+            })
+            .collect();
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "committed {got:?}, want {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ssc.stop(false).unwrap();
+}
