@@ -12,4 +12,18 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+# The Kafka tests talk to a real Kafka-protocol broker: tansu, with its
+# sqlite storage. Building it takes about 10-15 minutes on two cores, once;
+# cargo keeps it in ~/.cargo/bin.
+if ! command -v tansu >/dev/null 2>&1; then
+  echo "setup: installing the tansu broker (cargo install, about 10-15 minutes, once)"
+  cargo install --locked tansu --version 0.6.0 --no-default-features --features libsql --quiet
+fi
+# PostgreSQL 15 server binaries for the sink tests (on the image, or from Debian).
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  echo "setup: installing postgresql-15"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-15 >/dev/null
+fi
 echo "setup: ok"

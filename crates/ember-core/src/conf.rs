@@ -18,6 +18,7 @@
 //! | `--backpressure` | estimate the sustainable rate | `--backpressure=false` |
 //! | `--backpressure-initial-rate R` | the rate before the first estimate | `5000` |
 //! | `--graceful-stop-timeout D` | bound on a graceful stop | `30s` |
+//! | `--checkpoint-interval D` | how often state is checkpointed | `10s` |
 
 use std::fmt;
 use std::str::FromStr;
@@ -332,6 +333,7 @@ impl StreamingConf {
             }
             "--backpressure-initial-rate" => self.initial_rate = Some(rate(value)?),
             "--graceful-stop-timeout" => self.graceful_stop_timeout = Some(parse_duration(value)?),
+            "--checkpoint-interval" => self.checkpoint_interval = Some(parse_duration(value)?),
             other => {
                 return Err(Error::config(format!("unknown flag {other}")));
             }
@@ -402,12 +404,14 @@ const FLAGS: &[&str] = &[
     "--backpressure",
     "--backpressure-initial-rate",
     "--graceful-stop-timeout",
+    "--checkpoint-interval",
 ];
 
 fn example(flag: &str) -> &'static str {
     match flag {
         "--master" => "local[2]",
         "--batch-interval" | "--graceful-stop-timeout" => "1s",
+        "--checkpoint-interval" => "10s",
         "--ui" => "127.0.0.1:4040",
         "--ui-port" => "4040",
         "--max-rate" | "--backpressure-initial-rate" => "10000",

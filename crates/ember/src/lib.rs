@@ -69,6 +69,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `kafka` | no | `kafka::create_direct_stream` (offset ranges per batch, replayed exactly after recovery) and `kafka::KafkaSink` (rdkafka; builds librdkafka from source) |
+//! | `postgres` | no | `postgres::PostgresSink` and `save_to_postgres`: each batch written in one transaction with its batch time, so re-run batches are not written twice (the `postgres` client) |
 //! | `ui` | yes | the web UI at `127.0.0.1:4040`: Streaming page, `to_dashboard` pages, JSON API, Prometheus `/metrics` (axum, tokio) |
 //!
 //! Without `ui`, programs run the same; `to_dashboard` keeps its results but
@@ -80,6 +81,12 @@ pub use ember_core::*;
 /// [`save_to_kafka`](kafka::KafkaExt::save_to_kafka) (the `kafka` feature).
 #[cfg(feature = "kafka")]
 pub use ember_kafka as kafka;
+
+/// PostgreSQL: [`PostgresSink`](postgres::PostgresSink) and
+/// [`save_to_postgres`](postgres::PostgresExt::save_to_postgres) (the
+/// `postgres` feature).
+#[cfg(feature = "postgres")]
+pub use ember_postgres as postgres;
 
 /// Everything a streaming program usually needs.
 pub mod prelude {

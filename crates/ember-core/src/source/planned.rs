@@ -102,7 +102,11 @@ fn write_plan<T: Serialize>(dir: &Path, time: u64, items: &[T]) -> Result<()> {
 }
 
 /// Plans in the log after `after`; a damaged file (a torn write) ends it.
-fn read_plans<T: DeserializeOwned>(dir: &Path, op: &str, after: u64) -> Result<BTreeMap<u64, Vec<T>>> {
+fn read_plans<T: DeserializeOwned>(
+    dir: &Path,
+    op: &str,
+    after: u64,
+) -> Result<BTreeMap<u64, Vec<T>>> {
     let mut out = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(out);
@@ -118,9 +122,14 @@ fn read_plans<T: DeserializeOwned>(dir: &Path, op: &str, after: u64) -> Result<B
         .collect();
     files.sort();
     for (t, path) in files {
-        let Ok(bytes) = std::fs::read(&path) else { break };
+        let Ok(bytes) = std::fs::read(&path) else {
+            break;
+        };
         if bytes.len() < 4 || crc32fast::hash(&bytes[4..]).to_le_bytes() != bytes[..4] {
-            tracing::warn!("{}: damaged plan file, ignoring it and later ones", path.display());
+            tracing::warn!(
+                "{}: damaged plan file, ignoring it and later ones",
+                path.display()
+            );
             break;
         }
         let (time, items): (u64, Vec<T>) = crate::checkpoint::from_bytes(op, &bytes[4..])?;
@@ -182,7 +191,10 @@ impl<P: BatchPlanner> Planned<P> {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if let Some(t) = name.strip_prefix("plan-").and_then(|t| t.parse::<u64>().ok()) {
+                if let Some(t) = name
+                    .strip_prefix("plan-")
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
                     if t <= oldest {
                         let _ = std::fs::remove_file(e.path());
                     }
@@ -289,7 +301,9 @@ impl<'s> StreamingScope<'s> {
         });
         let stream = match source {
             Some(src) => batch_source(self, name, true, move |_| src),
-            None => batch_source(self, name, false, |_| Idle::<P::Item>(std::marker::PhantomData)),
+            None => batch_source(self, name, false, |_| {
+                Idle::<P::Item>(std::marker::PhantomData)
+            }),
         };
         DStream::new(stream, self.ctx.interval(), self.ctx.clone())
     }

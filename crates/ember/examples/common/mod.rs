@@ -73,3 +73,14 @@ pub(crate) fn announce_ui(ssc: &ember::StreamingContext) {
         eprintln!("Streaming UI at {url}/streaming");
     }
 }
+
+/// Removes `--flag VALUE` from `args` and returns the value.
+pub(crate) fn take_flag(args: &mut Vec<String>, flag: &str) -> Option<String> {
+    let i = args.iter().position(|a| a == flag)?;
+    if i + 1 >= args.len() {
+        return None;
+    }
+    let value = args.remove(i + 1);
+    args.remove(i);
+    Some(value)
+}

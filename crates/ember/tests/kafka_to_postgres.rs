@@ -1,0 +1,226 @@
+//! Exactly once from Kafka to PostgreSQL, proved by killing: a producer
+//! writes known records to a real broker while the `kafka_to_postgres`
+//! example runs with checkpointing; the example is killed with SIGKILL at
+//! random moments ten times and started again each time (it resumes with
+//! `get_or_create`). At the end the table holds exactly the counts one
+//! uninterrupted run would: no record lost, none counted twice.
+//!
+//! Needs the broker and the database that `.ci/test.sh` starts
+//! (EMBER_TEST_KAFKA_BROKERS, EMBER_TEST_POSTGRES_URL).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ember::kafka::{KafkaExt, KafkaSink};
+use ember::postgres::postgres::{Client, NoTls};
+use ember::prelude::*;
+use rand::{Rng, SeedableRng};
+
+fn services() -> Option<(String, String)> {
+    match (
+        std::env::var("EMBER_TEST_KAFKA_BROKERS"),
+        std::env::var("EMBER_TEST_POSTGRES_URL"),
+    ) {
+        (Ok(k), Ok(p)) => Some((k, p)),
+        _ if std::env::var("EMBER_SKIP_SERVICE_TESTS").as_deref() == Ok("1") => {
+            eprintln!("EMBER_SKIP_SERVICE_TESTS=1: skipping the Kafka → PostgreSQL kill test");
+            None
+        }
+        _ => panic!(
+            "EMBER_TEST_KAFKA_BROKERS and EMBER_TEST_POSTGRES_URL must be set: run `bash \
+             .ci/test.sh` (it starts both); EMBER_SKIP_SERVICE_TESTS=1 skips"
+        ),
+    }
+}
+
+/// The example binary, built by `cargo test` next to this test.
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join("kafka_to_postgres");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --example kafka_to_postgres --features \
+         kafka,postgres` (cargo test --all-features does)",
+        path.display()
+    );
+    path
+}
+
+fn create_topic(brokers: &str, topic: &str, partitions: u32) {
+    let out = Command::new("tansu")
+        .args([
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .args(["--broker", &format!("tcp://{brokers}")])
+        .output()
+        .expect("tansu is installed by .ci/setup.sh");
+    assert!(
+        out.status.success(),
+        "creating {topic}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The words of line `i`: a known, uneven mix of 50 words.
+fn line(i: u64) -> String {
+    let a = i % 50;
+    let b = (i * 7 + 3) % 50;
+    let c = (i / 3) % 50;
+    format!("w{a} w{b} w{c}")
+}
+
+const LINES: u64 = 30_000;
+
+/// Produces the lines in 30 batches of 100 ms, through ember's own sink.
+fn producer(brokers: String, topic: String) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let conf = StreamingConf::new("producer", millis(100))
+            .master("local[1]")
+            .unwrap()
+            .ui(None)
+            .stop_on_signals(false);
+        let ssc = StreamingContext::new(conf).unwrap();
+        let per = LINES / 30;
+        let queue = Queue::new();
+        for k in 0..30 {
+            queue.push((k * per..(k + 1) * per).collect::<Vec<u64>>());
+        }
+        let q = queue.clone();
+        ssc.define(move |s| {
+            s.queue_stream(q.clone(), true, None)
+                .save_to_kafka(KafkaSink::new(&brokers, &topic), |i| {
+                    (Some(i.to_string().into_bytes()), line(*i).into_bytes())
+                });
+        })
+        .unwrap();
+        ssc.start().unwrap();
+        let first = ssc.first_batch_time().unwrap().milliseconds();
+        ssc.await_batch(Time::from_millis(first + 29 * 100))
+            .unwrap();
+        ssc.stop(false).unwrap();
+    })
+}
+
+fn spawn(
+    brokers: &str,
+    topic: &str,
+    postgres: &str,
+    checkpoint: &Path,
+    table: &str,
+    log: &Path,
+) -> Child {
+    Command::new(example())
+        .args([brokers, topic, postgres])
+        .arg(checkpoint)
+        .args(["--table", table, "--batch-interval", "200ms", "--no-ui"])
+        .args(["--checkpoint-interval", "400ms", "--max-rate", "2000"])
+        .env("RUST_LOG", "ember_core=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn table_counts(client: &mut Client, table: &str) -> BTreeMap<String, i64> {
+    match client.query(&format!("SELECT word, count FROM {table}"), &[]) {
+        Ok(rows) => rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        Err(_) => BTreeMap::new(), // not created yet
+    }
+}
+
+#[test]
+fn killed_ten_times_the_counts_are_exactly_once() {
+    let Some((brokers, postgres)) = services() else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let topic = format!("k2p-{nanos}");
+    let table = format!("word_counts_{nanos}");
+    create_topic(&brokers, &topic, 4);
+    let checkpoint = tempfile::tempdir().unwrap();
+    let mut client = Client::connect(&postgres, NoTls).unwrap();
+
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 0..LINES {
+        for w in line(i).split(' ') {
+            *want.entry(w.to_string()).or_default() += 1;
+        }
+    }
+
+    let produced = producer(brokers.clone(), topic.clone());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(nanos as u64);
+    let logs = tempfile::tempdir().unwrap();
+    let mut resumed = 0;
+    for round in 0..10 {
+        let log = logs.path().join(format!("round-{round}.log"));
+        let mut child = spawn(&brokers, &topic, &postgres, checkpoint.path(), &table, &log);
+        let run = Duration::from_millis(rng.gen_range(600..2_500));
+        std::thread::sleep(run);
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(
+            status.code().is_none(),
+            "round {round}: the example exited by itself ({status}) instead of being killed: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("resuming from checkpoint")
+        {
+            resumed += 1;
+        }
+    }
+    // The kills must have landed after checkpoints: most restarts resume
+    // from one (rather than counting everything again from offset 0).
+    assert!(
+        resumed >= 5,
+        "only {resumed} of 10 runs resumed from a checkpoint"
+    );
+    produced.join().unwrap();
+
+    // A last run to the end: all lines counted, then compare.
+    let last_log = logs.path().join("last.log");
+    let mut child = spawn(
+        &brokers,
+        &topic,
+        &postgres,
+        checkpoint.path(),
+        &table,
+        &last_log,
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let total: i64 = want.values().sum();
+    loop {
+        let got = table_counts(&mut client, &table);
+        if got.values().sum::<i64>() >= total {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "after 120 s the table counts {} of {total} words",
+                got.values().sum::<i64>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // One more batch interval's worth, so a double count would show.
+    std::thread::sleep(Duration::from_secs(1));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let got = table_counts(&mut client, &table);
+    assert_eq!(
+        got, want,
+        "the table holds exactly the uninterrupted counts"
+    );
+}
