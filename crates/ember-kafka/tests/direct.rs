@@ -580,3 +580,125 @@ fn offsets_are_committed_to_the_group_after_outputs() {
     }
     ssc.stop(false).unwrap();
 }
+
+#[test]
+fn a_pattern_picks_up_new_topics_and_records_carry_their_metadata() {
+    let Some(brokers) = brokers() else { return };
+    let prefix = unique("pat");
+    let first = format!("{prefix}-a");
+    create_topic(&brokers, &first, 2);
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("pattern", seconds(1))
+        .master("local[2]")
+        .unwrap()
+        .ui(None);
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    let records = Batches::default();
+    let (r, b, pattern) = (records.clone(), brokers.clone(), format!("^{prefix}-.*"));
+    ssc.define(move |s| {
+        let r = r.clone();
+        create_direct_stream(s, Subscribe::pattern(pattern.clone()), KafkaParams::new(&b))
+            .records()
+            .foreach_rdd(move |batch, t| {
+                r.lock().unwrap().insert(t.milliseconds(), batch);
+            });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+
+    // A record with a key, headers and a timestamp of our choosing.
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let headers = rdkafka::message::OwnedHeaders::new()
+        .insert(rdkafka::message::Header {
+            key: "h1",
+            value: Some("x".as_bytes()),
+        })
+        .insert(rdkafka::message::Header {
+            key: "h2",
+            value: None::<&[u8]>,
+        });
+    producer
+        .send(
+            BaseRecord::to(&first)
+                .key("key-1")
+                .payload("hello")
+                .partition(1)
+                .timestamp(1_700_000_000_123)
+                .headers(headers),
+        )
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+    run_until(&ssc, &clock, || total(&records) >= 1);
+
+    // A topic created while the stream runs is read too.
+    let second = format!("{prefix}-b");
+    create_topic(&brokers, &second, 3);
+    produce(&brokers, &second, (0..300).map(|i| format!("b{i}")));
+    run_until(&ssc, &clock, || total(&records) >= 301);
+    ssc.stop(false).unwrap();
+
+    let all: Vec<ConsumerRecord> = records
+        .lock()
+        .unwrap()
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    let first_record = all
+        .iter()
+        .find(|r| r.topic == first)
+        .expect("the first topic's record");
+    assert_eq!(first_record.partition, 1);
+    assert_eq!(first_record.offset, 0);
+    assert_eq!(first_record.key_str().as_deref(), Some("key-1"));
+    assert_eq!(first_record.value_str(), "hello");
+    assert_eq!(first_record.timestamp, Some(1_700_000_000_123));
+    assert_eq!(
+        first_record.headers,
+        vec![
+            ("h1".to_string(), Some(b"x".to_vec())),
+            ("h2".to_string(), None)
+        ]
+    );
+    let second_count = all.iter().filter(|r| r.topic == second).count();
+    assert_eq!(second_count, 300, "every record of the new topic");
+}
+
+#[test]
+fn undeliverable_records_stop_the_context_with_the_reason() {
+    if brokers().is_none() {
+        return;
+    }
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("undeliverable", seconds(1))
+        .master("local[1]")
+        .unwrap()
+        .ui(None);
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    ssc.define(move |s| {
+        let sink = KafkaSink::new(format!("127.0.0.1:{port}"), "nowhere")
+            .set("message.timeout.ms", "1000")
+            .flush_timeout(Duration::from_secs(10));
+        s.queue_stream(vec![vec!["a".to_string()]], true, None)
+            .save_to_kafka(sink, |v| (None, v.clone().into_bytes()));
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    let ended = ssc.await_termination_or_timeout(Duration::from_secs(60));
+    let err = ended.expect_err("the context fails").to_string();
+    assert!(err.contains("kafka sink nowhere"), "{err}");
+    assert!(
+        err.contains("not delivered") || err.contains("not confirmed"),
+        "{err}"
+    );
+}
