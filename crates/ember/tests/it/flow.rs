@@ -90,7 +90,8 @@ fn max_rate_caps_every_batch_and_loses_nothing() {
         .master("local[2]")
         .unwrap()
         .ui(None)
-        .max_rate(5_000.0);
+        .max_rate(5_000.0)
+        .graceful_stop_timeout(seconds(60));
     let ssc = StreamingContext::new(conf).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
