@@ -406,9 +406,14 @@ impl Reader {
         }
         ranges.sort();
         let consumer = self.consumer.get_or_insert_with(|| {
-            self.params
-                .client_config("ember-direct-stream")
-                .set("enable.partition.eof", "false")
+            let mut config = self.params.client_config("ember-direct-stream");
+            config.set("enable.partition.eof", "false");
+            // The reader knows its ranges are there: do not let the broker
+            // hold a fetch back waiting for more (librdkafka's 500 ms).
+            if !self.params.config.contains_key("fetch.wait.max.ms") {
+                config.set("fetch.wait.max.ms", "10");
+            }
+            config
                 .create::<BaseConsumer>()
                 .unwrap_or_else(|e| panic!("kafka: cannot create a consumer: {e}"))
         });
