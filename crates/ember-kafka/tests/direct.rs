@@ -702,3 +702,69 @@ fn undeliverable_records_stop_the_context_with_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn assigned_partitions_start_at_the_given_offsets() {
+    let Some(brokers) = brokers() else { return };
+    let topic = unique("assign");
+    create_topic(&brokers, &topic, 4);
+    produce(&brokers, &topic, (0..2_000).map(|i| format!("v{i}")));
+    // Read partition 1 from offset 10 and partition 2 from its start; leave
+    // partitions 0 and 3 alone.
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("assign", seconds(1))
+        .master("local[2]")
+        .unwrap()
+        .ui(None);
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    let records = Batches::default();
+    let (r, b, t) = (records.clone(), brokers.clone(), topic.clone());
+    ssc.define(move |s| {
+        let r = r.clone();
+        let assign = Subscribe::assign([(t.clone(), 1, Some(10)), (t.clone(), 2, None)]);
+        create_direct_stream(s, assign, KafkaParams::new(&b))
+            .records()
+            .foreach_rdd(move |batch, t| {
+                r.lock().unwrap().insert(t.milliseconds(), batch);
+            });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
+    ssc.stop(false).unwrap();
+    let all: Vec<ConsumerRecord> = records
+        .lock()
+        .unwrap()
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    let by_partition = |p: i32| -> Vec<i64> {
+        let mut v: Vec<i64> = all
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert!(
+        by_partition(0).is_empty() && by_partition(3).is_empty(),
+        "only the assigned partitions"
+    );
+    let p1 = by_partition(1);
+    let p2 = by_partition(2);
+    assert_eq!(p1.first(), Some(&10), "partition 1 from offset 10");
+    assert!(
+        p1.windows(2).all(|w| w[1] == w[0] + 1),
+        "partition 1 contiguous"
+    );
+    assert_eq!(p2.first(), Some(&0), "partition 2 from its start");
+    assert!(
+        p2.windows(2).all(|w| w[1] == w[0] + 1),
+        "partition 2 contiguous"
+    );
+}
