@@ -23,47 +23,7 @@ use ember_kafka::{
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-/// The broker's address, or `None` when the tests are told to skip.
-fn brokers() -> Option<String> {
-    match std::env::var("EMBER_TEST_KAFKA_BROKERS") {
-        Ok(b) => Some(b),
-        Err(_) if std::env::var("EMBER_SKIP_SERVICE_TESTS").as_deref() == Ok("1") => {
-            eprintln!("EMBER_SKIP_SERVICE_TESTS=1: skipping a Kafka test");
-            None
-        }
-        Err(_) => panic!(
-            "EMBER_TEST_KAFKA_BROKERS is not set: run `bash .ci/test.sh` (it starts a broker), or \
-             `source .ci/kafka.sh && start_kafka` first; EMBER_SKIP_SERVICE_TESTS=1 skips"
-        ),
-    }
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{}-{nanos}", std::process::id())
-}
-
-fn create_topic(brokers: &str, topic: &str, partitions: u32) {
-    let out = Command::new("tansu")
-        .args([
-            "topic",
-            "create",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-        ])
-        .args(["--broker", &format!("tcp://{brokers}")])
-        .output()
-        .expect("tansu is installed by .ci/setup.sh");
-    assert!(
-        out.status.success(),
-        "creating {topic}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use ember_testkit::services::{create_topic, kafka_brokers as brokers, unique};
 
 /// Produces `values` with keys spreading them over the partitions.
 fn produce(brokers: &str, topic: &str, values: impl IntoIterator<Item = String>) {
@@ -139,6 +99,14 @@ fn context(
             .unwrap()
         }
         None => build().unwrap(),
+    }
+}
+
+/// Runs `n` batches, one at a time.
+fn step(ssc: &StreamingContext, clock: &ManualClock, n: usize) {
+    for _ in 0..n {
+        clock.advance(seconds(1));
+        ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
     }
 }
 
@@ -269,10 +237,7 @@ fn restart_after_a_crash_rereads_the_same_ranges_then_goes_on() {
     );
     ssc.start().unwrap();
     // Five batches: checkpoints at 2 s and 4 s, then batch 5 runs past it.
-    for _ in 0..5 {
-        clock.advance(seconds(1));
-        ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
-    }
+    step(&ssc, &clock, 5);
     // A crash: stop at once, no final checkpoint.
     ssc.stop(false).unwrap();
     let first_ranges = ranges.lock().unwrap().clone();
@@ -342,10 +307,7 @@ fn restart_after_a_graceful_stop_rereads_nothing() {
         &ranges,
     );
     ssc.start().unwrap();
-    for _ in 0..1 {
-        clock.advance(seconds(1));
-        ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
-    }
+    step(&ssc, &clock, 1);
     ssc.stop(true).unwrap();
     let first = records.lock().unwrap().clone();
     let (records2, ranges2) = (Batches::default(), Ranges::default());
@@ -427,10 +389,7 @@ fn broker_down_at_start_and_mid_run_loses_nothing() {
     let ssc = context(&clock, params, &topic, None, &records, &ranges);
     ssc.start().unwrap();
     // No broker yet: batches run, empty.
-    for _ in 0..2 {
-        clock.advance(seconds(1));
-        ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
-    }
+    step(&ssc, &clock, 2);
     assert_eq!(total(&records), 0);
     let mut broker = own_broker(dir.path(), port);
     create_topic(&address, &topic, 4);
@@ -439,10 +398,7 @@ fn broker_down_at_start_and_mid_run_loses_nothing() {
     // The broker goes away; batches go on, empty; it comes back with its data.
     broker.kill().unwrap();
     broker.wait().unwrap();
-    for _ in 0..2 {
-        clock.advance(seconds(1));
-        ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
-    }
+    step(&ssc, &clock, 2);
     let mut broker = own_broker(dir.path(), port);
     produce(&address, &topic, (0..4_000).map(|i| format!("b{i}")));
     run_until(&ssc, &clock, || total(&records) >= 8_000);
@@ -491,10 +447,7 @@ fn save_to_kafka_writes_every_record_once() {
     })
     .unwrap();
     ssc.start().unwrap();
-    for _ in 0..3 {
-        clock.advance(seconds(1));
-        ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
-    }
+    step(&ssc, &clock, 3);
     ssc.stop(false).unwrap();
 
     // Read the topic back with a direct stream of its own.
@@ -730,10 +683,7 @@ fn assigned_partitions_start_at_the_given_offsets() {
     })
     .unwrap();
     ssc.start().unwrap();
-    clock.advance(seconds(1));
-    ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
-    clock.advance(seconds(1));
-    ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
+    step(&ssc, &clock, 2);
     ssc.stop(false).unwrap();
     let all: Vec<ConsumerRecord> = records
         .lock()

@@ -35,18 +35,7 @@ static SERVER: RwLock<()> = RwLock::new(());
 
 /// The server's URL, or `None` when service tests are to be skipped.
 fn url() -> Option<String> {
-    match std::env::var("EMBER_TEST_POSTGRES_URL") {
-        Ok(u) => Some(u),
-        Err(_) if std::env::var("EMBER_SKIP_SERVICE_TESTS").as_deref() == Ok("1") => {
-            eprintln!("EMBER_SKIP_SERVICE_TESTS=1: skipping a PostgreSQL test");
-            None
-        }
-        Err(_) => panic!(
-            "EMBER_TEST_POSTGRES_URL is not set: run `bash .ci/test.sh` (it starts a server), \
-             or `source .ci/postgres.sh && start_postgres` first; EMBER_SKIP_SERVICE_TESTS=1 \
-             skips these tests"
-        ),
-    }
+    ember_testkit::services::postgres_url()
 }
 
 /// The URL and a shared hold on the server, for a normal test.

@@ -10,6 +10,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 pub use ember_core::testing::*;
+
+pub mod services;
 use ember_core::{DStream, Data};
 
 /// The parallelisms every operation is checked at.

@@ -16,23 +16,14 @@ use std::time::{Duration, Instant};
 use ember::kafka::{KafkaExt, KafkaSink};
 use ember::postgres::postgres::{Client, NoTls};
 use ember::prelude::*;
+use ember_testkit::services::create_topic;
 use rand::{Rng, SeedableRng};
 
 fn services() -> Option<(String, String)> {
-    match (
-        std::env::var("EMBER_TEST_KAFKA_BROKERS"),
-        std::env::var("EMBER_TEST_POSTGRES_URL"),
-    ) {
-        (Ok(k), Ok(p)) => Some((k, p)),
-        _ if std::env::var("EMBER_SKIP_SERVICE_TESTS").as_deref() == Ok("1") => {
-            eprintln!("EMBER_SKIP_SERVICE_TESTS=1: skipping the Kafka → PostgreSQL kill test");
-            None
-        }
-        _ => panic!(
-            "EMBER_TEST_KAFKA_BROKERS and EMBER_TEST_POSTGRES_URL must be set: run `bash \
-             .ci/test.sh` (it starts both); EMBER_SKIP_SERVICE_TESTS=1 skips"
-        ),
-    }
+    Some((
+        ember_testkit::services::kafka_brokers()?,
+        ember_testkit::services::postgres_url()?,
+    ))
 }
 
 /// The example binary, built by `cargo test` next to this test.
@@ -47,25 +38,6 @@ fn example() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn create_topic(brokers: &str, topic: &str, partitions: u32) {
-    let out = Command::new("tansu")
-        .args([
-            "topic",
-            "create",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-        ])
-        .args(["--broker", &format!("tcp://{brokers}")])
-        .output()
-        .expect("tansu is installed by .ci/setup.sh");
-    assert!(
-        out.status.success(),
-        "creating {topic}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The words of line `i`: a known, uneven mix of 50 words.
