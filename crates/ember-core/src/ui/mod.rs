@@ -12,6 +12,8 @@
 //! | `/api/v1/streaming/receivers` | receivers, their state and rates |
 //! | `/api/v1/dashboards`, `/api/v1/dashboards/{id}` | dashboard contents |
 //! | `/metrics` | Prometheus text format |
+//! | `/static/ember.css` | the style sheet both pages share |
+//! | `/static/ember.js` | the script helpers both pages share |
 //!
 //! The UI listens on `127.0.0.1:4040` unless told otherwise
 //! ([`StreamingConf::ui`](crate::StreamingConf::ui), `--ui`, `EMBER_UI`),
@@ -36,6 +38,8 @@ use crate::listener::{wall_ms, BatchInfo, Bus, Tracker};
 
 const STREAMING_PAGE: &str = include_str!("streaming.html");
 const DASHBOARD_PAGE: &str = include_str!("dashboard.html");
+const EMBER_CSS: &str = include_str!("ember.css");
+const EMBER_JS: &str = include_str!("ember.js");
 
 /// Ports tried after the asked one when it is taken (Spark's
 /// `spark.port.maxRetries`).
@@ -104,6 +108,24 @@ pub(crate) fn serve(
         .route("/api/v1/dashboards", get(dashboards))
         .route("/api/v1/dashboards/{id}", get(dashboard))
         .route("/metrics", get(metrics))
+        .route(
+            "/static/ember.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    EMBER_CSS,
+                )
+            }),
+        )
+        .route(
+            "/static/ember.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    EMBER_JS,
+                )
+            }),
+        )
         .with_state(state);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
