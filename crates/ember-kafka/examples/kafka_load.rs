@@ -9,10 +9,34 @@
 //! counts of any run can be computed independently. Prints the lines
 //! written and the rate achieved.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+/// Counts deliveries the broker refused, and keeps the first reason.
+#[derive(Clone, Default)]
+struct Failures(Arc<(AtomicU64, std::sync::Mutex<Option<String>>)>);
+
+impl ClientContext for Failures {}
+
+impl ProducerContext for Failures {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.0 .0.fetch_add(1, Ordering::Relaxed);
+            self.0
+                 .1
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| e.to_string());
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,11 +52,13 @@ fn main() {
         }
     };
     let rate: Option<f64> = args.get(3).map(|r| r.parse().expect("a rate in lines/s"));
-    let producer: BaseProducer = ClientConfig::new()
+    let failures = Failures::default();
+    let producer: BaseProducer<Failures> = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
-        .create()
+        .set("message.timeout.ms", "30000")
+        .create_with_context(failures.clone())
         .expect("a producer");
     let start = Instant::now();
     for i in 0..lines {
