@@ -3,12 +3,17 @@
 //!
 //! Precedence, lowest first: defaults, environment (`EMBER_MASTER`,
 //! `EMBER_BATCH_INTERVAL`, `EMBER_APP_NAME`, `EMBER_UI`, `EMBER_MAX_RATE`,
-//! `EMBER_BACKPRESSURE`), code, then command-line flags read by
+//! `EMBER_BACKPRESSURE`, `EMBER_HOSTS`, `EMBER_PROCESS`, `EMBER_WORKERS`), code,
+//! then command-line flags read by
 //! [`StreamingConf::parse_args`]:
 //!
 //! | flag | meaning | example |
 //! |---|---|---|
-//! | `--master M` | where to run | `local[4]`, `local[*]`, `local` |
+//! | `--master M` | where to run | `local[4]`, `local[*]`, `local`, `cluster` |
+//! | `--hosts H,H,..` | cluster: every process's `host:port`, in order | `10.0.0.1:2101,10.0.0.2:2101` |
+//! | `--hosts-file F` | cluster: the same, one per line | `hosts.txt` |
+//! | `--process I` | cluster: this process's index, or `ordinal` (the host name's trailing `-N`) | `0` |
+//! | `--workers N` | cluster: worker threads per process | `2` |
 //! | `--batch-interval D` | the batch interval | `1s`, `500ms` |
 //! | `--name N` | the application name | `NetworkWordCount` |
 //! | `--ui ADDR` | where the web UI listens, or `off` | `127.0.0.1:4040`, `0.0.0.0:4040` |
@@ -35,6 +40,17 @@ pub enum Master {
     /// `local[N]`: N worker threads in this process (`local` is `local[1]`,
     /// `local[*]` one per core).
     Local(usize),
+    /// Several processes that timely connects over TCP: every process runs
+    /// the same program with the list of all processes' `host:port`, its own
+    /// index in it, and its number of worker threads.
+    Cluster {
+        /// Every process's `host:port`, in order.
+        hosts: Vec<String>,
+        /// This process's index in `hosts`.
+        process: usize,
+        /// Worker threads in each process.
+        workers: usize,
+    },
 }
 
 impl Master {
@@ -42,6 +58,7 @@ impl Master {
     pub fn workers(&self) -> usize {
         match self {
             Master::Local(n) => *n,
+            Master::Cluster { workers, .. } => *workers,
         }
     }
 }
@@ -50,6 +67,15 @@ impl fmt::Display for Master {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Master::Local(n) => write!(f, "local[{n}]"),
+            Master::Cluster {
+                hosts,
+                process,
+                workers,
+            } => write!(
+                f,
+                "cluster (process {process} of {}, {workers} workers each)",
+                hosts.len()
+            ),
         }
     }
 }
@@ -60,12 +86,20 @@ impl FromStr for Master {
     fn from_str(s: &str) -> Result<Self> {
         let bad = |why: &str| {
             Error::config(format!(
-                "invalid master `{s}`: {why}; use local, local[N] with N ≥ 1, or local[*]"
+                "invalid master `{s}`: {why}; use local, local[N] with N ≥ 1, local[*], or cluster (with --hosts, --process, --workers)"
             ))
         };
         let t = s.trim();
         if t == "local" {
             return Ok(Master::Local(1));
+        }
+        if t == "cluster" {
+            // Hosts, index and workers come from --hosts, --process, --workers.
+            return Ok(Master::Cluster {
+                hosts: Vec::new(),
+                process: 0,
+                workers: 1,
+            });
         }
         let inner = t
             .strip_prefix("local[")
@@ -109,6 +143,15 @@ pub struct StreamingConf {
     pub(crate) pid: PidSettings,
     pub(crate) graceful_stop_timeout: Option<Duration>,
     pub(crate) stop_on_signals: bool,
+    pub(crate) cluster: ClusterFlags,
+}
+
+/// Cluster settings given apart from `--master cluster`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClusterFlags {
+    hosts: Option<Vec<String>>,
+    process: Option<usize>,
+    workers: Option<usize>,
 }
 
 /// The web UI's default address (Spark's port 4040, on loopback only).
@@ -134,6 +177,7 @@ impl StreamingConf {
             pid: PidSettings::default(),
             graceful_stop_timeout: None,
             stop_on_signals: true,
+            cluster: ClusterFlags::default(),
         }
     }
 
@@ -159,6 +203,15 @@ impl StreamingConf {
         }
         if let Ok(r) = std::env::var("EMBER_MAX_RATE") {
             self = self.apply("--max-rate", &r)?;
+        }
+        for (var, flag) in [
+            ("EMBER_HOSTS", "--hosts"),
+            ("EMBER_PROCESS", "--process"),
+            ("EMBER_WORKERS", "--workers"),
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                self = self.apply(flag, &v)?;
+            }
         }
         if let Ok(b) = std::env::var("EMBER_BACKPRESSURE") {
             self.backpressure = parse_bool("EMBER_BACKPRESSURE", &b)?;
@@ -334,6 +387,27 @@ impl StreamingConf {
             "--backpressure-initial-rate" => self.initial_rate = Some(rate(value)?),
             "--graceful-stop-timeout" => self.graceful_stop_timeout = Some(parse_duration(value)?),
             "--checkpoint-interval" => self.checkpoint_interval = Some(parse_duration(value)?),
+            "--hosts" => self.cluster.hosts = Some(hosts_list(value)?),
+            "--hosts-file" => {
+                let text = std::fs::read_to_string(value).map_err(|e| {
+                    Error::config(format!("cannot read the hosts file {value}: {e}"))
+                })?;
+                let joined: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .collect();
+                self.cluster.hosts = Some(hosts_list(&joined.join(","))?);
+            }
+            "--process" => self.cluster.process = Some(process_index(value)?),
+            "--workers" => {
+                self.cluster.workers =
+                    Some(value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        Error::config(format!(
+                            "--workers `{value}` is not a number ≥ 1, e.g. --workers 2"
+                        ))
+                    })?)
+            }
             other => {
                 return Err(Error::config(format!("unknown flag {other}")));
             }
@@ -389,6 +463,36 @@ impl StreamingConf {
 
     pub(crate) fn validated(mut self) -> Result<Self> {
         self.batch_ms = whole_millis(self.batch_interval, "the batch interval")?;
+        if let Master::Cluster {
+            hosts,
+            process,
+            workers,
+        } = &mut self.master
+        {
+            if let Some(h) = self.cluster.hosts.clone() {
+                *hosts = h;
+            }
+            if let Some(p) = self.cluster.process {
+                *process = p;
+            }
+            if let Some(w) = self.cluster.workers {
+                *workers = w;
+            }
+            if hosts.is_empty() {
+                return Err(Error::config(
+                    "--master cluster needs every process's address: --hosts h1:p1,h2:p2 (or \
+                     --hosts-file, or EMBER_HOSTS)",
+                ));
+            }
+            if *process >= hosts.len() {
+                return Err(Error::config(format!(
+                    "--process {process} is out of range: --hosts lists {} process(es), indices \
+                     0 to {}",
+                    hosts.len(),
+                    hosts.len() - 1
+                )));
+            }
+        }
         Ok(self)
     }
 }
@@ -405,6 +509,10 @@ const FLAGS: &[&str] = &[
     "--backpressure-initial-rate",
     "--graceful-stop-timeout",
     "--checkpoint-interval",
+    "--hosts",
+    "--hosts-file",
+    "--process",
+    "--workers",
 ];
 
 fn example(flag: &str) -> &'static str {
@@ -412,11 +520,69 @@ fn example(flag: &str) -> &'static str {
         "--master" => "local[2]",
         "--batch-interval" | "--graceful-stop-timeout" => "1s",
         "--checkpoint-interval" => "10s",
+        "--hosts" => "10.0.0.1:2101,10.0.0.2:2101",
+        "--hosts-file" => "hosts.txt",
+        "--process" => "0",
+        "--workers" => "2",
         "--ui" => "127.0.0.1:4040",
         "--ui-port" => "4040",
         "--max-rate" | "--backpressure-initial-rate" => "10000",
         _ => "MyApp",
     }
+}
+
+/// `host:port,host:port,...`
+fn hosts_list(value: &str) -> Result<Vec<String>> {
+    let hosts: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    for h in &hosts {
+        let ok = h
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(Error::config(format!(
+                "--hosts: `{h}` is not host:port; give every process's address, e.g. --hosts \
+                 10.0.0.1:2101,10.0.0.2:2101"
+            )));
+        }
+    }
+    if hosts.is_empty() {
+        return Err(Error::config(
+            "--hosts is empty: give every process's host:port",
+        ));
+    }
+    Ok(hosts)
+}
+
+/// A process index, or `ordinal`: the number at the end of the host name
+/// (a Kubernetes StatefulSet's pod `ember-2` is process 2).
+fn process_index(value: &str) -> Result<usize> {
+    if value == "ordinal" {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .unwrap_or_default();
+        let host = host.trim();
+        return host
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "--process ordinal: the host name `{host}` does not end in -N (as a \
+                     StatefulSet's pods do); give the index itself"
+                ))
+            });
+    }
+    value.parse().map_err(|_| {
+        Error::config(format!(
+            "--process `{value}` is not a process index (0, 1, ...) or `ordinal`"
+        ))
+    })
 }
 
 fn parse_bool(what: &str, value: &str) -> Result<bool> {

@@ -1,6 +1,7 @@
 //! The streaming context: lifecycle, workers, and the batch clock's agreement.
 
 use std::collections::BTreeMap;
+use std::net::ToSocketAddrs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -348,12 +349,37 @@ impl StreamingContext {
         );
         shared.recovering = recovering;
         shared.bus = bus;
+        let config = match &conf.master {
+            crate::conf::Master::Cluster {
+                hosts,
+                process,
+                workers,
+            } => {
+                if shared.checkpoint_dir.is_some() {
+                    return Err(Error::config(
+                        "checkpointing is not supported in cluster mode yet: run without \
+                         checkpoint(), or on one process (local[N])",
+                    ));
+                }
+                shared.cluster = true;
+                timely::Config {
+                    communication: timely::CommunicationConfig::Cluster {
+                        threads: *workers,
+                        process: *process,
+                        addresses: hosts.clone(),
+                        report: false,
+                        zerocopy: false,
+                    },
+                    worker: timely::WorkerConfig::default(),
+                }
+            }
+            _ => timely::Config::process(workers),
+        };
         let shared = Arc::new(shared);
         let worker_shared = shared.clone();
-        let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let guards = start_timely(config, &conf.master, move |worker| {
             run_worker(worker, &worker_shared, &definitions)
-        })
-        .map_err(|e| Error::Internal(format!("timely failed to start its workers: {e}")))?;
+        })?;
 
         // Every worker has built its graph and reported; decide together.
         let verdict = shared.await_build_reports();
@@ -534,7 +560,7 @@ impl StreamingContext {
     /// The time of the first batch, once started.
     pub fn first_batch_time(&self) -> Option<Time> {
         self.shared()
-            .map(|s| Time::from_millis(s.zero + s.conf.batch_ms))
+            .map(|s| Time::from_millis(s.zero() + s.conf.batch_ms))
     }
 
     /// The newest batch that every output operation has finished, if any.
@@ -592,7 +618,7 @@ pub(crate) struct Shared {
     pub(crate) conf: StreamingConf,
     pub(crate) clock: Clock,
     /// Spark's zero time: one interval before the first batch.
-    pub(crate) zero: u64,
+    zero_ms: AtomicU64,
     /// The clock's reading at the first start (file streams ignore older files).
     pub(crate) start_ms: u64,
     workers: usize,
@@ -600,7 +626,10 @@ pub(crate) struct Shared {
     /// The checkpoint being resumed from.
     pub(crate) restored: Option<Restored>,
     /// Batches up to this time are done (the zero time on a fresh start).
-    pub(crate) resume: u64,
+    resume_ms: AtomicU64,
+    /// Running as one process of a cluster: the zero time is agreed with the
+    /// other processes before the graph is built.
+    pub(crate) cluster: bool,
     /// Started by `get_or_create`: receivers replay their logs even when no
     /// checkpoint was complete yet.
     pub(crate) recovering: bool,
@@ -643,12 +672,13 @@ impl Shared {
         Shared {
             conf,
             clock,
-            zero,
+            zero_ms: AtomicU64::new(zero),
             start_ms,
             workers,
             checkpoint_dir,
             restored,
-            resume,
+            resume_ms: AtomicU64::new(resume),
+            cluster: false,
             recovering: false,
             parts: Mutex::new(BTreeMap::new()),
             bus: Bus::start(0, false, Vec::new()),
@@ -666,6 +696,22 @@ impl Shared {
             #[cfg(feature = "ui")]
             ui: Mutex::new(None),
         }
+    }
+
+    /// Spark's zero time: one interval before the first batch.
+    pub(crate) fn zero(&self) -> u64 {
+        self.zero_ms.load(Ordering::Acquire)
+    }
+
+    /// Batches up to this time are done (the zero time on a fresh start).
+    pub(crate) fn resume(&self) -> u64 {
+        self.resume_ms.load(Ordering::Acquire)
+    }
+
+    /// The processes of a cluster agreed on `zero` (a fresh start only).
+    fn agreed_zero(&self, zero: u64) {
+        self.zero_ms.store(zero, Ordering::Release);
+        self.resume_ms.store(zero, Ordering::Release);
     }
 
     /// The first batch time not to produce (`u64::MAX` while running).
@@ -720,13 +766,14 @@ impl Shared {
             return;
         }
         let interval = self.conf.batch_ms;
-        let now = self.clock.now_ms().max(self.zero);
+        let zero = self.zero();
+        let now = self.clock.now_ms().max(zero);
         // The batch being filled now: the first batch time after `now`.
-        let open = self.zero + ((now - self.zero) / interval + 1) * interval;
+        let open = zero + ((now - zero) / interval + 1) * interval;
         let mut last = open;
         let grain = self.checkpoint_grain.load(Ordering::Acquire);
         if grain > 0 {
-            let aligned = self.zero + (open - self.zero).div_ceil(grain) * grain;
+            let aligned = zero + (open - zero).div_ceil(grain) * grain;
             let bound = self.conf.effective_graceful_stop_timeout().as_millis() as u64 / 2;
             if aligned - open <= bound {
                 last = aligned;
@@ -834,7 +881,7 @@ impl Shared {
             let dir = self.checkpoint_dir.as_ref().expect("checkpointing is on");
             let commit = Commit {
                 time,
-                zero: self.zero,
+                zero: self.zero(),
                 interval: self.conf.batch_ms,
                 workers: self.workers,
                 operators,
@@ -960,6 +1007,127 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// How long the processes of a cluster may take to connect to each other.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts timely's workers; in a cluster, fails with the unreachable
+/// addresses when the processes cannot connect within the timeout.
+fn start_timely<F, T>(
+    config: timely::Config,
+    master: &crate::conf::Master,
+    work: F,
+) -> Result<timely::communication::initialize::WorkerGuards<T>>
+where
+    F: Fn(&mut timely::worker::Worker) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let crate::conf::Master::Cluster { hosts, process, .. } = master else {
+        return timely::execute(config, work)
+            .map_err(|e| Error::Internal(format!("timely failed to start its workers: {e}")));
+    };
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::Builder::new()
+        .name("ember-connect".into())
+        .spawn(move || {
+            // timely reports its connection progress on stdout; keep the
+            // program's output clean by sending it to stderr meanwhile.
+            let restore = stdout_to_stderr();
+            let started = timely::execute(config, work);
+            drop(restore);
+            let _ = tx.send(started);
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the connecting thread: {e}")))?;
+    match rx.recv_timeout(CONNECT_TIMEOUT) {
+        Ok(Ok(guards)) => Ok(guards),
+        Ok(Err(e)) => Err(Error::config(format!(
+            "process {process} cannot join the cluster {hosts:?}: {e}"
+        ))),
+        Err(_) => {
+            let unreachable: Vec<&String> = hosts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i != process)
+                .filter(|(_, h)| {
+                    !h.to_socket_addrs()
+                        .ok()
+                        .and_then(|mut a| a.next())
+                        .is_some_and(|a| {
+                            std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok()
+                        })
+                })
+                .map(|(_, h)| h)
+                .collect();
+            Err(Error::config(format!(
+                "process {process} could not connect to the other processes within \
+                 {CONNECT_TIMEOUT:?}; not answering: {unreachable:?}. Start every process with \
+                 the same --hosts, each with its own --process, and check the addresses are \
+                 reachable"
+            )))
+        }
+    }
+}
+
+/// Points stdout at stderr until the returned guard is dropped.
+#[cfg(unix)]
+fn stdout_to_stderr() -> Option<impl Drop> {
+    use std::io::Write;
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::io::stdout().flush();
+            // SAFETY: restores the descriptor saved below; both are valid.
+            unsafe {
+                libc::dup2(self.0, 1);
+                libc::close(self.0);
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+    // SAFETY: plain descriptor calls on the process's own stdout/stderr.
+    unsafe {
+        let saved = libc::dup(1);
+        if saved < 0 || libc::dup2(2, 1) < 0 {
+            return None;
+        }
+        Some(Restore(saved))
+    }
+}
+
+#[cfg(not(unix))]
+fn stdout_to_stderr() -> Option<()> {
+    None
+}
+
+/// Agrees with every other worker on the largest of the proposals.
+fn agree_on_max(worker: &mut timely::worker::Worker, proposal: u64) -> u64 {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use timely::dataflow::operators::vec::Broadcast;
+    use timely::dataflow::operators::{Input, Inspect, Probe};
+
+    let seen = Rc::new(RefCell::new(proposal));
+    let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, stream) = scope.new_input::<Vec<u64>>();
+        let max = seen.clone();
+        let (probe, _) = stream
+            .broadcast()
+            .inspect(move |x| {
+                let mut m = max.borrow_mut();
+                *m = (*m).max(*x);
+            })
+            .probe();
+        (input, probe)
+    });
+    input.send(proposal);
+    input.advance_to(1);
+    drop(input);
+    while probe.less_than(&1) {
+        worker.step();
+    }
+    let agreed = *seen.borrow();
+    agreed
+}
+
 /// One worker's life: build the graph, agree to go, step until done.
 fn run_worker(
     worker: &mut timely::worker::Worker,
@@ -973,6 +1141,14 @@ fn run_worker(
         .push(thread::current());
     let index = worker.index();
     let peers = worker.peers();
+    if shared.cluster {
+        // Every process proposed the next batch boundary after its own start;
+        // all take the latest, so batch times are the same everywhere.
+        let zero = agree_on_max(worker, shared.zero());
+        shared.agreed_zero(zero);
+    }
+    // The first worker of each process reports completed batches.
+    let reporter = index % shared.workers == 0;
     let probe = ProbeHandle::new();
     let report = worker.dataflow::<u64, _, _>(|scope| {
         let ctx = WorkerCtx::new(shared.clone(), index, peers, probe.clone());
@@ -1004,13 +1180,13 @@ fn run_worker(
         return Ok(());
     }
     let interval = shared.conf.batch_ms;
-    let zero = shared.zero;
+    let zero = shared.zero();
     let every = ctx.checkpoint_every.get();
     let operators = ctx.stateful_ids();
     // The next checkpoint time: the first multiple of `every` after the resume point.
     let mut next_checkpoint =
-        (every > 0).then(|| zero + ((shared.resume - zero) / every + 1) * every);
-    let mut written_through = shared.resume;
+        (every > 0).then(|| zero + ((shared.resume() - zero) / every + 1) * every);
+    let mut written_through = shared.resume();
     let ran = catch_unwind(AssertUnwindSafe(|| {
         while !shared.aborted() {
             let more = worker.step_or_park(Some(PARK));
@@ -1049,7 +1225,7 @@ fn run_worker(
                     .borrow_mut()
                     .retain(|t, _| *t >= *next || *t == last);
             }
-            if index == 0 {
+            if reporter {
                 let frontier = probe.with_frontier(|f| f.first().copied());
                 let through = match frontier {
                     Some(f) if f > zero + interval => {

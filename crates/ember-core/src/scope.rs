@@ -61,7 +61,7 @@ impl WorkerCtx {
     /// this slide produces a batch: `zero + slide` on a fresh start.
     pub(crate) fn first_time(&self, slide: u64) -> u64 {
         let zero = self.zero();
-        let resume = self.shared.resume;
+        let resume = self.shared.resume();
         zero + ((resume - zero) / slide + 1) * slide
     }
 
@@ -150,7 +150,7 @@ impl WorkerCtx {
 
     /// Spark's zero time.
     pub(crate) fn zero(&self) -> u64 {
-        self.shared.zero
+        self.shared.zero()
     }
 
     /// Records a definition error; the first one is reported by `start`.
@@ -244,7 +244,9 @@ impl Stateful {
             .shared
             .final_checkpoint
             .load(std::sync::atomic::Ordering::Acquire);
-        every > 0 && t > self.ctx.shared.resume && ((t - self.ctx.zero()) % every == 0 || t == last)
+        every > 0
+            && t > self.ctx.shared.resume()
+            && ((t - self.ctx.zero()) % every == 0 || t == last)
     }
 
     /// Stages this operator's state after batch `t`, if `t` is a checkpoint time.
