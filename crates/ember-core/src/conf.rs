@@ -14,6 +14,7 @@
 //! | `--hosts-file F` | cluster: the same, one per line | `hosts.txt` |
 //! | `--process I` | cluster: this process's index, or `ordinal` (the host name's trailing `-N`) | `0` |
 //! | `--workers N` | cluster: worker threads per process | `2` |
+//! | `--connect-timeout D` | cluster: how long to wait for the other processes | `60s` |
 //! | `--batch-interval D` | the batch interval | `1s`, `500ms` |
 //! | `--name N` | the application name | `NetworkWordCount` |
 //! | `--ui ADDR` | where the web UI listens, or `off` | `127.0.0.1:4040`, `0.0.0.0:4040` |
@@ -144,6 +145,7 @@ pub struct StreamingConf {
     pub(crate) graceful_stop_timeout: Option<Duration>,
     pub(crate) stop_on_signals: bool,
     pub(crate) cluster: ClusterFlags,
+    pub(crate) connect_timeout: Duration,
 }
 
 /// Cluster settings given apart from `--master cluster`.
@@ -178,6 +180,7 @@ impl StreamingConf {
             graceful_stop_timeout: None,
             stop_on_signals: true,
             cluster: ClusterFlags::default(),
+            connect_timeout: Duration::from_secs(60),
         }
     }
 
@@ -400,6 +403,7 @@ impl StreamingConf {
                 self.cluster.hosts = Some(hosts_list(&joined.join(","))?);
             }
             "--process" => self.cluster.process = Some(process_index(value)?),
+            "--connect-timeout" => self.connect_timeout = parse_duration(value)?,
             "--workers" => {
                 self.cluster.workers =
                     Some(value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
@@ -513,6 +517,7 @@ const FLAGS: &[&str] = &[
     "--hosts-file",
     "--process",
     "--workers",
+    "--connect-timeout",
 ];
 
 fn example(flag: &str) -> &'static str {
@@ -524,6 +529,7 @@ fn example(flag: &str) -> &'static str {
         "--hosts-file" => "hosts.txt",
         "--process" => "0",
         "--workers" => "2",
+        "--connect-timeout" => "60s",
         "--ui" => "127.0.0.1:4040",
         "--ui-port" => "4040",
         "--max-rate" | "--backpressure-initial-rate" => "10000",

@@ -377,7 +377,7 @@ impl StreamingContext {
         };
         let shared = Arc::new(shared);
         let worker_shared = shared.clone();
-        let guards = start_timely(config, &conf.master, move |worker| {
+        let guards = start_timely(config, &conf.master, conf.connect_timeout, move |worker| {
             run_worker(worker, &worker_shared, &definitions)
         })?;
 
@@ -388,15 +388,22 @@ impl StreamingContext {
         let watcher = thread::Builder::new()
             .name("ember-watcher".into())
             .spawn(move || {
-                let results = guards.join();
-                for (index, r) in results.into_iter().enumerate() {
-                    // `Ok(Err(_))`: the worker caught its own panic and reported it.
-                    if let Err(message) = r {
-                        watcher_shared.fail(Error::UserCode {
-                            worker: index,
-                            message,
-                        });
+                // In a cluster, timely's communication threads panic when a
+                // peer process goes away, and joining them re-raises it.
+                let joined = catch_unwind(AssertUnwindSafe(move || guards.join()));
+                match joined {
+                    Ok(results) => {
+                        for (index, r) in results.into_iter().enumerate() {
+                            // `Ok(Err(_))`: the worker caught its own panic and reported it.
+                            if let Err(message) = r {
+                                watcher_shared.fail(Error::UserCode {
+                                    worker: index,
+                                    message,
+                                });
+                            }
+                        }
                     }
+                    Err(p) => watcher_shared.fail(peer_lost(&panic_message(&*p))),
                 }
                 watcher_shared.set_terminated();
             })
@@ -964,6 +971,7 @@ fn clone_error(e: &Error) -> Error {
             message: message.clone(),
         },
         Error::InvalidGraph(m) => Error::InvalidGraph(m.clone()),
+        Error::Cluster(m) => Error::Cluster(m.clone()),
         Error::Config(m) => Error::Config(m.clone()),
         Error::IllegalState(m) => Error::IllegalState(m.clone()),
         Error::Source {
@@ -1007,14 +1015,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// How long the processes of a cluster may take to connect to each other.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Starts timely's workers; in a cluster, fails with the unreachable
 /// addresses when the processes cannot connect within the timeout.
 fn start_timely<F, T>(
     config: timely::Config,
     master: &crate::conf::Master,
+    timeout: Duration,
     work: F,
 ) -> Result<timely::communication::initialize::WorkerGuards<T>>
 where
@@ -1037,9 +1043,9 @@ where
             let _ = tx.send(started);
         })
         .map_err(|e| Error::Internal(format!("cannot start the connecting thread: {e}")))?;
-    match rx.recv_timeout(CONNECT_TIMEOUT) {
+    match rx.recv_timeout(timeout) {
         Ok(Ok(guards)) => Ok(guards),
-        Ok(Err(e)) => Err(Error::config(format!(
+        Ok(Err(e)) => Err(Error::Cluster(format!(
             "process {process} cannot join the cluster {hosts:?}: {e}"
         ))),
         Err(_) => {
@@ -1057,14 +1063,29 @@ where
                 })
                 .map(|(_, h)| h)
                 .collect();
-            Err(Error::config(format!(
+            Err(Error::Cluster(format!(
                 "process {process} could not connect to the other processes within \
-                 {CONNECT_TIMEOUT:?}; not answering: {unreachable:?}. Start every process with \
+                 {timeout:?}; not answering: {unreachable:?}. Start every process with \
                  the same --hosts, each with its own --process, and check the addresses are \
                  reachable"
             )))
         }
     }
+}
+
+/// The error for a broken connection between processes.
+fn peer_lost(detail: &str) -> Error {
+    Error::Cluster(format!(
+        "the connection to another process broke ({detail}); a process has probably stopped or \
+         died: stop every process and start them all again"
+    ))
+}
+
+/// Whether a worker's panic came from timely's communication layer.
+fn is_communication_panic(message: &str) -> bool {
+    message.contains("MergeQueue poisoned")
+        || message.contains("timely communication error")
+        || message.contains("Send thread panic")
 }
 
 /// Points stdout at stderr until the returned guard is dropped.
@@ -1247,10 +1268,14 @@ fn run_worker(
         Ok(()) => Ok(()),
         Err(p) => {
             let message = panic_message(&*p);
-            shared.fail(Error::UserCode {
-                worker: index,
-                message: message.clone(),
-            });
+            if shared.cluster && is_communication_panic(&message) {
+                shared.fail(peer_lost(&message));
+            } else {
+                shared.fail(Error::UserCode {
+                    worker: index,
+                    message: message.clone(),
+                });
+            }
             Err(message)
         }
     }

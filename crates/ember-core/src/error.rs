@@ -93,6 +93,10 @@ pub enum Error {
     #[error(transparent)]
     Connector(Box<dyn std::error::Error + Send + Sync>),
 
+    /// A process of the cluster could not be reached, or went away.
+    #[error("cluster: {0}")]
+    Cluster(String),
+
     /// A bug in ember. Please report it with the message.
     #[error("internal error (a bug in ember, please report it): {0}")]
     Internal(String),

@@ -168,3 +168,115 @@ fn three_processes_match_local_1() {
         );
     }
 }
+
+/// A child that runs until killed (process 1) or until its context fails
+/// (process 0), for the failure tests; writes how it ended.
+#[test]
+fn child_until_failure() {
+    let Ok(spec) = std::env::var("EMBER_CLUSTER_FAIL_CHILD") else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [hosts, process, timeout, out] = parts.as_slice() else {
+        panic!("bad spec {spec}");
+    };
+    let args: Vec<String> = [
+        "--master",
+        "cluster",
+        "--hosts",
+        hosts,
+        "--process",
+        process,
+        "--workers",
+        "1",
+        "--connect-timeout",
+        timeout,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (conf, _) = StreamingConf::new("cluster-failure", millis(INTERVAL_MS))
+        .ui(None)
+        .stop_on_signals(false)
+        .parse_args(args)
+        .unwrap();
+    let ssc = StreamingContext::new(conf).unwrap();
+    let ended = ssc
+        .define(|s| {
+            // Endless input: one small batch every interval.
+            let queue = Queue::new();
+            s.queue_stream(queue, true, Some(vec!["a b".to_string()]))
+                .count()
+                .foreach_rdd(|_, _| {});
+        })
+        .and_then(|()| ssc.start())
+        .and_then(|()| ssc.await_termination());
+    std::fs::write(out, format!("{ended:?}")).unwrap();
+}
+
+fn failure_child(hosts: &str, process: usize, timeout: &str, out: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_until_failure",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            "EMBER_CLUSTER_FAIL_CHILD",
+            format!("{hosts}|{process}|{timeout}|{}", out.display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_peer_that_never_starts_is_named_after_the_timeout() {
+    if std::env::var(CHILD).is_ok() || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("127.0.0.1:{}", free_port());
+    let hosts = format!("127.0.0.1:{},{missing}", free_port());
+    let out = dir.path().join("p0.txt");
+    let status = failure_child(&hosts, 0, "2s", &out).wait().unwrap();
+    assert!(status.success());
+    let ended = std::fs::read_to_string(&out).unwrap();
+    assert!(ended.contains("Cluster("), "{ended}");
+    assert!(
+        ended.contains(&missing),
+        "names the address that did not answer: {ended}"
+    );
+}
+
+#[test]
+fn when_a_peer_is_killed_the_others_stop_with_a_clear_error() {
+    if std::env::var(CHILD).is_ok() || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+    let (out0, out1) = (dir.path().join("p0.txt"), dir.path().join("p1.txt"));
+    let mut p0 = failure_child(&hosts, 0, "30s", &out0);
+    let mut p1 = failure_child(&hosts, 1, "30s", &out1);
+    // Let them connect and run some batches; then kill process 1.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    p1.kill().unwrap();
+    let _ = p1.wait();
+    let killed = std::time::Instant::now();
+    let status = p0.wait().unwrap();
+    let took = killed.elapsed();
+    assert!(status.success());
+    let ended = std::fs::read_to_string(&out0).unwrap();
+    assert!(
+        ended.contains("Cluster("),
+        "a cluster error, not a bare panic: {ended}"
+    );
+    assert!(
+        ended.contains("connection to another process broke"),
+        "{ended}"
+    );
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+}
