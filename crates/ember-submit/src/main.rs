@@ -1,0 +1,234 @@
+//! `ember-submit`: runs an ember program as a cluster of processes on this
+//! machine, in the spirit of `spark-submit`.
+//!
+//! ```text
+//! ember-submit --processes 3 --workers 2 -- target/release/examples/network_word_count localhost 9999
+//! ```
+//!
+//! It picks a free loopback port per process, starts the program once per
+//! process with `EMBER_MASTER=cluster`, `EMBER_HOSTS`, `EMBER_PROCESS` and
+//! `EMBER_WORKERS` set (read by `StreamingConf::with_env`), passes process
+//! 0's standard output through untouched (that is where `print()` writes),
+//! prefixes every other line with `[pN]` on stderr, and supervises: when a
+//! process fails, the others are stopped and its exit status is returned;
+//! Ctrl-C or SIGTERM is passed on to every process (a graceful stop), and a
+//! second one kills them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str =
+    "usage: ember-submit [--processes N] [--workers N] [--host ADDR] -- PROGRAM [ARGS...]
+  --processes N   processes to start (default 2)
+  --workers N     worker threads per process (default 1)
+  --host ADDR     the address every process listens on (default 127.0.0.1)";
+
+struct Settings {
+    processes: usize,
+    workers: usize,
+    host: String,
+    program: Vec<String>,
+}
+
+fn parse(args: Vec<String>) -> Result<Settings, String> {
+    let mut s = Settings {
+        processes: 2,
+        workers: 1,
+        host: "127.0.0.1".into(),
+        program: Vec::new(),
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--processes" => {
+                s.processes = value("--processes")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or("--processes needs a number ≥ 1")?
+            }
+            "--workers" => {
+                s.workers = value("--workers")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or("--workers needs a number ≥ 1")?
+            }
+            "--host" => s.host = value("--host")?,
+            "--" => {
+                s.program = it.collect();
+                break;
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if s.program.is_empty() {
+        return Err("no program given after --".into());
+    }
+    Ok(s)
+}
+
+/// Free ports on `host`, one per process.
+fn free_ports(host: &str, n: usize) -> Result<Vec<u16>, String> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind((host, 0)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot find free ports on {host}: {e}"))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())
+}
+
+/// Copies `from` line by line to stderr with `prefix`.
+fn prefix_lines(from: impl Read + Send + 'static, prefix: String) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{prefix}{line}");
+        }
+    });
+}
+
+fn signal_all(children: &[Child], signal: i32) {
+    for c in children {
+        // SAFETY: sending a signal to a child process we started.
+        unsafe {
+            libc::kill(c.id() as i32, signal);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let settings = match parse(std::env::args().skip(1).collect()) {
+        Ok(s) => s,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("ember-submit: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let ports = match free_ports(&settings.host, settings.processes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ember-submit: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let hosts: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{}:{p}", settings.host))
+        .collect();
+    let hosts = hosts.join(",");
+    eprintln!(
+        "ember-submit: {} processes × {} workers on {hosts}",
+        settings.processes, settings.workers
+    );
+    let signals = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let count = signals.clone();
+        // SAFETY: the handler only increments an atomic counter.
+        let registered = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        if let Err(e) = registered {
+            eprintln!("ember-submit: cannot watch signals: {e}");
+        }
+    }
+    let mut children = Vec::new();
+    for p in 0..settings.processes {
+        let mut cmd = Command::new(&settings.program[0]);
+        cmd.args(&settings.program[1..])
+            .env("EMBER_MASTER", "cluster")
+            .env("EMBER_HOSTS", &hosts)
+            .env("EMBER_PROCESS", p.to_string())
+            .env("EMBER_WORKERS", settings.workers.to_string())
+            .stderr(Stdio::piped())
+            .stdout(if p == 0 {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            });
+        // The children take Ctrl-C from us, not from the terminal.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        match cmd.spawn() {
+            Ok(mut child) => {
+                if let Some(err) = child.stderr.take() {
+                    prefix_lines(err, format!("[p{p}] "));
+                }
+                if let Some(out) = child.stdout.take() {
+                    prefix_lines(out, format!("[p{p} stdout] "));
+                }
+                children.push(child);
+            }
+            Err(e) => {
+                eprintln!("ember-submit: cannot start {}: {e}", settings.program[0]);
+                signal_all(&children, libc::SIGKILL);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let mut status: Vec<Option<i32>> = vec![None; children.len()];
+    let mut forwarded = 0;
+    let mut failure: Option<(usize, i32)> = None;
+    let mut stop_deadline: Option<Instant> = None;
+    loop {
+        let mut failed_now = false;
+        for (i, c) in children.iter_mut().enumerate() {
+            if status[i].is_none() {
+                if let Ok(Some(s)) = c.try_wait() {
+                    let code = s.code().unwrap_or(128 + 9);
+                    status[i] = Some(code);
+                    if code != 0 && failure.is_none() && forwarded == 0 {
+                        eprintln!("ember-submit: process {i} exited with {s}; stopping the others");
+                        failure = Some((i, code));
+                        failed_now = true;
+                    }
+                }
+            }
+        }
+        if failed_now {
+            signal_all(&children, libc::SIGTERM);
+            stop_deadline = Some(Instant::now() + Duration::from_secs(10));
+        }
+        if status.iter().all(Option::is_some) {
+            break;
+        }
+        let seen = signals.load(Ordering::SeqCst);
+        if seen > forwarded {
+            if forwarded == 0 {
+                eprintln!("ember-submit: stopping every process gracefully (again to kill)");
+                signal_all(&children, libc::SIGTERM);
+            } else {
+                signal_all(&children, libc::SIGKILL);
+            }
+            forwarded = seen;
+        }
+        if stop_deadline.is_some_and(|d| Instant::now() > d) {
+            signal_all(&children, libc::SIGKILL);
+            stop_deadline = None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let code = match failure {
+        Some((_, code)) => code,
+        None => status
+            .iter()
+            .flatten()
+            .copied()
+            .find(|c| *c != 0)
+            .unwrap_or(0),
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
