@@ -210,7 +210,13 @@ fn child_until_failure() {
                 .foreach_rdd(|_, _| {});
         })
         .and_then(|()| ssc.start())
-        .and_then(|()| ssc.await_termination());
+        .and_then(|()| {
+            // Running: tell the test, which then kills a peer.
+            let first = ssc.first_batch_time().expect("started");
+            ssc.await_batch(first)?;
+            std::fs::write(format!("{out}.ready"), "").unwrap();
+            ssc.await_termination()
+        });
     std::fs::write(out, format!("{ended:?}")).unwrap();
 }
 
@@ -261,8 +267,16 @@ fn when_a_peer_is_killed_the_others_stop_with_a_clear_error() {
     let (out0, out1) = (dir.path().join("p0.txt"), dir.path().join("p1.txt"));
     let mut p0 = failure_child(&hosts, 0, "30s", &out0);
     let mut p1 = failure_child(&hosts, 1, "30s", &out1);
-    // Let them connect and run some batches; then kill process 1.
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Once both have completed a batch, kill process 1.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ready = |o: &Path| Path::new(&format!("{}.ready", o.display())).exists();
+    while !(ready(&out0) && ready(&out1)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     p1.kill().unwrap();
     let _ = p1.wait();
     let killed = std::time::Instant::now();
