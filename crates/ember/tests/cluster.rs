@@ -294,3 +294,132 @@ fn when_a_peer_is_killed_the_others_stop_with_a_clear_error() {
     );
     assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
 }
+
+/// Network namespaces of the test's own, joined by a bridge: three hosts
+/// with their own addresses. Removed on drop.
+struct Hosts {
+    bridge: String,
+    namespaces: Vec<String>,
+    addresses: Vec<String>,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Hosts {
+    fn new(n: usize) -> Result<Hosts, String> {
+        let id = std::process::id() % 100_000;
+        let subnet = 20 + id % 200;
+        let mut hosts = Hosts {
+            bridge: format!("ebr{id}"),
+            namespaces: Vec::new(),
+            addresses: Vec::new(),
+        };
+        ip(&["link", "add", &hosts.bridge, "type", "bridge"])?;
+        ip(&["link", "set", &hosts.bridge, "up"])?;
+        for i in 0..n {
+            let ns = format!("ens{i}x{id}");
+            let (outer, inner) = (format!("ev{i}x{id}"), format!("ep{i}x{id}"));
+            ip(&["netns", "add", &ns])?;
+            hosts.namespaces.push(ns.clone());
+            ip(&[
+                "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+            ])?;
+            ip(&["link", "set", &inner, "netns", &ns])?;
+            ip(&["link", "set", &outer, "master", &hosts.bridge, "up"])?;
+            let address = format!("10.{subnet}.0.{}", i + 1);
+            let cidr = format!("{address}/24");
+            ip(&[
+                "netns", "exec", &ns, "ip", "addr", "add", &cidr, "dev", &inner,
+            ])?;
+            ip(&["netns", "exec", &ns, "ip", "link", "set", &inner, "up"])?;
+            ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
+            hosts.addresses.push(address);
+        }
+        Ok(hosts)
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = ip(&["netns", "del", ns]);
+        }
+        let _ = ip(&["link", "del", &self.bridge]);
+    }
+}
+
+#[test]
+fn three_hosts_in_their_own_network_namespaces_match_local_1() {
+    if std::env::var(CHILD).is_ok() || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok() {
+        return;
+    }
+    // Namespaces need root and iproute2; elsewhere the test says why it
+    // cannot run (the loopback cluster tests above still run).
+    let hosts = match Hosts::new(3) {
+        Ok(h) => h,
+        Err(e) if std::env::var("EMBER_REQUIRE_NETNS").as_deref() == Ok("1") => {
+            panic!("network namespaces are required here but: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping the network-namespace cluster test: {e}");
+            return;
+        }
+    };
+    let list: Vec<String> = hosts
+        .addresses
+        .iter()
+        .map(|a| format!("{a}:2101"))
+        .collect();
+    let list = list.join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("netns.txt");
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = hosts
+        .namespaces
+        .iter()
+        .enumerate()
+        .map(|(p, ns)| {
+            Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(&exe)
+                .args([
+                    "--exact",
+                    "child_program",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, format!("wordcount|{list}|{p}|{}", out.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (p, c) in children.into_iter().enumerate() {
+        let done = c.wait_with_output().unwrap();
+        assert!(
+            done.status.success(),
+            "process {p} in its namespace failed: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
+    let local = run(
+        "wordcount",
+        &["--master".to_string(), "local[1]".to_string()],
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{local:?}"));
+}
