@@ -486,15 +486,7 @@ impl StreamingContext {
             return Ok(());
         }
         if graceful {
-            let timeout = self.inner.conf.effective_graceful_stop_timeout();
-            if !shared.await_terminated(Some(timeout)) {
-                tracing::warn!(
-                    "the graceful stop did not finish within {timeout:?}; stopping now, batches                      not yet processed are dropped (raise the timeout with                      StreamingConf::graceful_stop_timeout or --graceful-stop-timeout)"
-                );
-                shared.halt();
-                shared.await_terminated(None);
-                return Err(Error::StopTimeout(timeout));
-            }
+            shared.await_graceful_stop()?;
         }
         shared.await_terminated(None);
         Ok(())
@@ -915,14 +907,27 @@ impl Shared {
     /// A graceful stop asked by SIGTERM or Ctrl-C, bounded by the timeout.
     pub(crate) fn stop_from_signal(&self) {
         self.request_stop(true);
+        let _ = self.await_graceful_stop();
+    }
+
+    /// Waits for a graceful stop within its timeout; past it, stops at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StopTimeout`] when the timeout passed.
+    fn await_graceful_stop(&self) -> Result<()> {
         let timeout = self.conf.effective_graceful_stop_timeout();
-        if !self.await_terminated(Some(timeout)) {
-            tracing::warn!(
-                "the graceful stop did not finish within {timeout:?}; stopping now, batches not \
-                 yet processed are dropped"
-            );
-            self.halt();
+        if self.await_terminated(Some(timeout)) {
+            return Ok(());
         }
+        tracing::warn!(
+            "the graceful stop did not finish within {timeout:?}; stopping now, batches not yet \
+             processed are dropped (raise the timeout with StreamingConf::graceful_stop_timeout \
+             or --graceful-stop-timeout)"
+        );
+        self.halt();
+        self.await_terminated(None);
+        Err(Error::StopTimeout(timeout))
     }
 
     fn set_terminated(&self) {

@@ -85,6 +85,11 @@ fn plan_path(dir: &Path, time: u64) -> PathBuf {
     dir.join(format!("plan-{time:020}"))
 }
 
+/// The batch time of a plan file's name.
+fn plan_time(name: &str) -> Option<u64> {
+    name.strip_prefix("plan-")?.parse().ok()
+}
+
 fn write_plan<T: Serialize>(dir: &Path, time: u64, items: &[T]) -> Result<()> {
     let body = crate::checkpoint::to_bytes(&(time, items));
     let mut bytes = crc32fast::hash(&body).to_le_bytes().to_vec();
@@ -114,8 +119,7 @@ fn read_plans<T: DeserializeOwned>(
     let mut files: Vec<(u64, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let t = name.strip_prefix("plan-")?.parse::<u64>().ok()?;
+            let t = plan_time(&e.file_name().to_string_lossy())?;
             Some((t, e.path()))
         })
         .filter(|(t, _)| *t > after)
@@ -190,14 +194,8 @@ impl<P: BatchPlanner> Planned<P> {
         };
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                if let Some(t) = name
-                    .strip_prefix("plan-")
-                    .and_then(|t| t.parse::<u64>().ok())
-                {
-                    if t <= oldest {
-                        let _ = std::fs::remove_file(e.path());
-                    }
+                if plan_time(&e.file_name().to_string_lossy()).is_some_and(|t| t <= oldest) {
+                    let _ = std::fs::remove_file(e.path());
                 }
             }
         }
