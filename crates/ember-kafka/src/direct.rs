@@ -59,6 +59,7 @@ pub fn create_direct_stream<'s>(
         positions: BTreeMap::new(),
         pending,
         missing_warned: false,
+        pattern: None,
     });
     let spread = ranges
         .to_timely()
@@ -151,6 +152,8 @@ struct KafkaPlanner {
     positions: BTreeMap<(String, i32), i64>,
     pending: Pending,
     missing_warned: bool,
+    /// A `Subscribe::Pattern`, compiled once.
+    pattern: Option<regex::Regex>,
 }
 
 fn connector(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -171,30 +174,32 @@ impl KafkaPlanner {
     }
 
     /// The partitions subscribed to now.
-    fn partitions(&mut self) -> Result<Vec<(String, i32)>, KafkaError> {
+    fn partitions(&mut self) -> Result<Vec<(String, i32)>, PlanError> {
         let timeout = self.params.metadata_timeout;
         if let Subscribe::Assign(parts) = &self.subscribe {
             return Ok(parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect());
         }
+        if let (Subscribe::Pattern(p), None) = (&self.subscribe, &self.pattern) {
+            // A pattern that does not compile is the program's mistake, not
+            // the broker's: it stops the context instead of retrying.
+            let re = regex::Regex::new(p).map_err(|e| {
+                PlanError::Fatal(Error::Config(format!(
+                    "{}: the topic pattern `{p}` is not a regular expression: {e}",
+                    self.name
+                )))
+            })?;
+            self.pattern = Some(re);
+        }
         let subscribe = self.subscribe.clone();
-        let consumer = self
+        let metadata = self
             .consumer()
-            .map_err(|_| KafkaError::ClientCreation("consumer".into()))?;
-        let metadata = consumer.fetch_metadata(None, timeout)?;
-        let pattern = match &subscribe {
-            Subscribe::Pattern(p) => Some(regex::Regex::new(p).map_err(|e| {
-                KafkaError::ClientConfig(
-                    rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
-                    "pattern".into(),
-                    p.clone(),
-                    e.to_string(),
-                )
-            })?),
-            _ => None,
-        };
+            .map_err(PlanError::Fatal)?
+            .fetch_metadata(None, timeout)
+            .map_err(PlanError::Kafka)?;
+        let pattern = &self.pattern;
         let mut out = Vec::new();
         for topic in metadata.topics() {
-            let wanted = match (&subscribe, &pattern) {
+            let wanted = match (&subscribe, pattern) {
                 (Subscribe::Topics(names), _) => names.iter().any(|n| n == topic.name()),
                 (_, Some(re)) => re.is_match(topic.name()),
                 _ => false,
@@ -265,7 +270,7 @@ impl KafkaPlanner {
     }
 
     fn plan_ranges(&mut self, cap: Option<u64>) -> Result<Vec<OffsetRange>, PlanError> {
-        let partitions = self.partitions().map_err(PlanError::Kafka)?;
+        let partitions = self.partitions()?;
         let timeout = self.params.metadata_timeout;
         let mut marks = Vec::with_capacity(partitions.len());
         for (topic, p) in &partitions {

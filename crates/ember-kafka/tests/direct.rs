@@ -47,6 +47,14 @@ fn produce(brokers: &str, topic: &str, values: impl IntoIterator<Item = String>)
     producer.flush(Duration::from_secs(60)).unwrap();
 }
 
+/// A new 4-partition topic holding `v0 .. v{n-1}`.
+fn loaded_topic(brokers: &str, prefix: &str, n: usize) -> String {
+    let topic = unique(prefix);
+    create_topic(brokers, &topic, 4);
+    produce(brokers, &topic, (0..n).map(|i| format!("v{i}")));
+    topic
+}
+
 type Batches = Arc<Mutex<BTreeMap<u64, Vec<ConsumerRecord>>>>;
 type Ranges = Arc<Mutex<BTreeMap<u64, Vec<OffsetRange>>>>;
 
@@ -174,11 +182,9 @@ fn ends(records: &BTreeMap<u64, Vec<ConsumerRecord>>) -> BTreeMap<i32, i64> {
 #[test]
 fn every_record_in_exactly_one_batch_with_contiguous_ranges_under_the_max_rate() {
     let Some(brokers) = brokers() else { return };
-    let topic = unique("direct");
-    create_topic(&brokers, &topic, 4);
     const N: usize = 100_000;
+    let topic = loaded_topic(&brokers, "direct", N);
     let values: Vec<String> = (0..N).map(|i| format!("v{i}")).collect();
-    produce(&brokers, &topic, values.clone());
 
     let clock = ManualClock::new();
     let params = KafkaParams::new(&brokers).max_rate_per_partition(5_000.0);
@@ -218,10 +224,8 @@ fn every_record_in_exactly_one_batch_with_contiguous_ranges_under_the_max_rate()
 #[test]
 fn restart_after_a_crash_rereads_the_same_ranges_then_goes_on() {
     let Some(brokers) = brokers() else { return };
-    let topic = unique("recover");
-    create_topic(&brokers, &topic, 4);
     const N: usize = 20_000;
-    produce(&brokers, &topic, (0..N).map(|i| format!("v{i}")));
+    let topic = loaded_topic(&brokers, "recover", N);
     let dir = tempfile::tempdir().unwrap();
 
     let clock = ManualClock::new();
@@ -290,10 +294,8 @@ fn restart_after_a_crash_rereads_the_same_ranges_then_goes_on() {
 #[test]
 fn restart_after_a_graceful_stop_rereads_nothing() {
     let Some(brokers) = brokers() else { return };
-    let topic = unique("graceful");
-    create_topic(&brokers, &topic, 4);
     const N: usize = 12_000;
-    produce(&brokers, &topic, (0..N).map(|i| format!("v{i}")));
+    let topic = loaded_topic(&brokers, "graceful", N);
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
     let params = KafkaParams::new(&brokers).max_rate_per_partition(1_000.0);
@@ -480,9 +482,7 @@ fn save_to_kafka_writes_every_record_once() {
 #[test]
 fn offsets_are_committed_to_the_group_after_outputs() {
     let Some(brokers) = brokers() else { return };
-    let topic = unique("commit");
-    create_topic(&brokers, &topic, 4);
-    produce(&brokers, &topic, (0..2_000).map(|i| format!("v{i}")));
+    let topic = loaded_topic(&brokers, "commit", 2_000);
     let group = unique("group");
     let clock = ManualClock::new();
     let params = KafkaParams::new(&brokers)
@@ -659,9 +659,7 @@ fn undeliverable_records_stop_the_context_with_the_reason() {
 #[test]
 fn assigned_partitions_start_at_the_given_offsets() {
     let Some(brokers) = brokers() else { return };
-    let topic = unique("assign");
-    create_topic(&brokers, &topic, 4);
-    produce(&brokers, &topic, (0..2_000).map(|i| format!("v{i}")));
+    let topic = loaded_topic(&brokers, "assign", 2_000);
     // Read partition 1 from offset 10 and partition 2 from its start; leave
     // partitions 0 and 3 alone.
     let clock = ManualClock::new();
@@ -716,5 +714,36 @@ fn assigned_partitions_start_at_the_given_offsets() {
     assert!(
         p2.windows(2).all(|w| w[1] == w[0] + 1),
         "partition 2 contiguous"
+    );
+}
+
+#[test]
+fn a_topic_pattern_that_is_not_a_regular_expression_stops_the_context() {
+    // No broker needed: the pattern is checked before the brokers are asked.
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("bad-pattern", seconds(1))
+        .master("local[1]")
+        .unwrap()
+        .ui(None);
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    ssc.define(|s| {
+        create_direct_stream(
+            s,
+            Subscribe::pattern("events-("),
+            KafkaParams::new("127.0.0.1:1"),
+        )
+        .records()
+        .foreach_rdd(|_, _| {});
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    let err = ssc
+        .await_termination_or_timeout(Duration::from_secs(60))
+        .expect_err("the context fails")
+        .to_string();
+    assert!(
+        err.contains("events-(") && err.contains("not a regular expression"),
+        "{err}"
     );
 }
