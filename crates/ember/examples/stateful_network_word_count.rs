@@ -23,14 +23,10 @@ fn main() -> anyhow::Result<()> {
         .master("local[2]")?
         .with_env()?;
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let checkpoint = match args.iter().position(|a| a == "--checkpoint") {
-        Some(i) if i + 1 < args.len() => {
-            let dir = args.remove(i + 1);
-            args.remove(i);
-            std::path::PathBuf::from(dir)
-        }
-        _ => std::env::temp_dir().join(format!("ember-stateful-{}", std::process::id())),
-    };
+    let checkpoint = common::take_flag(&mut args, "--checkpoint").map_or_else(
+        || std::env::temp_dir().join(format!("ember-stateful-{}", std::process::id())),
+        std::path::PathBuf::from,
+    );
     let (conf, args) = conf.parse_args(args)?;
     let (host, port) = common::host_port(
         &args,
