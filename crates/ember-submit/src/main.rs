@@ -44,20 +44,8 @@ fn parse(args: Vec<String>) -> Result<Settings, String> {
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
-            "--processes" => {
-                s.processes = value("--processes")?
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or("--processes needs a number ≥ 1")?
-            }
-            "--workers" => {
-                s.workers = value("--workers")?
-                    .parse()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or("--workers needs a number ≥ 1")?
-            }
+            "--processes" => s.processes = at_least_one("--processes", &value("--processes")?)?,
+            "--workers" => s.workers = at_least_one("--workers", &value("--workers")?)?,
             "--host" => s.host = value("--host")?,
             "--" => {
                 s.program = it.collect();
@@ -71,6 +59,15 @@ fn parse(args: Vec<String>) -> Result<Settings, String> {
         return Err("no program given after --".into());
     }
     Ok(s)
+}
+
+/// A count of at least one.
+fn at_least_one(name: &str, value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("{name} needs a number ≥ 1"))
 }
 
 /// Free ports on `host`, one per process.

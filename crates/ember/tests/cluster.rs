@@ -114,27 +114,32 @@ fn child_program() {
     }
 }
 
-fn cluster_run(job: &str, dir: &Path) -> String {
-    let hosts: Vec<String> = (0..3)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
-        .collect();
-    let hosts = hosts.join(",");
-    let out = dir.join(format!("{job}.txt"));
+/// Runs `job` as one child process per address in `hosts` (each inside its
+/// network namespace, when given), and returns what process 0 wrote.
+fn run_children(job: &str, hosts: &[String], namespaces: Option<&[String]>, out: &Path) -> String {
+    let list = hosts.join(",");
     let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..3)
+    let children: Vec<_> = (0..hosts.len())
         .map(|p| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "child_program",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(CHILD, format!("{job}|{hosts}|{p}|{}", out.display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            let mut cmd = match namespaces {
+                Some(ns) => {
+                    let mut c = Command::new("ip");
+                    c.args(["netns", "exec", &ns[p]]).arg(&exe);
+                    c
+                }
+                None => Command::new(&exe),
+            };
+            cmd.args([
+                "--exact",
+                "child_program",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, format!("{job}|{list}|{p}|{}", out.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     for (p, c) in children.into_iter().enumerate() {
@@ -145,7 +150,14 @@ fn cluster_run(job: &str, dir: &Path) -> String {
             String::from_utf8_lossy(&done.stderr)
         );
     }
-    std::fs::read_to_string(&out).unwrap()
+    std::fs::read_to_string(out).unwrap()
+}
+
+fn cluster_run(job: &str, dir: &Path) -> String {
+    let hosts: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    run_children(job, &hosts, None, &dir.join(format!("{job}.txt")))
 }
 
 #[test]
@@ -379,47 +391,21 @@ fn three_hosts_in_their_own_network_namespaces_match_local_1() {
             return;
         }
     };
-    let list: Vec<String> = hosts
+    let addresses: Vec<String> = hosts
         .addresses
         .iter()
         .map(|a| format!("{a}:2101"))
         .collect();
-    let list = list.join(",");
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("netns.txt");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = hosts
-        .namespaces
-        .iter()
-        .enumerate()
-        .map(|(p, ns)| {
-            Command::new("ip")
-                .args(["netns", "exec", ns])
-                .arg(&exe)
-                .args([
-                    "--exact",
-                    "child_program",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(CHILD, format!("wordcount|{list}|{p}|{}", out.display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for (p, c) in children.into_iter().enumerate() {
-        let done = c.wait_with_output().unwrap();
-        assert!(
-            done.status.success(),
-            "process {p} in its namespace failed: {}",
-            String::from_utf8_lossy(&done.stderr)
-        );
-    }
+    let got = run_children(
+        "wordcount",
+        &addresses,
+        Some(&hosts.namespaces),
+        &dir.path().join("netns.txt"),
+    );
     let local = run(
         "wordcount",
         &["--master".to_string(), "local[1]".to_string()],
     );
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{local:?}"));
+    assert_eq!(got, format!("{local:?}"));
 }
