@@ -14,7 +14,7 @@
 # has the same pyspark); logs and the table go to target/compare-spark/<time>/.
 set -euo pipefail
 
-PYSPARK_VERSION=3.5.5
+export PYSPARK_VERSION=3.5.5
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="${EMBER_COMPARE_CACHE:-$HOME/.cache/ember-compare-spark}"
@@ -32,22 +32,8 @@ mkdir -p "$CACHE" "$OUT"
 T0=$(date +%s)
 
 # 1. Spark from PyPI, only for the jars it ships (no Python in the measured path).
-has_pyspark() {
-    [ -x "$1/bin/python" ] && "$1/bin/python" -c \
-        "import sys, pyspark; sys.exit(0 if pyspark.__version__ == '$PYSPARK_VERSION' else 1)" 2>/dev/null
-}
-VENV="$CACHE/venv"
-if ! has_pyspark "$VENV"; then
-    if has_pyspark "$HOME/.cache/ember-golden/venv"; then
-        VENV="$HOME/.cache/ember-golden/venv"
-    else
-        echo "installing pyspark==$PYSPARK_VERSION into $VENV (~320 MB download)"
-        python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyspark==$PYSPARK_VERSION"
-    fi
-fi
-JARS="$("$VENV/bin/python" -c 'import pyspark,os;print(os.path.join(os.path.dirname(pyspark.__file__),"jars"))')"
-[ -f "$JARS/spark-streaming_2.12-$PYSPARK_VERSION.jar" ] || { echo "spark-streaming jar missing in $JARS" >&2; exit 1; }
+source "$ROOT/bench/spark-jars.sh"
+spark_jars "$CACHE/venv" "$HOME/.cache/ember-golden/venv"
 
 # 2. The Spark jobs, compiled against those jars.
 CLASSES="$CACHE/classes"
@@ -61,25 +47,8 @@ fi
 (cd "$ROOT" && cargo build --release -p ember-bench)
 BIN="$ROOT/target/release/ember-bench"
 
-# JVM flags from Spark's launcher (JavaModuleOptions) for Java 17, plus the heap.
-JAVA_OPTS="-XX:+IgnoreUnrecognizedVMOptions
- --add-opens=java.base/java.lang=ALL-UNNAMED
- --add-opens=java.base/java.lang.invoke=ALL-UNNAMED
- --add-opens=java.base/java.lang.reflect=ALL-UNNAMED
- --add-opens=java.base/java.io=ALL-UNNAMED
- --add-opens=java.base/java.net=ALL-UNNAMED
- --add-opens=java.base/java.nio=ALL-UNNAMED
- --add-opens=java.base/java.util=ALL-UNNAMED
- --add-opens=java.base/java.util.concurrent=ALL-UNNAMED
- --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED
- --add-opens=java.base/jdk.internal.ref=ALL-UNNAMED
- --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
- --add-opens=java.base/sun.nio.cs=ALL-UNNAMED
- --add-opens=java.base/sun.security.action=ALL-UNNAMED
- --add-opens=java.base/sun.util.calendar=ALL-UNNAMED
- -Djdk.reflect.useDirectMethodHandle=false
- -Dlog4j2.configurationFile=$HERE/log4j2.properties
- -Xmx${SPARK_HEAP:-4g}"
+# JVM flags from Spark's launcher for Java 17, plus logging and the heap.
+JAVA_OPTS="${SPARK_JAVA17_OPTS[*]} -Dlog4j2.configurationFile=$HERE/log4j2.properties -Xmx${SPARK_HEAP:-4g}"
 
 # 4. The machine.
 {

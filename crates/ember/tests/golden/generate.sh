@@ -19,22 +19,15 @@
 # rewritten (record order within a batch may differ between runs).
 set -euo pipefail
 
-PYSPARK_VERSION=3.5.5
+export PYSPARK_VERSION=3.5.5
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${EMBER_GOLDEN_CACHE:-$HOME/.cache/ember-golden}"
-VENV="$CACHE/venv"
 mkdir -p "$CACHE"
 
-# 1. venv with pinned pyspark (only for its bundled Spark jars).
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-if ! "$VENV/bin/python" -c "import sys, pyspark; sys.exit(0 if pyspark.__version__ == '$PYSPARK_VERSION' else 1)" 2>/dev/null; then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyspark==$PYSPARK_VERSION"
-fi
-JARS="$("$VENV/bin/python" -c 'import pyspark,os;print(os.path.join(os.path.dirname(pyspark.__file__),"jars"))')"
-[ -f "$JARS/spark-streaming_2.12-$PYSPARK_VERSION.jar" ] || { echo "spark-streaming jar missing in $JARS" >&2; exit 1; }
+# 1. pyspark, pinned (only for its bundled Spark jars).
+source "$HERE/../../../../bench/spark-jars.sh"
+spark_jars "$CACHE/venv"
 
 # 2. Compile the Spark program.
 rm -rf "$CACHE/classes"
@@ -46,24 +39,9 @@ if ! javac -cp "$JARS/*" -d "$CACHE/classes" "$HERE/GoldenWindows.java" 2>"$CACH
     exit 1
 fi
 
-# JVM flags from Spark's launcher (JavaModuleOptions) for Java 17.
+# JVM flags from Spark's launcher for Java 17, plus logging and the heap.
 JAVA_OPTS=(
-    -XX:+IgnoreUnrecognizedVMOptions
-    --add-opens=java.base/java.lang=ALL-UNNAMED
-    --add-opens=java.base/java.lang.invoke=ALL-UNNAMED
-    --add-opens=java.base/java.lang.reflect=ALL-UNNAMED
-    --add-opens=java.base/java.io=ALL-UNNAMED
-    --add-opens=java.base/java.net=ALL-UNNAMED
-    --add-opens=java.base/java.nio=ALL-UNNAMED
-    --add-opens=java.base/java.util=ALL-UNNAMED
-    --add-opens=java.base/java.util.concurrent=ALL-UNNAMED
-    --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED
-    --add-opens=java.base/jdk.internal.ref=ALL-UNNAMED
-    --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
-    --add-opens=java.base/sun.nio.cs=ALL-UNNAMED
-    --add-opens=java.base/sun.security.action=ALL-UNNAMED
-    --add-opens=java.base/sun.util.calendar=ALL-UNNAMED
-    -Djdk.reflect.useDirectMethodHandle=false
+    "${SPARK_JAVA17_OPTS[@]}"
     -Dlog4j2.configurationFile="$HERE/log4j2.properties"
     -Xmx1g
 )
@@ -87,7 +65,7 @@ for c in "${CASES[@]}"; do
         if SPARK_LOCAL_IP=127.0.0.1 java "${JAVA_OPTS[@]}" -cp "$CACHE/classes:$JARS/*" \
                 GoldenWindows "$c" "$dir" \
                 >"$CACHE/logs/$c.stdout" 2>"$CACHE/logs/$c.stderr" \
-            && "$VENV/bin/python" "$HERE/normalize.py" \
+            && "$SPARK_VENV/bin/python" "$HERE/normalize.py" \
                 <"$CACHE/logs/$c.stdout" >"$CACHE/logs/$c.expected"; then
             mv "$CACHE/logs/$c.expected" "$dir/expected.txt"
             echo "$c: ok ($(( $(date +%s) - start )) s, $(grep -c '^Time: ' "$dir/expected.txt") outputs)"
