@@ -4,13 +4,18 @@
 //!
 //! ```text
 //! <dir>/checkpoint-<t>/part-<w>     each worker's operator states at batch t
-//! <dir>/checkpoint-<t>/COMMIT       written last: the checkpoint is complete
+//! <dir>/checkpoint-<t>/COMMIT       written last by process 0 (the only one
+//!                                   in local mode)
+//! <dir>/checkpoint-<t>/COMMIT-<p>   written last by process p > 0 of a cluster
 //! ```
 //!
 //! Every file starts with a header — magic `EMBERCKP`, format version, payload
 //! length, CRC-32 of the payload — so a truncated or corrupt file is detected
-//! and reported, never half-read. A checkpoint counts only with its `COMMIT`,
-//! written after every worker's part. On restore the newest valid checkpoint
+//! and reported, never half-read. Each process writes its commit marker after
+//! all of its workers' parts; a checkpoint counts only when the markers of
+//! every process are there (`COMMIT` says how many processes wrote it). In a
+//! cluster the directory is shared by all processes, so they restore from the
+//! same checkpoint. On restore the newest valid checkpoint
 //! is used; an invalid newer one is logged and skipped. The two newest
 //! complete checkpoints are kept, older ones removed.
 //!
@@ -29,7 +34,7 @@ use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"EMBERCKP";
 /// Bumped when the layout of a payload changes; older files are refused.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 /// One worker's states at one batch: operator id → serialized state.
@@ -43,8 +48,10 @@ pub(crate) struct Commit {
     /// The run's zero time and interval, kept across restarts.
     pub(crate) zero: u64,
     pub(crate) interval: u64,
-    /// Workers that wrote parts.
+    /// Workers that wrote parts, in all processes.
     pub(crate) workers: usize,
+    /// Processes that wrote parts (1 in local mode), each with its marker.
+    pub(crate) processes: usize,
     /// The stateful operators of the graph, in order.
     pub(crate) operators: Vec<String>,
 }
@@ -155,13 +162,35 @@ pub(crate) fn write_part(dir: &Path, time: u64, worker: usize, part: &Part) -> R
     write_atomic(&d.join(format!("part-{worker}")), &encode(part)?)
 }
 
-/// Marks the checkpoint at `commit.time` complete and removes all but the
-/// two newest complete checkpoints.
-pub(crate) fn write_commit(dir: &Path, commit: &Commit) -> Result<()> {
+/// The file that marks `process`'s parts of a checkpoint written.
+fn marker(process: usize) -> String {
+    match process {
+        0 => "COMMIT".to_string(),
+        p => format!("COMMIT-{p}"),
+    }
+}
+
+/// Whether every process has marked its parts of the checkpoint in `path`
+/// written. An unreadable `COMMIT` counts as complete here, so that reading
+/// it reports the damage instead of skipping it silently.
+fn is_complete(path: &Path) -> bool {
+    let commit_path = path.join("COMMIT");
+    let Ok(bytes) = std::fs::read(&commit_path) else {
+        return false;
+    };
+    match decode::<Commit>(&commit_path, &bytes) {
+        Ok(c) => (1..c.processes).all(|p| path.join(marker(p)).exists()),
+        Err(_) => true,
+    }
+}
+
+/// Marks `process`'s parts of the checkpoint at `commit.time` written and
+/// removes all but the two newest complete checkpoints.
+pub(crate) fn write_commit(dir: &Path, commit: &Commit, process: usize) -> Result<()> {
     let d = checkpoint_dir(dir, commit.time);
-    write_atomic(&d.join("COMMIT"), &encode(commit)?)?;
+    write_atomic(&d.join(marker(process)), &encode(commit)?)?;
     let mut complete = list(dir)?;
-    complete.retain(|(_, p)| p.join("COMMIT").exists());
+    complete.retain(|(_, p)| is_complete(p));
     if complete.len() > 2 {
         for (_, old) in &complete[..complete.len() - 2] {
             if let Err(e) = std::fs::remove_dir_all(old) {
@@ -172,7 +201,7 @@ pub(crate) fn write_commit(dir: &Path, commit: &Commit) -> Result<()> {
     // Unfinished checkpoints older than the newest complete one are debris.
     if let Some((newest, _)) = complete.last() {
         for (t, p) in list(dir)? {
-            if t < *newest && !p.join("COMMIT").exists() {
+            if t < *newest && !is_complete(&p) {
                 let _ = std::fs::remove_dir_all(p);
             }
         }
@@ -185,7 +214,7 @@ pub(crate) fn committed_times(dir: &Path) -> Vec<u64> {
     list(dir)
         .unwrap_or_default()
         .into_iter()
-        .filter(|(_, p)| p.join("COMMIT").exists())
+        .filter(|(_, p)| is_complete(p))
         .map(|(t, _)| t)
         .collect()
 }
@@ -240,7 +269,7 @@ fn read_one(path: &Path) -> Result<Restored> {
 pub(crate) fn read_latest(dir: &Path) -> Result<Option<Restored>> {
     let mut last_error = None;
     for (_, path) in list(dir)?.into_iter().rev() {
-        if !path.join("COMMIT").exists() {
+        if !is_complete(&path) {
             continue;
         }
         match read_one(&path) {
@@ -267,6 +296,7 @@ mod tests {
             zero: 0,
             interval: 1000,
             workers: 2,
+            processes: 1,
             operators: vec!["0:x".into()],
         }
     }
@@ -277,7 +307,7 @@ mod tests {
             part.insert("0:x".into(), to_bytes(&(time, w)));
             write_part(dir, time, w, &part).unwrap();
         }
-        write_commit(dir, &commit(time)).unwrap();
+        write_commit(dir, &commit(time), 0).unwrap();
     }
 
     #[test]
@@ -315,6 +345,27 @@ mod tests {
         write(d.path(), 1000);
         write_part(d.path(), 2000, 0, &Part::new()).unwrap();
         assert_eq!(read_latest(d.path()).unwrap().unwrap().commit.time, 1000);
+    }
+
+    #[test]
+    fn a_cluster_checkpoint_counts_once_every_process_marked_it() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), 1000);
+        // Two processes of one worker each; process 1 is late.
+        let two = Commit {
+            workers: 2,
+            processes: 2,
+            ..commit(2000)
+        };
+        for w in 0..2 {
+            write_part(d.path(), 2000, w, &Part::new()).unwrap();
+        }
+        write_commit(d.path(), &two, 0).unwrap();
+        assert_eq!(committed_times(d.path()), [1000]);
+        assert_eq!(read_latest(d.path()).unwrap().unwrap().commit.time, 1000);
+        write_commit(d.path(), &two, 1).unwrap();
+        assert_eq!(committed_times(d.path()), [1000, 2000]);
+        assert_eq!(read_latest(d.path()).unwrap().unwrap().commit, two);
     }
 
     #[test]

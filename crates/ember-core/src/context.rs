@@ -355,13 +355,10 @@ impl StreamingContext {
                 process,
                 workers,
             } => {
-                if shared.checkpoint_dir.is_some() {
-                    return Err(Error::config(
-                        "checkpointing is not supported in cluster mode yet: run without \
-                         checkpoint(), or on one process (local[N])",
-                    ));
-                }
                 shared.cluster = true;
+                shared.process = *process;
+                shared.processes = hosts.len();
+                shared.graph = graph_shape(&shared, &definitions);
                 timely::Config {
                     communication: timely::CommunicationConfig::Cluster {
                         threads: *workers,
@@ -629,6 +626,15 @@ pub(crate) struct Shared {
     /// Running as one process of a cluster: the zero time is agreed with the
     /// other processes before the graph is built.
     pub(crate) cluster: bool,
+    /// This process's number and how many there are (0 and 1 in local mode).
+    process: usize,
+    processes: usize,
+    /// In a cluster: the shape of this process's graph, compared with every
+    /// other process's before the graph runs.
+    graph: String,
+    /// In a cluster: the error that stopped this process came from another
+    /// process (so it is not announced back).
+    failed_by_peer: AtomicBool,
     /// Started by `get_or_create`: receivers replay their logs even when no
     /// checkpoint was complete yet.
     pub(crate) recovering: bool,
@@ -678,6 +684,10 @@ impl Shared {
             restored,
             resume_ms: AtomicU64::new(resume),
             cluster: false,
+            process: 0,
+            processes: 1,
+            graph: String::new(),
+            failed_by_peer: AtomicBool::new(false),
             recovering: false,
             parts: Mutex::new(BTreeMap::new()),
             bus: Bus::start(0, false, Vec::new()),
@@ -707,10 +717,13 @@ impl Shared {
         self.resume_ms.load(Ordering::Acquire)
     }
 
-    /// The processes of a cluster agreed on `zero` (a fresh start only).
+    /// The processes of a cluster agreed on `zero`; on a fresh start the
+    /// first batch follows it.
     fn agreed_zero(&self, zero: u64) {
         self.zero_ms.store(zero, Ordering::Release);
-        self.resume_ms.store(zero, Ordering::Release);
+        if self.restored.is_none() {
+            self.resume_ms.store(zero, Ordering::Release);
+        }
     }
 
     /// The first batch time not to produce (`u64::MAX` while running).
@@ -803,6 +816,71 @@ impl Shared {
             });
     }
 
+    /// What this process tells the others of a cluster about its stop, if
+    /// anything changed since `announced`: a failure (once), a stop at once,
+    /// or the batch its sources stop at.
+    fn control_update(&self, announced: &Option<Control>) -> Option<Control> {
+        let process = self.process;
+        let next = if self.aborted() {
+            match self.take_error() {
+                Some(_) if self.failed_by_peer.load(Ordering::Acquire) => return None,
+                Some(e) => ControlKind::Failed(e.to_string()),
+                None => ControlKind::Halt,
+            }
+        } else {
+            match self.stop_at() {
+                u64::MAX => return None,
+                at => ControlKind::StopAt(at),
+            }
+        };
+        let next = Control {
+            process,
+            kind: next,
+        };
+        (announced.as_ref() != Some(&next)).then_some(next)
+    }
+
+    /// Another process of the cluster stopped, or is stopping: this one
+    /// follows. A graceful stop ends at the latest batch any process asks
+    /// for, so every process completes the same batches.
+    fn on_control(&self, message: &Control) {
+        if message.process == self.process {
+            return;
+        }
+        match &message.kind {
+            ControlKind::StopAt(at) => {
+                if self.stop_at() == u64::MAX {
+                    tracing::info!(
+                        process = message.process,
+                        "another process of the cluster is stopping gracefully"
+                    );
+                    self.request_stop(true);
+                }
+                let raised =
+                    self.stop_at
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                            (now != 0 && now < *at && !self.aborted()).then_some(*at)
+                        });
+                if raised.is_ok() && self.final_checkpoint.load(Ordering::Acquire) != 0 {
+                    self.final_checkpoint
+                        .store(at - self.conf.batch_ms, Ordering::Release);
+                }
+                self.wake_all();
+            }
+            ControlKind::Halt => {
+                tracing::info!(process = message.process, "another process stopped at once");
+                self.halt();
+            }
+            ControlKind::Failed(error) => {
+                self.failed_by_peer.store(true, Ordering::Release);
+                self.fail(Error::Cluster(format!(
+                    "process {} of the cluster failed: {error}",
+                    message.process
+                )));
+            }
+        }
+    }
+
     /// Stops every worker at once, without an error.
     pub(crate) fn halt(&self) {
         self.aborted.store(true, Ordering::Release);
@@ -882,10 +960,11 @@ impl Shared {
                 time,
                 zero: self.zero(),
                 interval: self.conf.batch_ms,
-                workers: self.workers,
+                workers: self.workers * self.processes,
+                processes: self.processes,
                 operators,
             };
-            checkpoint::write_commit(dir, &commit)?;
+            checkpoint::write_commit(dir, &commit, self.process)?;
             tracing::debug!(time, "checkpoint committed");
         }
         Ok(())
@@ -1124,34 +1203,179 @@ fn stdout_to_stderr() -> Option<()> {
     None
 }
 
-/// Agrees with every other worker on the largest of the proposals.
-fn agree_on_max(worker: &mut timely::worker::Worker, proposal: u64) -> u64 {
+/// What every worker of a cluster tells every other before building its
+/// graph.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Hello {
+    process: usize,
+    /// The zero time this process proposes (or restored).
+    zero: u64,
+    /// The checkpoint this process resumes from, if any.
+    restored: Option<u64>,
+    /// The shape of this process's graph (see [`graph_shape`]).
+    graph: String,
+}
+
+/// What a process of a cluster tells the others about stopping.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Control {
+    process: usize,
+    kind: ControlKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum ControlKind {
+    /// Stopping gracefully: sources stop at this batch time.
+    StopAt(u64),
+    /// Stopped at once.
+    Halt,
+    /// Stopped by this error.
+    Failed(String),
+}
+
+/// The cluster's control dataflow: every worker hears every process's
+/// [`Control`] messages, sent by each process's first worker.
+fn control_dataflow(
+    worker: &mut timely::worker::Worker,
+    shared: &Arc<Shared>,
+) -> timely::dataflow::InputHandle<u64, timely::container::CapacityContainerBuilder<Vec<Control>>> {
+    use timely::dataflow::operators::vec::Broadcast;
+    use timely::dataflow::operators::{Input, Inspect};
+
+    worker.dataflow::<u64, _, _>(|scope| {
+        let (input, stream) = scope.new_input::<Vec<Control>>();
+        let shared = shared.clone();
+        stream.broadcast().inspect(move |m| shared.on_control(m));
+        input
+    })
+}
+
+/// Sends a process's [`Control`] messages when its stop changes.
+struct Announcer {
+    /// The first worker of each process of a cluster holds the input.
+    input: Option<
+        timely::dataflow::InputHandle<
+            u64,
+            timely::container::CapacityContainerBuilder<Vec<Control>>,
+        >,
+    >,
+    announced: Option<Control>,
+}
+
+impl Announcer {
+    fn announce(&mut self, shared: &Shared) {
+        let Some(input) = self.input.as_mut() else {
+            return;
+        };
+        if let Some(message) = shared.control_update(&self.announced) {
+            input.send(message.clone());
+            input.flush();
+            self.announced = Some(message);
+        }
+    }
+}
+
+/// Sends `hello` to every worker of the cluster and gathers theirs.
+fn exchange_hellos(worker: &mut timely::worker::Worker, hello: Hello) -> Vec<Hello> {
     use std::cell::RefCell;
     use std::rc::Rc;
     use timely::dataflow::operators::vec::Broadcast;
     use timely::dataflow::operators::{Input, Inspect, Probe};
 
-    let seen = Rc::new(RefCell::new(proposal));
+    let seen = Rc::new(RefCell::new(Vec::new()));
     let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
-        let (input, stream) = scope.new_input::<Vec<u64>>();
-        let max = seen.clone();
+        let (input, stream) = scope.new_input::<Vec<Hello>>();
+        let seen = seen.clone();
         let (probe, _) = stream
             .broadcast()
-            .inspect(move |x| {
-                let mut m = max.borrow_mut();
-                *m = (*m).max(*x);
-            })
+            .inspect(move |h| seen.borrow_mut().push(h.clone()))
             .probe();
         (input, probe)
     });
-    input.send(proposal);
+    input.send(hello);
     input.advance_to(1);
     drop(input);
     while probe.less_than(&1) {
         worker.step();
     }
-    let agreed = *seen.borrow();
-    agreed
+    let all = seen.borrow().clone();
+    all
+}
+
+/// Checks that every process built the same graph and resumes from the same
+/// checkpoint, and returns the zero time: the checkpoint's, or on a fresh
+/// start the latest proposal (every process proposed the next batch boundary
+/// after its own start), so batch times are the same everywhere.
+fn agree(mine: &Hello, all: &[Hello]) -> Result<u64> {
+    for other in all {
+        if other.graph != mine.graph {
+            return Err(Error::Cluster(format!(
+                "process {} and process {} built different graphs (process {}: {}; process {}: \
+                 {}): every process must run the same program with the same arguments",
+                mine.process.min(other.process),
+                mine.process.max(other.process),
+                mine.process,
+                mine.graph,
+                other.process,
+                other.graph
+            )));
+        }
+        if other.restored != mine.restored {
+            let show = |r: Option<u64>| match r {
+                Some(t) => format!("resumes from the checkpoint at {t}"),
+                None => "finds no checkpoint".to_string(),
+            };
+            return Err(Error::Cluster(format!(
+                "process {} {} but process {} {}: every process must see the same checkpoint \
+                 directory (the same path on one machine, or a shared file system)",
+                mine.process,
+                show(mine.restored),
+                other.process,
+                show(other.restored)
+            )));
+        }
+    }
+    Ok(all.iter().map(|h| h.zero).max().unwrap_or(mine.zero))
+}
+
+/// The shape of the graph `definitions` build, to compare across the
+/// processes of a cluster: the timely operators and channels, the stateful
+/// operators and the outputs. It is built once more, on a throwaway worker
+/// of this thread with a context of its own, and never run.
+fn graph_shape(shared: &Shared, definitions: &[Definition]) -> String {
+    let scratch = Arc::new(Shared::new(
+        shared.conf.clone(),
+        shared.clock.clone(),
+        shared.zero(),
+        shared.start_ms,
+        shared.workers,
+        shared.checkpoint_dir.clone(),
+        None,
+        shared.resume(),
+    ));
+    let index = shared.process * shared.workers;
+    let peers = shared.processes * shared.workers;
+    let allocator = timely::communication::allocator::Allocator::Thread(Default::default());
+    let mut worker = timely::worker::Worker::new(Default::default(), allocator, None);
+    let built = catch_unwind(AssertUnwindSafe(|| {
+        worker.dataflow::<u64, _, _>(|scope| {
+            let ctx = WorkerCtx::new(scratch.clone(), index, peers, ProbeHandle::new());
+            let ss = StreamingScope::new(scope, ctx.clone());
+            for d in definitions {
+                d(&ss);
+            }
+            (ctx.stateful_ids(), ctx.outputs())
+        })
+    }));
+    match built {
+        Ok((stateful, outputs)) => format!(
+            "{} timely operators and channels; stateful operators {stateful:?}; output \
+             operations: {outputs}",
+            worker.peek_identifier()
+        ),
+        // The real build reports the panic; here the shape only has to differ.
+        Err(p) => format!("a panic while defining: {}", panic_message(&*p)),
+    }
 }
 
 /// One worker's life: build the graph, agree to go, step until done.
@@ -1168,11 +1392,32 @@ fn run_worker(
     let index = worker.index();
     let peers = worker.peers();
     if shared.cluster {
-        // Every process proposed the next batch boundary after its own start;
-        // all take the latest, so batch times are the same everywhere.
-        let zero = agree_on_max(worker, shared.zero());
-        shared.agreed_zero(zero);
+        let hello = Hello {
+            process: shared.process,
+            zero: shared.zero(),
+            restored: shared.restored.as_ref().map(|r| r.commit.time),
+            graph: shared.graph.clone(),
+        };
+        match agree(&hello, &exchange_hellos(worker, hello.clone())) {
+            Ok(zero) => shared.agreed_zero(zero),
+            Err(e) => {
+                shared.report_build(BuildReport {
+                    outputs: 1,
+                    error: Some(e),
+                });
+                return Ok(());
+            }
+        }
     }
+    // Built before the program's graph, so its channels are the same on
+    // every process whatever the graphs are.
+    let mut control = Announcer {
+        input: shared
+            .cluster
+            .then(|| control_dataflow(worker, shared))
+            .filter(|_| index % shared.workers == 0),
+        announced: None,
+    };
     // The first worker of each process reports completed batches.
     let reporter = index % shared.workers == 0;
     let probe = ProbeHandle::new();
@@ -1263,13 +1508,18 @@ fn run_worker(
                 if let Some(t) = through {
                     shared.set_completed(t);
                 }
+                control.announce(shared);
+                if frontier.is_none() {
+                    // The program's graph is done everywhere: nothing more to say.
+                    control.input = None;
+                }
             }
             if !more {
                 break;
             }
         }
     }));
-    match ran {
+    let ended = match ran {
         Ok(()) => Ok(()),
         Err(p) => {
             let message = panic_message(&*p);
@@ -1283,5 +1533,9 @@ fn run_worker(
             }
             Err(message)
         }
-    }
+    };
+    // A failure or a stop at once reaches the other processes while timely
+    // steps the dataflows to their end after this returns.
+    control.announce(shared);
+    ended
 }

@@ -65,9 +65,17 @@ fn run(job: &str, master_args: &[String]) -> Results {
     .unwrap();
     ssc.start().unwrap();
     let first = ssc.first_batch_time().unwrap().milliseconds();
-    ssc.await_batch(Time::from_millis(first + (BATCHES + 2) * INTERVAL_MS))
-        .unwrap();
-    ssc.stop(false).unwrap();
+    let follower = master_args
+        .windows(2)
+        .any(|w| w[0] == "--process" && w[1] != "0");
+    if follower {
+        // Process 0's stop ends every process of the cluster.
+        ssc.await_termination().unwrap();
+    } else {
+        ssc.await_batch(Time::from_millis(first + (BATCHES + 2) * INTERVAL_MS))
+            .unwrap();
+        ssc.stop(false).unwrap();
+    }
     let by_time = seen.lock().unwrap().clone();
     by_time
         .into_iter()
@@ -408,4 +416,500 @@ fn three_hosts_in_their_own_network_namespaces_match_local_1() {
         &["--master".to_string(), "local[1]".to_string()],
     );
     assert_eq!(got, format!("{local:?}"));
+}
+
+// ---------------------------------------------------------------------------
+// A cluster killed and restarted from its checkpoint.
+// ---------------------------------------------------------------------------
+
+const RESTART_CHILD: &str = "EMBER_CLUSTER_RESTART_CHILD";
+
+/// One process of a cluster running a stateful word count over a directory
+/// with `get_or_create`, checkpointing every batch; process 0 writes the
+/// running counts after every batch. Runs until killed or until the
+/// cluster breaks.
+#[test]
+fn restart_child_program() {
+    let Ok(spec) = std::env::var(RESTART_CHILD) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [hosts, process, input, ckpt, out] = parts.as_slice() else {
+        panic!("bad {RESTART_CHILD}: {spec}");
+    };
+    let (input, out) = (
+        std::path::PathBuf::from(input),
+        std::path::PathBuf::from(out),
+    );
+    let args: Vec<String> = [
+        "--master",
+        "cluster",
+        "--hosts",
+        hosts,
+        "--process",
+        process,
+        "--workers",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let dir = ckpt.to_string();
+    let ssc = StreamingContext::get_or_create(ckpt, move || {
+        let (conf, _) = StreamingConf::new("cluster-restart", millis(INTERVAL_MS))
+            .ui(None)
+            .stop_on_signals(false)
+            .checkpoint_interval(millis(INTERVAL_MS))
+            .parse_args(args.clone())?;
+        let ssc = StreamingContext::new(conf)?;
+        ssc.checkpoint(&dir);
+        let (input, out) = (input.clone(), out.clone());
+        ssc.define(move |s| {
+            let out = out.clone();
+            s.text_file_stream(&input)
+                .flat_map(|l| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+                .map(|w| (w, 1u64))
+                .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+                    Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+                })
+                .foreach_rdd(move |batch, _| {
+                    let mut lines: Vec<String> =
+                        batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
+                    lines.sort();
+                    let tmp = out.with_extension("tmp");
+                    std::fs::write(&tmp, lines.join("\n")).unwrap();
+                    std::fs::rename(&tmp, &out).unwrap();
+                });
+        })?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    // Ends with a cluster error when a peer is killed.
+    let _ = ssc.await_termination();
+}
+
+/// Starts the three processes of the restartable cluster on fresh ports.
+fn start_restart_cluster(input: &Path, ckpt: &Path, out: &Path) -> Vec<std::process::Child> {
+    let hosts: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let list = hosts.join(",");
+    (0..3)
+        .map(|p| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "restart_child_program",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(
+                    RESTART_CHILD,
+                    format!(
+                        "{list}|{p}|{}|{}|{}",
+                        input.display(),
+                        ckpt.display(),
+                        out.display()
+                    ),
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn read_counts(out: &Path) -> BTreeMap<String, u64> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(w, n)| (w.to_string(), n.parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_run() {
+    if std::env::var(CHILD).is_ok()
+        || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok()
+        || std::env::var(RESTART_CHILD).is_ok()
+    {
+        return;
+    }
+    use std::time::{Duration, Instant};
+    let (input, ckpt, outdir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let out = outdir.path().join("counts.txt");
+    // 45 files of known words; the model is their plain count.
+    let words = ["alpha", "beta", "gamma", "delta", "eps", "zeta"];
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let files: Vec<String> = (0..45usize)
+        .map(|i| {
+            let line: Vec<&str> = (0..(i * 7 % 11 + 1))
+                .map(|j| words[(i * 5 + j * 3) % words.len()])
+                .collect();
+            for w in &line {
+                *expected.entry(w.to_string()).or_default() += 1;
+            }
+            line.join(" ")
+        })
+        .collect();
+    let drop_file = |i: usize| {
+        let tmp = input.path().join(format!(".f{i}.tmp"));
+        std::fs::write(&tmp, &files[i]).unwrap();
+        std::fs::rename(&tmp, input.path().join(format!("f{i:03}"))).unwrap();
+    };
+    let await_first_output = |children: &mut Vec<std::process::Child>| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !out.exists() {
+            for c in children.iter_mut() {
+                assert!(
+                    c.try_wait().unwrap().is_none(),
+                    "a cluster process exited before its first batch"
+                );
+            }
+            assert!(Instant::now() < deadline, "the cluster never ran a batch");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+
+    let mut children = start_restart_cluster(input.path(), ckpt.path(), &out);
+    // Files older than the first start are ignored (newFilesOnly): feed only
+    // once the first batch has been written out.
+    await_first_output(&mut children);
+    let mut next = 0;
+    for kill in 0..3 {
+        for _ in 0..10 {
+            drop_file(next);
+            next += 1;
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        // A process dies; the others stop with a cluster error on their own.
+        let victim = [1, 2, 0][kill];
+        children[victim].kill().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for c in children.iter_mut() {
+            while c.try_wait().unwrap().is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "a process outlived its killed peer by 20 s"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // Files that arrive while the cluster is down are taken after it.
+        drop_file(next);
+        next += 1;
+        std::fs::remove_file(&out).ok();
+        children = start_restart_cluster(input.path(), ckpt.path(), &out);
+        await_first_output(&mut children);
+    }
+    while next < files.len() {
+        drop_file(next);
+        next += 1;
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_counts(&out) != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in children.iter_mut() {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    assert_eq!(
+        read_counts(&out),
+        expected,
+        "after three kills and restarts"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Processes that build different graphs.
+// ---------------------------------------------------------------------------
+
+/// One process whose graph depends on its job name; writes how start ended.
+#[test]
+fn mismatch_child_program() {
+    let Ok(spec) = std::env::var("EMBER_CLUSTER_MISMATCH_CHILD") else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [job, hosts, process, out] = parts.as_slice() else {
+        panic!("bad spec {spec}");
+    };
+    let args: Vec<String> = [
+        "--master",
+        "cluster",
+        "--hosts",
+        hosts,
+        "--process",
+        process,
+        "--workers",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (conf, _) = StreamingConf::new("cluster-mismatch", millis(INTERVAL_MS))
+        .ui(None)
+        .stop_on_signals(false)
+        .parse_args(args)
+        .unwrap();
+    let ssc = StreamingContext::new(conf).unwrap();
+    let job = job.to_string();
+    ssc.define(move |s| {
+        let words = s.queue_stream(input(), true, None).map(|l| (l, 1u64));
+        if job == "wordcount" {
+            words.reduce_by_key(|a, b| a + b).foreach_rdd(|_, _| {});
+        } else {
+            words
+                .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+                    Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+                })
+                .foreach_rdd(|_, _| {});
+        }
+    })
+    .unwrap();
+    let started = ssc.start();
+    if started.is_ok() {
+        let _ = ssc.stop(false);
+    }
+    std::fs::write(out, format!("{started:?}")).unwrap();
+}
+
+#[test]
+fn processes_that_build_different_graphs_are_refused_at_start() {
+    if std::env::var(CHILD).is_ok()
+        || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok()
+        || std::env::var(RESTART_CHILD).is_ok()
+        || std::env::var("EMBER_CLUSTER_MISMATCH_CHILD").is_ok()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+    let children: Vec<_> = ["wordcount", "state"]
+        .iter()
+        .enumerate()
+        .map(|(p, job)| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "mismatch_child_program",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(
+                    "EMBER_CLUSTER_MISMATCH_CHILD",
+                    format!(
+                        "{job}|{hosts}|{p}|{}",
+                        dir.path().join(format!("p{p}")).display()
+                    ),
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (p, c) in children.into_iter().enumerate() {
+        assert!(
+            c.wait_with_output().unwrap().status.success(),
+            "process {p}"
+        );
+        let ended = std::fs::read_to_string(dir.path().join(format!("p{p}"))).unwrap();
+        assert!(
+            ended.starts_with("Err(Cluster(") && ended.contains("built different graphs"),
+            "process {p}: {ended}"
+        );
+        assert!(
+            ended.contains("update_state_by_key"),
+            "names the difference: {ended}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A graceful stop of one process stops the whole cluster at one batch.
+// ---------------------------------------------------------------------------
+
+const GRACEFUL_CHILD: &str = "EMBER_CLUSTER_GRACEFUL_CHILD";
+
+/// One process of a 2 × 2 cluster counting an endless queue (every batch
+/// the same 12 words spread over the workers) by key; process 0 appends
+/// `<batch time> <words>` per batch (or panics at a given batch). SIGTERM
+/// stops it gracefully.
+#[test]
+fn graceful_child_program() {
+    let Ok(spec) = std::env::var(GRACEFUL_CHILD) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [hosts, process, out, panic_at] = parts.as_slice() else {
+        panic!("bad {GRACEFUL_CHILD}: {spec}");
+    };
+    // With a number: the output panics at that batch (counted from 1).
+    let panic_at: usize = panic_at.parse().unwrap_or(usize::MAX);
+    let args: Vec<String> = [
+        "--master",
+        "cluster",
+        "--hosts",
+        hosts,
+        "--process",
+        process,
+        "--workers",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (conf, _) = StreamingConf::new("cluster-graceful", millis(INTERVAL_MS))
+        .ui(None)
+        .parse_args(args)
+        .unwrap();
+    let ssc = StreamingContext::new(conf).unwrap();
+    let out = std::path::PathBuf::from(out);
+    let log = out.with_extension("batches");
+    ssc.define(move |s| {
+        let log = log.clone();
+        let mut seen = 0;
+        let line = "a b c d e f".to_string();
+        s.queue_stream(Queue::new(), false, Some(vec![line.clone(), line]))
+            .flat_map(|l| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+            .map(|w| (w, 1u64))
+            .reduce_by_key(|a, b| a + b)
+            .foreach_rdd(move |batch, t| {
+                use std::io::Write;
+                seen += 1;
+                assert!(
+                    seen < panic_at,
+                    "the program's output fails at batch {seen}"
+                );
+                let words: u64 = batch.iter().map(|(_, n)| n).sum();
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap();
+                writeln!(f, "{} {words}", t.milliseconds()).unwrap();
+            });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let first = ssc.first_batch_time().unwrap();
+    let ended = ssc.await_batch(first).and_then(|()| {
+        std::fs::write(out.with_extension("ready"), "").unwrap();
+        ssc.await_termination()
+    });
+    std::fs::write(&out, format!("{ended:?}")).unwrap();
+}
+
+/// Starts the two processes of [`graceful_child_program`].
+fn graceful_cluster(outs: &[std::path::PathBuf], panic_at: &str) -> Vec<std::process::Child> {
+    let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+    (0..2)
+        .map(|p| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "graceful_child_program",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(
+                    GRACEFUL_CHILD,
+                    format!("{hosts}|{p}|{}|{panic_at}", outs[p].display()),
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn when_one_process_fails_the_others_stop_with_its_error() {
+    if std::env::var(GRACEFUL_CHILD).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let outs: Vec<_> = (0..2).map(|p| dir.path().join(format!("p{p}"))).collect();
+    for (p, c) in graceful_cluster(&outs, "3").into_iter().enumerate() {
+        assert!(
+            c.wait_with_output().unwrap().status.success(),
+            "process {p}"
+        );
+    }
+    let ended: Vec<String> = outs
+        .iter()
+        .map(|o| std::fs::read_to_string(o).unwrap())
+        .collect();
+    assert!(
+        ended[0].starts_with("Err(UserCode") && ended[0].contains("fails at batch 3"),
+        "{}",
+        ended[0]
+    );
+    assert!(
+        ended[1].starts_with("Err(Cluster(\"process 0 of the cluster failed")
+            && ended[1].contains("fails at batch 3"),
+        "{}",
+        ended[1]
+    );
+}
+
+#[test]
+fn a_graceful_stop_of_one_process_stops_every_process_after_the_same_whole_batch() {
+    if std::env::var(GRACEFUL_CHILD).is_ok() {
+        return;
+    }
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let outs: Vec<_> = (0..2).map(|p| dir.path().join(format!("p{p}"))).collect();
+    let mut children = graceful_cluster(&outs, "-");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !outs.iter().all(|o| o.with_extension("ready").exists()) {
+        assert!(Instant::now() < deadline, "the cluster never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(3 * INTERVAL_MS));
+    // SIGTERM to process 1 only: process 0 follows it.
+    let term = Command::new("kill")
+        .args(["-TERM", &children[1].id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    for (p, c) in children.iter_mut().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "process {p} did not stop within 20 s of its peer's SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ended = std::fs::read_to_string(&outs[p]).unwrap();
+        assert_eq!(ended, "Ok(())", "process {p} ended cleanly");
+    }
+    // Every batch process 0 printed is whole: 12 words, none partial at
+    // the end, batch times contiguous.
+    let batches: Vec<(u64, u64)> = std::fs::read_to_string(outs[0].with_extension("batches"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (t, n) = l.split_once(' ').unwrap();
+            (t.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect();
+    assert!(batches.len() >= 3, "{batches:?}");
+    for pair in batches.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + INTERVAL_MS, "{batches:?}");
+    }
+    assert!(batches.iter().all(|(_, n)| *n == 12), "{batches:?}");
 }
