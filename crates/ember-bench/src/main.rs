@@ -3,6 +3,7 @@
 //! memory. See the crate's README for the definitions and results.
 
 mod ckpt;
+mod cluster;
 mod gen;
 mod job;
 mod run;
@@ -142,6 +143,18 @@ enum Cmd {
     EmberJob {
         #[command(flatten)]
         args: job::JobArgs,
+    },
+    /// Word count in cluster mode: the same text counted by 1, 2 or 3
+    /// processes over loopback; wall and CPU time, bytes exchanged per word.
+    Cluster {
+        #[command(flatten)]
+        args: cluster::ClusterArgs,
+    },
+    /// One process of `cluster`.
+    #[command(hide = true)]
+    ClusterChild {
+        #[command(flatten)]
+        args: cluster::ChildArgs,
     },
     /// The machine's single-threaded split-and-count limit, words/s.
     Baseline {
@@ -358,6 +371,12 @@ fn main() {
     if let Cmd::EmberJob { args } = &cli.cmd {
         return exit_on_error(job::run(args));
     }
+    if let Cmd::Cluster { args } = &cli.cmd {
+        return exit_on_error(cluster::run(args));
+    }
+    if let Cmd::ClusterChild { args } = &cli.cmd {
+        return exit_on_error(cluster::child(args));
+    }
     let corpus = Arc::new(Corpus::generate(0x5EED));
     match cli.cmd {
         Cmd::Sustained { common, rate } => {
@@ -379,7 +398,9 @@ fn main() {
             }
         },
         Cmd::Serve { args } => exit_on_error(serve::run(&args, &corpus)),
-        Cmd::EmberJob { .. } => unreachable!("handled above"),
+        Cmd::EmberJob { .. } | Cmd::Cluster { .. } | Cmd::ClusterChild { .. } => {
+            unreachable!("handled above")
+        }
         Cmd::Baseline { seconds } => job::baseline(seconds, &corpus),
         Cmd::RunOne { common, rate } => {
             let r = run_or_exit(&common.spec(rate, 10), &corpus);
