@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use timely::dataflow::operators::core::Exchange;
-use timely::dataflow::operators::vec::Map;
 use timely::scheduling::SyncActivator;
 
 use crate::context::Shared;
+use crate::dstream::fuse::Step;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::listener::{Bus, Event, ReceiverInfo};
@@ -687,8 +687,15 @@ impl<'s> StreamingScope<'s> {
         } else {
             blocks
         };
-        let lines = blocks.flat_map(|(_, block)| block);
-        DStream::new(lines, self.ctx.interval(), self.ctx.clone())
+        // Blocks become lines inside whichever operator reads them (no copy
+        // through an operator of its own).
+        let blocks = DStream::new(blocks, self.ctx.interval(), self.ctx.clone());
+        blocks.with_lineage(Step::lineage(
+            blocks.lineage.clone(),
+            "Lines",
+            None,
+            |(_, block): (u64, Vec<String>), out: &mut Vec<String>| out.extend(block),
+        ))
     }
 }
 
