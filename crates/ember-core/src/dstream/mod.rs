@@ -16,19 +16,24 @@
 //! `pair.rs` (keyed operations on `DStream<(K, V)>`) and `output.rs`.
 
 mod dashboard;
+pub(crate) mod fuse;
 mod output;
 mod pair;
 mod state;
 mod transform;
 mod window;
 
+use std::any::TypeId;
 use std::rc::Rc;
 
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::ParallelizationContract;
+use timely::dataflow::channels::pact::{ParallelizationContract, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::operator::empty;
-use timely::dataflow::operators::Operator;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::StreamVec;
+
+use fuse::{Lineage, Pull};
 
 use crate::scope::{StreamingScope, WorkerCtx};
 use crate::Data;
@@ -43,7 +48,8 @@ pub use state::{MapWithState, State, StateError, StateSpec};
 /// operations on it. Each operation returns a new DStream; nothing runs until
 /// the context starts.
 pub struct DStream<'s, T: Data> {
-    pub(crate) stream: StreamVec<'s, u64, T>,
+    /// The records: a timely stream, or narrow steps not yet run on one.
+    pub(crate) lineage: Lineage<'s, T>,
     /// Milliseconds between this stream's batches.
     pub(crate) slide: u64,
     pub(crate) ctx: Rc<WorkerCtx>,
@@ -52,7 +58,7 @@ pub struct DStream<'s, T: Data> {
 impl<T: Data> Clone for DStream<'_, T> {
     fn clone(&self) -> Self {
         DStream {
-            stream: self.stream.clone(),
+            lineage: self.lineage.clone(),
             slide: self.slide,
             ctx: self.ctx.clone(),
         }
@@ -61,7 +67,48 @@ impl<T: Data> Clone for DStream<'_, T> {
 
 impl<'s, T: Data> DStream<'s, T> {
     pub(crate) fn new(stream: StreamVec<'s, u64, T>, slide: u64, ctx: Rc<WorkerCtx>) -> Self {
-        DStream { stream, slide, ctx }
+        DStream {
+            lineage: Lineage::Stream(stream),
+            slide,
+            ctx,
+        }
+    }
+
+    /// A DStream on the same batches as this one, with records from `lineage`.
+    pub(crate) fn with_lineage<U: Data>(&self, lineage: Lineage<'s, U>) -> DStream<'s, U> {
+        DStream {
+            lineage,
+            slide: self.slide,
+            ctx: self.ctx.clone(),
+        }
+    }
+
+    /// The records as a timely stream (running the narrow steps before it
+    /// in one operator, built on first use).
+    pub(crate) fn stream(&self) -> StreamVec<'s, u64, T> {
+        self.lineage.stream()
+    }
+
+    /// Adds an input reading this stream to an operator under construction:
+    /// pipelined inputs run the narrow steps in that operator, others read
+    /// [`stream`](Self::stream) through `pact`.
+    fn attach<P>(&self, b: &mut OperatorBuilder<'s, u64>, pact: P) -> Pull<T>
+    where
+        P: ParallelizationContract<u64, Vec<T>> + 'static,
+    {
+        if TypeId::of::<P>() == TypeId::of::<Pipeline>() {
+            return self.lineage.attach(b);
+        }
+        let mut input = b.new_input(self.stream(), pact);
+        Box::new(move |run, mut sink| {
+            input.for_each(|cap, data| {
+                if run {
+                    if let Some(sink) = sink.as_mut() {
+                        sink(&cap, data);
+                    }
+                }
+            })
+        })
     }
 
     pub(crate) fn empty(s: &StreamingScope<'s>) -> Self {
@@ -82,7 +129,7 @@ impl<'s, T: Data> DStream<'s, T> {
     /// escape hatch to timely's operators. Come back with
     /// [`StreamingScope::from_timely`].
     pub fn to_timely(&self) -> StreamVec<'s, u64, T> {
-        self.stream.clone()
+        self.stream()
     }
 
     /// The per-batch operator every batch-level operation is built on.
@@ -103,7 +150,7 @@ impl<'s, T: Data> DStream<'s, T> {
     where
         U: Data,
         S: 'static,
-        P: ParallelizationContract<u64, Vec<T>>,
+        P: ParallelizationContract<u64, Vec<T>> + 'static,
         I: FnMut() -> S + 'static,
         F: FnMut(&mut S, &mut Vec<T>) + 'static,
         E: FnMut(u64, S, &mut Vec<U>) + 'static,
@@ -143,81 +190,89 @@ impl<'s, T: Data> DStream<'s, T> {
     where
         U: Data,
         S: 'static,
-        P: ParallelizationContract<u64, Vec<T>>,
+        P: ParallelizationContract<u64, Vec<T>> + 'static,
         I: FnMut() -> S + 'static,
         F: FnMut(&mut S, &mut Vec<T>) + 'static,
         E: FnMut(u64, Vec<(u64, S)>, &mut Vec<U>) + 'static,
     {
         let ctx = self.ctx.clone();
         let first = ctx.first_time(slide);
-        self.stream
-            .clone()
-            .unary_frontier::<CapacityContainerBuilder<Vec<U>>, _, _, _>(
-                pact,
-                name,
-                move |cap, _| {
-                    let mut cap = Some(cap.delayed(&first));
-                    let mut pending: Vec<(u64, S)> = Vec::new();
-                    let mut out: Vec<U> = Vec::new();
-                    move |(input, frontier), output| {
-                        if ctx.shared.aborted() {
-                            // After a failure no user code runs again; the
-                            // input is drained so the dataflow can end.
-                            input.for_each(|_, _| {});
-                            cap = None;
-                            pending.clear();
-                            return;
-                        }
-                        input.for_each(|stamp, data| {
-                            let t = stamp.least().copied().unwrap_or_default();
-                            let i = match pending.iter().position(|(pt, _)| *pt == t) {
-                                Some(i) => i,
-                                None => {
-                                    pending.push((t, init()));
-                                    pending.len() - 1
-                                }
-                            };
-                            fold(&mut pending[i].1, data);
-                        });
-                        let Some(c) = cap.as_mut() else { return };
-                        let end = ctx.shared.stop_at();
-                        loop {
-                            let next = *c.time();
-                            let complete = if frontier.is_empty() {
-                                next < end
-                            } else {
-                                !frontier.less_equal(&next)
-                            };
-                            if !complete {
-                                break;
+        let mut b = OperatorBuilder::new(name.to_string(), self.lineage.scope());
+        let mut pull = self.attach(&mut b, pact);
+        let (output, stream) = b.new_output::<Vec<U>>();
+        let mut output = OutputBuilder::<u64, CapacityContainerBuilder<Vec<U>>>::from(output);
+        b.build(move |mut caps| {
+            // The last output is this one; the others carry fused steps'
+            // records, sent with the input's capabilities.
+            let cap = caps.pop().expect("an output");
+            drop(caps);
+            let mut cap = Some(cap.delayed(&first));
+            let mut pending: Vec<(u64, S)> = Vec::new();
+            let mut out: Vec<U> = Vec::new();
+            move |frontiers| {
+                let frontier = &frontiers[0];
+                if ctx.shared.aborted() {
+                    // After a failure no user code runs again; the
+                    // input is drained so the dataflow can end.
+                    pull(false, None);
+                    cap = None;
+                    pending.clear();
+                    return;
+                }
+                pull(
+                    true,
+                    Some(&mut |stamp, data| {
+                        let t = stamp.least().copied().unwrap_or_default();
+                        let i = match pending.iter().position(|(pt, _)| *pt == t) {
+                            Some(i) => i,
+                            None => {
+                                pending.push((t, init()));
+                                pending.len() - 1
                             }
-                            let mut arrived = Vec::new();
-                            let mut i = 0;
-                            while i < pending.len() {
-                                if pending[i].0 <= next {
-                                    arrived.push(pending.swap_remove(i));
-                                } else {
-                                    i += 1;
-                                }
-                            }
-                            arrived.sort_by_key(|(t, _)| *t);
-                            if arrived.last().is_none_or(|(t, _)| *t != next) {
-                                arrived.push((next, init()));
-                            }
-                            emit(next, arrived, &mut out);
-                            if !out.is_empty() {
-                                output.session(&*c).give_container(&mut out);
-                                out.clear();
-                            }
-                            c.downgrade(&(next + slide));
-                        }
-                        if frontier.is_empty() {
-                            cap = None;
-                            pending.clear();
+                        };
+                        fold(&mut pending[i].1, data);
+                    }),
+                );
+                let Some(c) = cap.as_mut() else { return };
+                let end = ctx.shared.stop_at();
+                let mut output = output.activate();
+                loop {
+                    let next = *c.time();
+                    let complete = if frontier.is_empty() {
+                        next < end
+                    } else {
+                        !frontier.less_equal(&next)
+                    };
+                    if !complete {
+                        break;
+                    }
+                    let mut arrived = Vec::new();
+                    let mut i = 0;
+                    while i < pending.len() {
+                        if pending[i].0 <= next {
+                            arrived.push(pending.swap_remove(i));
+                        } else {
+                            i += 1;
                         }
                     }
-                },
-            )
+                    arrived.sort_by_key(|(t, _)| *t);
+                    if arrived.last().is_none_or(|(t, _)| *t != next) {
+                        arrived.push((next, init()));
+                    }
+                    emit(next, arrived, &mut out);
+                    if !out.is_empty() {
+                        output.session(&*c).give_container(&mut out);
+                        out.clear();
+                    }
+                    c.downgrade(&(next + slide));
+                }
+                if frontier.is_empty() {
+                    cap = None;
+                    pending.clear();
+                }
+            }
+        });
+        stream
     }
 
     /// [`batch_fold`](Self::batch_fold) over two inputs with the same slide:
@@ -238,8 +293,8 @@ impl<'s, T: Data> DStream<'s, T> {
         W: Data,
         U: Data,
         S: 'static,
-        P1: ParallelizationContract<u64, Vec<T>>,
-        P2: ParallelizationContract<u64, Vec<W>>,
+        P1: ParallelizationContract<u64, Vec<T>> + 'static,
+        P2: ParallelizationContract<u64, Vec<W>> + 'static,
         I: FnMut() -> S + 'static,
         F1: FnMut(&mut S, &mut Vec<T>) + 'static,
         F2: FnMut(&mut S, &mut Vec<W>) + 'static,
@@ -248,79 +303,83 @@ impl<'s, T: Data> DStream<'s, T> {
         let ctx = self.ctx.clone();
         let slide = self.slide;
         let first = ctx.first_time(slide);
-        self.stream
-            .clone()
-            .binary_frontier::<_, CapacityContainerBuilder<Vec<U>>, _, _, _, _>(
-                other.stream.clone(),
-                pact1,
-                pact2,
-                name,
-                move |cap, _| {
-                    let mut cap = Some(cap.delayed(&first));
-                    let mut pending: Vec<(u64, S)> = Vec::new();
-                    let mut out: Vec<U> = Vec::new();
-                    fn slot<S>(
-                        pending: &mut Vec<(u64, S)>,
-                        t: u64,
-                        init: &mut impl FnMut() -> S,
-                    ) -> usize {
-                        match pending.iter().position(|(pt, _)| *pt == t) {
-                            Some(i) => i,
-                            None => {
-                                pending.push((t, init()));
-                                pending.len() - 1
-                            }
-                        }
+        let mut b = OperatorBuilder::new(name.to_string(), self.lineage.scope());
+        let mut pull1 = self.attach(&mut b, pact1);
+        let mut pull2 = other.attach(&mut b, pact2);
+        let (output, stream) = b.new_output::<Vec<U>>();
+        let mut output = OutputBuilder::<u64, CapacityContainerBuilder<Vec<U>>>::from(output);
+        fn slot<S>(pending: &mut Vec<(u64, S)>, t: u64, init: &mut impl FnMut() -> S) -> usize {
+            match pending.iter().position(|(pt, _)| *pt == t) {
+                Some(i) => i,
+                None => {
+                    pending.push((t, init()));
+                    pending.len() - 1
+                }
+            }
+        }
+        b.build(move |mut caps| {
+            let cap = caps.pop().expect("an output");
+            drop(caps);
+            let mut cap = Some(cap.delayed(&first));
+            let mut pending: Vec<(u64, S)> = Vec::new();
+            let mut out: Vec<U> = Vec::new();
+            move |frontiers| {
+                let (f1, f2) = (&frontiers[0], &frontiers[1]);
+                if ctx.shared.aborted() {
+                    pull1(false, None);
+                    pull2(false, None);
+                    cap = None;
+                    pending.clear();
+                    return;
+                }
+                pull1(
+                    true,
+                    Some(&mut |stamp, data| {
+                        let t = stamp.least().copied().unwrap_or_default();
+                        let i = slot(&mut pending, t, &mut init);
+                        fold1(&mut pending[i].1, data);
+                    }),
+                );
+                pull2(
+                    true,
+                    Some(&mut |stamp, data| {
+                        let t = stamp.least().copied().unwrap_or_default();
+                        let i = slot(&mut pending, t, &mut init);
+                        fold2(&mut pending[i].1, data);
+                    }),
+                );
+                let Some(c) = cap.as_mut() else { return };
+                let end = ctx.shared.stop_at();
+                let both_empty = f1.is_empty() && f2.is_empty();
+                let mut output = output.activate();
+                loop {
+                    let next = *c.time();
+                    let complete = if both_empty {
+                        next < end
+                    } else {
+                        !f1.less_equal(&next) && !f2.less_equal(&next)
+                    };
+                    if !complete {
+                        break;
                     }
-                    move |(in1, f1), (in2, f2), output| {
-                        if ctx.shared.aborted() {
-                            in1.for_each(|_, _| {});
-                            in2.for_each(|_, _| {});
-                            cap = None;
-                            pending.clear();
-                            return;
-                        }
-                        in1.for_each(|stamp, data| {
-                            let t = stamp.least().copied().unwrap_or_default();
-                            let i = slot(&mut pending, t, &mut init);
-                            fold1(&mut pending[i].1, data);
-                        });
-                        in2.for_each(|stamp, data| {
-                            let t = stamp.least().copied().unwrap_or_default();
-                            let i = slot(&mut pending, t, &mut init);
-                            fold2(&mut pending[i].1, data);
-                        });
-                        let Some(c) = cap.as_mut() else { return };
-                        let end = ctx.shared.stop_at();
-                        let both_empty = f1.is_empty() && f2.is_empty();
-                        loop {
-                            let next = *c.time();
-                            let complete = if both_empty {
-                                next < end
-                            } else {
-                                !f1.less_equal(&next) && !f2.less_equal(&next)
-                            };
-                            if !complete {
-                                break;
-                            }
-                            let state = match pending.iter().position(|(t, _)| *t <= next) {
-                                Some(i) => pending.swap_remove(i).1,
-                                None => init(),
-                            };
-                            emit(next, state, &mut out);
-                            if !out.is_empty() {
-                                output.session(&*c).give_container(&mut out);
-                                out.clear();
-                            }
-                            c.downgrade(&(next + slide));
-                        }
-                        if both_empty {
-                            cap = None;
-                            pending.clear();
-                        }
+                    let state = match pending.iter().position(|(t, _)| *t <= next) {
+                        Some(i) => pending.swap_remove(i).1,
+                        None => init(),
+                    };
+                    emit(next, state, &mut out);
+                    if !out.is_empty() {
+                        output.session(&*c).give_container(&mut out);
+                        out.clear();
                     }
-                },
-            )
+                    c.downgrade(&(next + slide));
+                }
+                if both_empty {
+                    cap = None;
+                    pending.clear();
+                }
+            }
+        });
+        stream
     }
 
     /// Checks that two streams can be combined batch by batch.

@@ -4,6 +4,7 @@
 //! is the same in every process. Operations that allow it combine values on
 //! each worker before the exchange (one partial per key per worker per batch).
 
+use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -251,14 +252,16 @@ fn merge_into<K: Hash + Eq, C, V>(
     create: impl FnOnce(V) -> C,
     merge: impl FnOnce(C, V) -> C,
 ) {
-    match acc.get_mut(&k) {
-        Some(slot) => {
+    // One hash per record, whether the key is new or not.
+    match acc.entry(k) {
+        Entry::Occupied(mut slot) => {
+            let slot = slot.get_mut();
             if let Some(c) = slot.take() {
                 *slot = Some(merge(c, v));
             }
         }
-        None => {
-            acc.insert(k, Some(create(v)));
+        Entry::Vacant(slot) => {
+            slot.insert(Some(create(v)));
         }
     }
 }

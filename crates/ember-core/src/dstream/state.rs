@@ -216,7 +216,7 @@ impl<'s, U: Data, K: Data, S: Data> MapWithState<'s, U, K, S> {
     #[doc(alias = "stateSnapshots")]
     pub fn state_snapshots(&self) -> DStream<'s, (K, S)> {
         self.snapshots.set(true);
-        self.all.with(self.all.stream.clone().flat_map(|e| match e {
+        self.all.with(self.all.stream().flat_map(|e| match e {
             Emitted::Snapshot(k, s) => Some((k, s)),
             Emitted::Mapped(_) => None,
         }))
@@ -406,7 +406,7 @@ where
                 }
             },
         ));
-        let mapped = all.with(all.stream.clone().flat_map(|e| match e {
+        let mapped = all.with(all.stream().flat_map(|e| match e {
             Emitted::Mapped(u) => Some(u),
             Emitted::Snapshot(..) => None,
         }));

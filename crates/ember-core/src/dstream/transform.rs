@@ -7,10 +7,11 @@ use std::hash::Hash;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::core::Exchange as _;
-use timely::dataflow::operators::vec::{Filter, Map};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, Operator};
 use timely::dataflow::StreamVec;
 
+use super::fuse::Step;
 use super::DStream;
 
 /// Both sides of a `transform_with` batch, tagged with their worker.
@@ -28,39 +29,46 @@ impl<'s, T: Data> DStream<'s, T> {
     /// assert_eq!(out, [vec![10, 20], vec![]]);
     /// ```
     pub fn map<U: Data>(&self, mut f: impl FnMut(T) -> U + 'static) -> DStream<'s, U> {
-        let shared = self.ctx.shared.clone();
-        // After a stop at once, queued records pass without user code.
-        self.with(
-            self.stream
-                .clone()
-                .flat_map(move |x| (!shared.halting()).then(|| f(x))),
-        )
+        // Fused into the operator that reads it (see `fuse.rs`); after a
+        // stop at once, queued records pass without user code.
+        let halt = Some(self.ctx.shared.clone());
+        self.with_lineage(Step::lineage(
+            self.lineage.clone(),
+            "Map",
+            halt,
+            move |x, out| out.push(f(x)),
+        ))
     }
 
     /// Applies `f` to every record and flattens what it returns. Pipelined.
     #[doc(alias = "flatMap")]
-    pub fn flat_map<I>(&self, f: impl FnMut(T) -> I + 'static) -> DStream<'s, I::Item>
+    pub fn flat_map<I>(&self, mut f: impl FnMut(T) -> I + 'static) -> DStream<'s, I::Item>
     where
         I: IntoIterator,
         I::Item: Data,
     {
-        let shared = self.ctx.shared.clone();
-        let mut f = f;
-        self.with(
-            self.stream
-                .clone()
-                .flat_map(move |x| (!shared.halting()).then(|| f(x)).into_iter().flatten()),
-        )
+        let halt = Some(self.ctx.shared.clone());
+        self.with_lineage(Step::lineage(
+            self.lineage.clone(),
+            "FlatMap",
+            halt,
+            move |x, out: &mut Vec<I::Item>| out.extend(f(x)),
+        ))
     }
 
     /// Keeps the records for which `f` is true. Pipelined.
     pub fn filter(&self, mut f: impl FnMut(&T) -> bool + 'static) -> DStream<'s, T> {
-        let shared = self.ctx.shared.clone();
-        self.with(
-            self.stream
-                .clone()
-                .filter(move |x| !shared.halting() && f(x)),
-        )
+        let halt = Some(self.ctx.shared.clone());
+        self.with_lineage(Step::lineage(
+            self.lineage.clone(),
+            "Filter",
+            halt,
+            move |x, out: &mut Vec<T>| {
+                if f(&x) {
+                    out.push(x)
+                }
+            },
+        ))
     }
 
     /// Applies `f` once per batch to each worker's part of the batch (Spark's
@@ -101,7 +109,7 @@ impl<'s, T: Data> DStream<'s, T> {
     pub fn repartition(&self, partitions: usize) -> DStream<'s, T> {
         let targets = partitions.clamp(1, self.ctx.peers) as u64;
         let mut next = self.ctx.index as u64;
-        self.with(self.stream.clone().exchange(move |_| {
+        self.with(self.stream().exchange(move |_| {
             next = next.wrapping_add(1);
             next % targets
         }))
@@ -119,7 +127,7 @@ impl<'s, T: Data> DStream<'s, T> {
     /// [`Error::InvalidGraph`](crate::Error::InvalidGraph), as in Spark.
     pub fn union(&self, other: &DStream<'s, T>) -> DStream<'s, T> {
         self.check_same_slide(other, "union");
-        self.with(self.stream.clone().concat(other.stream.clone()))
+        self.with(self.stream().concat(other.stream()))
     }
 
     /// The number of records in each batch: one record per batch, 0 for an
@@ -190,10 +198,9 @@ impl<'s, T: Data> DStream<'s, T> {
     pub(crate) fn tagged(&self, limit: Option<usize>) -> StreamVec<'s, u64, (u32, T)> {
         let index = self.ctx.index as u32;
         match limit {
-            None => self.stream.clone().map(move |x| (index, x)),
+            None => self.stream().map(move |x| (index, x)),
             Some(limit) => self
-                .stream
-                .clone()
+                .stream()
                 .unary_frontier::<CapacityContainerBuilder<Vec<(u32, T)>>, _, _, _>(
                     Pipeline,
                     "Limit",

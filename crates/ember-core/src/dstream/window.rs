@@ -104,7 +104,7 @@ impl<'s, T: Data> DStream<'s, T> {
 
     /// A stream that failed definition: empty, so `start` can report the error.
     fn failed<U: Data>(&self) -> DStream<'s, U> {
-        self.with(empty(self.stream.scope()))
+        self.with(empty(self.lineage.scope()))
     }
 
     /// The slide-time operator windows are built on: see

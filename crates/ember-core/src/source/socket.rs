@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use timely::dataflow::operators::core::Exchange;
-use timely::dataflow::operators::vec::Map;
 use timely::scheduling::SyncActivator;
 
 use crate::context::Shared;
+use crate::dstream::fuse::Step;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::listener::{Bus, Event, ReceiverInfo};
@@ -538,19 +538,34 @@ impl Receiver_ {
             if self.stopped() {
                 break Ended::Stopped;
             }
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => {
+            // Lines are decoded straight from the reader's buffer (one copy
+            // per line); `line` only gathers a line split across two reads.
+            match reader.fill_buf() {
+                Ok([]) => {
                     // Like Java's readLine, a last line without newline counts.
                     if !line.is_empty() {
                         block.push(decode(&line, &mut invalid));
                     }
                     break Ended::Closed;
                 }
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        block.push(decode(&line, &mut invalid));
-                        line.clear();
-                    }
+                Ok(buf) => {
+                    let used = match memchr::memchr(b'\n', buf) {
+                        Some(i) if line.is_empty() => {
+                            block.push(decode(&buf[..=i], &mut invalid));
+                            i + 1
+                        }
+                        Some(i) => {
+                            line.extend_from_slice(&buf[..=i]);
+                            block.push(decode(&line, &mut invalid));
+                            line.clear();
+                            i + 1
+                        }
+                        None => {
+                            line.extend_from_slice(buf);
+                            buf.len()
+                        }
+                    };
+                    reader.consume(used);
                     let idle = reader.buffer().is_empty();
                     if idle || block.len() >= block_lines {
                         if !self.send(&mut block, &mut pacer) {
@@ -687,8 +702,15 @@ impl<'s> StreamingScope<'s> {
         } else {
             blocks
         };
-        let lines = blocks.flat_map(|(_, block)| block);
-        DStream::new(lines, self.ctx.interval(), self.ctx.clone())
+        // Blocks become lines inside whichever operator reads them (no copy
+        // through an operator of its own).
+        let blocks = DStream::new(blocks, self.ctx.interval(), self.ctx.clone());
+        blocks.with_lineage(Step::lineage(
+            blocks.lineage.clone(),
+            "Lines",
+            None,
+            |(_, block): (u64, Vec<String>), out: &mut Vec<String>| out.extend(block),
+        ))
     }
 }
 
