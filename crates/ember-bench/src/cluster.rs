@@ -159,9 +159,10 @@ fn child_run(args: &ChildArgs) -> ember_core::Result<()> {
     // Readings when the first batch closes (it holds all the text).
     let wait = first.saturating_sub(now_ms());
     std::thread::sleep(Duration::from_millis(wait));
+    let begin = now_ms();
     let (cpu0, bytes0) = (cpu_seconds(), sent_bytes().unwrap_or(0));
     ssc.await_batch(Time::from_millis(first))?;
-    let wall_ms = now_ms().saturating_sub(first);
+    let wall_ms = now_ms().saturating_sub(begin);
     let (cpu1, bytes1) = (cpu_seconds(), sent_bytes().unwrap_or(0));
     // Process 0 ends the run for everyone.
     if args.process == 0 {

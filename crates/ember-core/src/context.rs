@@ -1392,9 +1392,20 @@ fn run_worker(
     let index = worker.index();
     let peers = worker.peers();
     if shared.cluster {
+        // Connecting may have taken a while: on a fresh start each process
+        // proposes the batch boundary before now, so the first batch
+        // follows the connection instead of being already due.
+        let zero = match shared.restored {
+            Some(_) => shared.zero(),
+            None => {
+                let interval = shared.conf.batch_ms;
+                let now = shared.clock.now_ms().max(shared.zero());
+                now / interval * interval
+            }
+        };
         let hello = Hello {
             process: shared.process,
-            zero: shared.zero(),
+            zero,
             restored: shared.restored.as_ref().map(|r| r.commit.time),
             graph: shared.graph.clone(),
         };
