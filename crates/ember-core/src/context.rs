@@ -217,6 +217,11 @@ impl StreamingContext {
     /// at least one output operation (`print`, `foreach_rdd`, ...) across all
     /// definitions. Several calls add their graphs side by side.
     ///
+    /// In cluster mode each process also runs it once more at start, on a
+    /// throwaway worker that never runs, to compare the shape of its graph
+    /// with the other processes': keep side effects out of the closure (do
+    /// them in `foreach_rdd` or before `define`).
+    ///
     /// # Errors
     ///
     /// [`Error::IllegalState`] once the context has started or stopped, as
