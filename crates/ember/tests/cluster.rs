@@ -84,6 +84,33 @@ fn run(job: &str, master_args: &[String]) -> Results {
         .collect()
 }
 
+/// The flags of one process of a cluster.
+fn cluster_args(hosts: &str, process: &str, workers: u32, more: &[&str]) -> Vec<String> {
+    let workers = workers.to_string();
+    let mut args = vec![
+        "--master",
+        "cluster",
+        "--hosts",
+        hosts,
+        "--process",
+        process,
+        "--workers",
+        &workers,
+    ];
+    args.extend_from_slice(more);
+    args.into_iter().map(str::to_string).collect()
+}
+
+/// This test binary again, running only `test`, with `spec` in `env`.
+fn child(test: &str, env: &str, spec: String) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -103,19 +130,7 @@ fn child_program() {
     let [job, hosts, process, out] = parts.as_slice() else {
         panic!("bad {CHILD}: {spec}");
     };
-    let args: Vec<String> = [
-        "--master",
-        "cluster",
-        "--hosts",
-        hosts,
-        "--process",
-        process,
-        "--workers",
-        "2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = cluster_args(hosts, process, 2, &[]);
     let results = run(job, &args);
     if *process == "0" {
         std::fs::write(out, format!("{results:?}")).unwrap();
@@ -200,21 +215,7 @@ fn child_until_failure() {
     let [hosts, process, timeout, out] = parts.as_slice() else {
         panic!("bad spec {spec}");
     };
-    let args: Vec<String> = [
-        "--master",
-        "cluster",
-        "--hosts",
-        hosts,
-        "--process",
-        process,
-        "--workers",
-        "1",
-        "--connect-timeout",
-        timeout,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = cluster_args(hosts, process, 1, &["--connect-timeout", timeout]);
     let (conf, _) = StreamingConf::new("cluster-failure", millis(INTERVAL_MS))
         .ui(None)
         .stop_on_signals(false)
@@ -241,21 +242,13 @@ fn child_until_failure() {
 }
 
 fn failure_child(hosts: &str, process: usize, timeout: &str, out: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_until_failure",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(
-            "EMBER_CLUSTER_FAIL_CHILD",
-            format!("{hosts}|{process}|{timeout}|{}", out.display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    child(
+        "child_until_failure",
+        "EMBER_CLUSTER_FAIL_CHILD",
+        format!("{hosts}|{process}|{timeout}|{}", out.display()),
+    )
+    .spawn()
+    .unwrap()
 }
 
 #[test]
@@ -441,19 +434,7 @@ fn restart_child_program() {
         std::path::PathBuf::from(input),
         std::path::PathBuf::from(out),
     );
-    let args: Vec<String> = [
-        "--master",
-        "cluster",
-        "--hosts",
-        hosts,
-        "--process",
-        process,
-        "--workers",
-        "2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = cluster_args(hosts, process, 2, &[]);
     let dir = ckpt.to_string();
     let ssc = StreamingContext::get_or_create(ckpt, move || {
         let (conf, _) = StreamingConf::new("cluster-restart", millis(INTERVAL_MS))
@@ -497,26 +478,18 @@ fn start_restart_cluster(input: &Path, ckpt: &Path, out: &Path) -> Vec<std::proc
     let list = hosts.join(",");
     (0..3)
         .map(|p| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "restart_child_program",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(
-                    RESTART_CHILD,
-                    format!(
-                        "{list}|{p}|{}|{}|{}",
-                        input.display(),
-                        ckpt.display(),
-                        out.display()
-                    ),
-                )
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
+            child(
+                "restart_child_program",
+                RESTART_CHILD,
+                format!(
+                    "{list}|{p}|{}|{}|{}",
+                    input.display(),
+                    ckpt.display(),
+                    out.display()
+                ),
+            )
+            .spawn()
+            .unwrap()
         })
         .collect()
 }
@@ -643,19 +616,7 @@ fn mismatch_child_program() {
     let [job, hosts, process, out] = parts.as_slice() else {
         panic!("bad spec {spec}");
     };
-    let args: Vec<String> = [
-        "--master",
-        "cluster",
-        "--hosts",
-        hosts,
-        "--process",
-        process,
-        "--workers",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = cluster_args(hosts, process, 1, &[]);
     let (conf, _) = StreamingConf::new("cluster-mismatch", millis(INTERVAL_MS))
         .ui(None)
         .stop_on_signals(false)
@@ -698,24 +659,16 @@ fn processes_that_build_different_graphs_are_refused_at_start() {
         .iter()
         .enumerate()
         .map(|(p, job)| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "mismatch_child_program",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(
-                    "EMBER_CLUSTER_MISMATCH_CHILD",
-                    format!(
-                        "{job}|{hosts}|{p}|{}",
-                        dir.path().join(format!("p{p}")).display()
-                    ),
-                )
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
+            child(
+                "mismatch_child_program",
+                "EMBER_CLUSTER_MISMATCH_CHILD",
+                format!(
+                    "{job}|{hosts}|{p}|{}",
+                    dir.path().join(format!("p{p}")).display()
+                ),
+            )
+            .spawn()
+            .unwrap()
         })
         .collect();
     for (p, c) in children.into_iter().enumerate() {
@@ -756,19 +709,7 @@ fn graceful_child_program() {
     };
     // With a number: the output panics at that batch (counted from 1).
     let panic_at: usize = panic_at.parse().unwrap_or(usize::MAX);
-    let args: Vec<String> = [
-        "--master",
-        "cluster",
-        "--hosts",
-        hosts,
-        "--process",
-        process,
-        "--workers",
-        "2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = cluster_args(hosts, process, 2, &[]);
     let (conf, _) = StreamingConf::new("cluster-graceful", millis(INTERVAL_MS))
         .ui(None)
         .parse_args(args)
@@ -815,21 +756,13 @@ fn graceful_cluster(outs: &[std::path::PathBuf], panic_at: &str) -> Vec<std::pro
     let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
     (0..2)
         .map(|p| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "graceful_child_program",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(
-                    GRACEFUL_CHILD,
-                    format!("{hosts}|{p}|{}|{panic_at}", outs[p].display()),
-                )
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
+            child(
+                "graceful_child_program",
+                GRACEFUL_CHILD,
+                format!("{hosts}|{p}|{}|{panic_at}", outs[p].display()),
+            )
+            .spawn()
+            .unwrap()
         })
         .collect()
 }
