@@ -109,7 +109,11 @@ pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
     let last = first + args.seconds.saturating_sub(1) * interval;
     let mut seen = first - interval;
     while seen < last {
-        std::thread::sleep(Duration::from_millis(1));
+        // Polls every millisecond; a SIGTERM stops the context gracefully,
+        // and then the job ends too.
+        let stopped = ssc
+            .await_termination_or_timeout(Duration::from_millis(1))
+            .map_err(|e| e.to_string())?;
         if let Some(t) = ssc.last_completed_batch().map(Time::milliseconds) {
             if t > seen {
                 let at = now_ms();
@@ -120,7 +124,7 @@ pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
                 }
             }
         }
-        if now_ms() > last + 10 * interval {
+        if stopped || now_ms() > last + 10 * interval {
             break;
         }
     }
