@@ -223,13 +223,7 @@ impl<'s, T: Data> DStream<'s, T> {
                     true,
                     Some(&mut |stamp, data| {
                         let t = stamp.least().copied().unwrap_or_default();
-                        let i = match pending.iter().position(|(pt, _)| *pt == t) {
-                            Some(i) => i,
-                            None => {
-                                pending.push((t, init()));
-                                pending.len() - 1
-                            }
-                        };
+                        let i = slot(&mut pending, t, &mut init);
                         fold(&mut pending[i].1, data);
                     }),
                 );
@@ -308,15 +302,6 @@ impl<'s, T: Data> DStream<'s, T> {
         let mut pull2 = other.attach(&mut b, pact2);
         let (output, stream) = b.new_output::<Vec<U>>();
         let mut output = OutputBuilder::<u64, CapacityContainerBuilder<Vec<U>>>::from(output);
-        fn slot<S>(pending: &mut Vec<(u64, S)>, t: u64, init: &mut impl FnMut() -> S) -> usize {
-            match pending.iter().position(|(pt, _)| *pt == t) {
-                Some(i) => i,
-                None => {
-                    pending.push((t, init()));
-                    pending.len() - 1
-                }
-            }
-        }
         b.build(move |mut caps| {
             let cap = caps.pop().expect("an output");
             drop(caps);
@@ -394,5 +379,17 @@ impl<'s, T: Data> DStream<'s, T> {
             return false;
         }
         true
+    }
+}
+
+/// The index of batch `t`'s partial state in `pending`, starting one with
+/// `init` if the batch has none yet.
+fn slot<S>(pending: &mut Vec<(u64, S)>, t: u64, init: &mut impl FnMut() -> S) -> usize {
+    match pending.iter().position(|(pt, _)| *pt == t) {
+        Some(i) => i,
+        None => {
+            pending.push((t, init()));
+            pending.len() - 1
+        }
     }
 }
