@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use ember::prelude::*;
 
 const CHILD: &str = "EMBER_CLUSTER_CHILD";
+const FAIL_CHILD: &str = "EMBER_CLUSTER_FAIL_CHILD";
+const MISMATCH_CHILD: &str = "EMBER_CLUSTER_MISMATCH_CHILD";
 const BATCHES: u64 = 12;
 const INTERVAL_MS: u64 = 100;
 
@@ -111,6 +113,32 @@ fn child(test: &str, env: &str, spec: String) -> Command {
     cmd
 }
 
+/// This binary started as a child process of one of the tests (it then
+/// runs only its child program, never a test that starts children).
+fn in_child() -> bool {
+    [
+        CHILD,
+        FAIL_CHILD,
+        RESTART_CHILD,
+        MISMATCH_CHILD,
+        GRACEFUL_CHILD,
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok())
+}
+
+/// The `|`-separated fields a child was given in `env`; `None` when this
+/// is not that child.
+fn child_spec<const N: usize>(env: &str) -> Option<[String; N]> {
+    let spec = std::env::var(env).ok()?;
+    let fields: Vec<String> = spec.split('|').map(str::to_string).collect();
+    Some(
+        fields
+            .try_into()
+            .unwrap_or_else(|_| panic!("bad {env}: {spec} (want {N} fields)")),
+    )
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -123,13 +151,10 @@ fn free_port() -> u16 {
 /// writes the results (it gathers every batch) as JSON-free text.
 #[test]
 fn child_program() {
-    let Ok(spec) = std::env::var(CHILD) else {
+    let Some(spec) = child_spec(CHILD) else {
         return;
     };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [job, hosts, process, out] = parts.as_slice() else {
-        panic!("bad {CHILD}: {spec}");
-    };
+    let [job, hosts, process, out] = &spec;
     let args = cluster_args(hosts, process, 2, &[]);
     let results = run(job, &args);
     if *process == "0" {
@@ -185,7 +210,7 @@ fn cluster_run(job: &str, dir: &Path) -> String {
 
 #[test]
 fn three_processes_match_local_1() {
-    if std::env::var(CHILD).is_ok() {
+    if in_child() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -208,13 +233,10 @@ fn three_processes_match_local_1() {
 /// (process 0), for the failure tests; writes how it ended.
 #[test]
 fn child_until_failure() {
-    let Ok(spec) = std::env::var("EMBER_CLUSTER_FAIL_CHILD") else {
+    let Some(spec) = child_spec(FAIL_CHILD) else {
         return;
     };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [hosts, process, timeout, out] = parts.as_slice() else {
-        panic!("bad spec {spec}");
-    };
+    let [hosts, process, timeout, out] = &spec;
     let args = cluster_args(hosts, process, 1, &["--connect-timeout", timeout]);
     let (conf, _) = StreamingConf::new("cluster-failure", millis(INTERVAL_MS))
         .ui(None)
@@ -244,7 +266,7 @@ fn child_until_failure() {
 fn failure_child(hosts: &str, process: usize, timeout: &str, out: &Path) -> std::process::Child {
     child(
         "child_until_failure",
-        "EMBER_CLUSTER_FAIL_CHILD",
+        FAIL_CHILD,
         format!("{hosts}|{process}|{timeout}|{}", out.display()),
     )
     .spawn()
@@ -253,7 +275,7 @@ fn failure_child(hosts: &str, process: usize, timeout: &str, out: &Path) -> std:
 
 #[test]
 fn a_peer_that_never_starts_is_named_after_the_timeout() {
-    if std::env::var(CHILD).is_ok() || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok() {
+    if in_child() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -272,7 +294,7 @@ fn a_peer_that_never_starts_is_named_after_the_timeout() {
 
 #[test]
 fn when_a_peer_is_killed_the_others_stop_with_a_clear_error() {
-    if std::env::var(CHILD).is_ok() || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok() {
+    if in_child() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -377,7 +399,7 @@ impl Drop for Hosts {
 
 #[test]
 fn three_hosts_in_their_own_network_namespaces_match_local_1() {
-    if std::env::var(CHILD).is_ok() || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok() {
+    if in_child() {
         return;
     }
     // Namespaces need root and iproute2; elsewhere the test says why it
@@ -423,13 +445,10 @@ const RESTART_CHILD: &str = "EMBER_CLUSTER_RESTART_CHILD";
 /// cluster breaks.
 #[test]
 fn restart_child_program() {
-    let Ok(spec) = std::env::var(RESTART_CHILD) else {
+    let Some(spec) = child_spec(RESTART_CHILD) else {
         return;
     };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [hosts, process, input, ckpt, out] = parts.as_slice() else {
-        panic!("bad {RESTART_CHILD}: {spec}");
-    };
+    let [hosts, process, input, ckpt, out] = &spec;
     let (input, out) = (
         std::path::PathBuf::from(input),
         std::path::PathBuf::from(out),
@@ -505,10 +524,7 @@ fn read_counts(out: &Path) -> BTreeMap<String, u64> {
 
 #[test]
 fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_run() {
-    if std::env::var(CHILD).is_ok()
-        || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok()
-        || std::env::var(RESTART_CHILD).is_ok()
-    {
+    if in_child() {
         return;
     }
     use std::time::{Duration, Instant};
@@ -609,13 +625,10 @@ fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_ru
 /// One process whose graph depends on its job name; writes how start ended.
 #[test]
 fn mismatch_child_program() {
-    let Ok(spec) = std::env::var("EMBER_CLUSTER_MISMATCH_CHILD") else {
+    let Some(spec) = child_spec(MISMATCH_CHILD) else {
         return;
     };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [job, hosts, process, out] = parts.as_slice() else {
-        panic!("bad spec {spec}");
-    };
+    let [job, hosts, process, out] = &spec;
     let args = cluster_args(hosts, process, 1, &[]);
     let (conf, _) = StreamingConf::new("cluster-mismatch", millis(INTERVAL_MS))
         .ui(None)
@@ -646,11 +659,7 @@ fn mismatch_child_program() {
 
 #[test]
 fn processes_that_build_different_graphs_are_refused_at_start() {
-    if std::env::var(CHILD).is_ok()
-        || std::env::var("EMBER_CLUSTER_FAIL_CHILD").is_ok()
-        || std::env::var(RESTART_CHILD).is_ok()
-        || std::env::var("EMBER_CLUSTER_MISMATCH_CHILD").is_ok()
-    {
+    if in_child() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -661,7 +670,7 @@ fn processes_that_build_different_graphs_are_refused_at_start() {
         .map(|(p, job)| {
             child(
                 "mismatch_child_program",
-                "EMBER_CLUSTER_MISMATCH_CHILD",
+                MISMATCH_CHILD,
                 format!(
                     "{job}|{hosts}|{p}|{}",
                     dir.path().join(format!("p{p}")).display()
@@ -700,13 +709,10 @@ const GRACEFUL_CHILD: &str = "EMBER_CLUSTER_GRACEFUL_CHILD";
 /// stops it gracefully.
 #[test]
 fn graceful_child_program() {
-    let Ok(spec) = std::env::var(GRACEFUL_CHILD) else {
+    let Some(spec) = child_spec(GRACEFUL_CHILD) else {
         return;
     };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [hosts, process, out, panic_at] = parts.as_slice() else {
-        panic!("bad {GRACEFUL_CHILD}: {spec}");
-    };
+    let [hosts, process, out, panic_at] = &spec;
     // With a number: the output panics at that batch (counted from 1).
     let panic_at: usize = panic_at.parse().unwrap_or(usize::MAX);
     let args = cluster_args(hosts, process, 2, &[]);
@@ -769,7 +775,7 @@ fn graceful_cluster(outs: &[std::path::PathBuf], panic_at: &str) -> Vec<std::pro
 
 #[test]
 fn when_one_process_fails_the_others_stop_with_its_error() {
-    if std::env::var(GRACEFUL_CHILD).is_ok() {
+    if in_child() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -799,7 +805,7 @@ fn when_one_process_fails_the_others_stop_with_its_error() {
 
 #[test]
 fn a_graceful_stop_of_one_process_stops_every_process_after_the_same_whole_batch() {
-    if std::env::var(GRACEFUL_CHILD).is_ok() {
+    if in_child() {
         return;
     }
     use std::time::{Duration, Instant};
