@@ -75,3 +75,20 @@ pub fn same_sorted<U: Ord + Debug>([one, three]: [Vec<Vec<U>>; 2]) -> Vec<Vec<U>
     );
     one
 }
+
+/// For a test that starts this test binary again as a child process: the
+/// `|`-separated fields the child was given in the environment variable
+/// `env`, or `None` when this process is not that child.
+///
+/// # Panics
+///
+/// When the variable does not hold exactly `N` fields.
+pub fn child_spec<const N: usize>(env: &str) -> Option<[String; N]> {
+    let spec = std::env::var(env).ok()?;
+    let fields: Vec<String> = spec.split('|').map(str::to_string).collect();
+    Some(
+        fields
+            .try_into()
+            .unwrap_or_else(|_| panic!("bad {env}: {spec} (want {N} fields)")),
+    )
+}

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use ember::prelude::*;
+use ember_testkit::child_spec;
 
 const CHILD: &str = "EMBER_CLUSTER_CHILD";
 const FAIL_CHILD: &str = "EMBER_CLUSTER_FAIL_CHILD";
@@ -125,18 +126,6 @@ fn in_child() -> bool {
     ]
     .iter()
     .any(|v| std::env::var(v).is_ok())
-}
-
-/// The `|`-separated fields a child was given in `env`; `None` when this
-/// is not that child.
-fn child_spec<const N: usize>(env: &str) -> Option<[String; N]> {
-    let spec = std::env::var(env).ok()?;
-    let fields: Vec<String> = spec.split('|').map(str::to_string).collect();
-    Some(
-        fields
-            .try_into()
-            .unwrap_or_else(|_| panic!("bad {env}: {spec} (want {N} fields)")),
-    )
 }
 
 fn free_port() -> u16 {

@@ -251,13 +251,10 @@ const CHILD_ENV: &str = "EMBER_RECOVERY_CHILD";
 /// in a normal test run.
 #[test]
 fn child_program() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
+    let Some(spec) = ember_testkit::child_spec(CHILD_ENV) else {
         return;
     };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [input, ckpt, out, workers] = parts[..] else {
-        panic!("bad child spec {spec}")
-    };
+    let [input, ckpt, out, workers] = &spec;
     let (input, ckpt, out) = (
         PathBuf::from(input),
         PathBuf::from(ckpt),
@@ -412,13 +409,10 @@ const SOCKET_CHILD_ENV: &str = "EMBER_RECOVERY_SOCKET_CHILD";
 /// is a key counted by `update_state_by_key`; the state goes to a file.
 #[test]
 fn socket_child_program() {
-    let Ok(spec) = std::env::var(SOCKET_CHILD_ENV) else {
+    let Some(spec) = ember_testkit::child_spec(SOCKET_CHILD_ENV) else {
         return;
     };
-    let parts: Vec<&str> = spec.split('|').collect();
-    let [port, ckpt, out, workers] = parts[..] else {
-        panic!("bad child spec {spec}")
-    };
+    let [port, ckpt, out, workers] = &spec;
     let port: u16 = port.parse().unwrap();
     let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
     let workers: usize = workers.parse().unwrap();
