@@ -1309,8 +1309,9 @@ fn exchange_hellos(worker: &mut timely::worker::Worker, hello: Hello) -> Vec<Hel
 
 /// Checks that every process built the same graph and resumes from the same
 /// checkpoint, and returns the zero time: the checkpoint's, or on a fresh
-/// start the latest proposal (every process proposed the next batch boundary
-/// after its own start), so batch times are the same everywhere.
+/// start the latest proposal (every process proposed the batch boundary at
+/// or before the moment it had connected), so batch times are the same
+/// everywhere.
 fn agree(mine: &Hello, all: &[Hello]) -> Result<u64> {
     for other in all {
         if other.graph != mine.graph {
