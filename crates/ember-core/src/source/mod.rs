@@ -8,6 +8,7 @@
 //! stop time and drop their capabilities, which ends the dataflow.
 
 mod file;
+mod lines;
 mod planned;
 mod queue;
 mod socket;

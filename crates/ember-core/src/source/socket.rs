@@ -5,9 +5,10 @@
 //! the receiver stops reading, and TCP slows the sender). When the server
 //! closes the connection or refuses it, the receiver logs why and tries
 //! again after [`SocketOptions::reconnect_delay`], as Spark's receiver
-//! restarts. Blocks are dealt round-robin to the workers, the first block of
-//! each batch to worker 0, so the order of lines within a batch survives in
-//! `print()`.
+//! restarts. Each block goes to the worker that has the fewest lines of the
+//! open batch so far (blocks differ in size: a block is cut whenever the
+//! socket has nothing more to read), the first block of each batch to
+//! worker 0, so the first lines of a batch come first in `print()`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, ErrorKind};
@@ -29,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::listener::{Bus, Event, ReceiverInfo};
 use crate::rate::{Pacer, RateControl};
 use crate::scope::{Stateful, StreamingScope};
+use crate::source::lines::LineBlock;
 use crate::source::wal::{self, Replay, Wal};
 use crate::source::{batch_source, BatchSource};
 
@@ -91,7 +93,7 @@ const HALT: u8 = 2;
 
 /// A started receiver thread and the ends the source keeps.
 struct Running {
-    blocks: Receiver<(u64, Vec<String>)>,
+    blocks: Receiver<(u64, LineBlock)>,
     stop: Arc<AtomicU8>,
     /// A write-ahead log failure on the receiver thread.
     failure: Arc<Mutex<Option<Error>>>,
@@ -140,8 +142,8 @@ struct SocketSource {
     options: SocketOptions,
     wake: SyncActivator,
     receiver: Option<Running>,
-    /// Blocks dealt in the current batch (the first goes to worker 0).
-    deal: u64,
+    /// Lines dealt to each worker in the open batch.
+    dealt: Vec<u64>,
     /// The rate limit and its records cap per batch.
     rate: Arc<RateControl>,
     /// Records read by the receiver thread.
@@ -149,7 +151,7 @@ struct SocketSource {
     /// The open batch, its cap and the records it took so far.
     filling: (u64, Option<u64>, u64),
     /// Blocks received that did not fit in the open batch's cap, oldest first.
-    backlog: VecDeque<(u64, Vec<String>)>,
+    backlog: VecDeque<(u64, LineBlock)>,
     shared: Arc<Shared>,
     /// Every block before this one is in a sealed batch.
     drained_through: u64,
@@ -177,8 +179,7 @@ impl SocketSource {
                     // batch of this run's clock; it all joins the first batch.
                     let mut r = wal::replay(records, 0, 0);
                     let by_batch = std::mem::take(&mut r.by_batch);
-                    let mut all: Vec<(u64, Vec<String>)> =
-                        by_batch.into_values().flatten().collect();
+                    let mut all: Vec<(u64, LineBlock)> = by_batch.into_values().flatten().collect();
                     all.append(&mut r.unallocated);
                     r.unallocated = all;
                     r
@@ -246,16 +247,18 @@ impl SocketSource {
         Ok(())
     }
 
-    fn push(&mut self, seq: u64, block: Vec<String>, out: &mut Vec<(u64, Vec<String>)>) {
-        self.filling.2 += block.len() as u64;
-        out.push((self.deal, block));
-        self.deal += 1;
+    fn push(&mut self, seq: u64, block: LineBlock, out: &mut Vec<(u64, LineBlock)>) {
+        let n = block.len() as u64;
+        self.filling.2 += n;
+        let to = least_loaded(&self.dealt);
+        self.dealt[to] += n;
+        out.push((to as u64, block));
         self.drained_through = self.drained_through.max(seq + 1);
     }
 
     /// Moves backlog blocks into the open batch while its cap allows; true
     /// when the backlog is empty.
-    fn take_backlog(&mut self, out: &mut Vec<(u64, Vec<String>)>) -> bool {
+    fn take_backlog(&mut self, out: &mut Vec<(u64, LineBlock)>) -> bool {
         while let Some((_, block)) = self.backlog.front() {
             let (_, cap, taken) = self.filling;
             let n = block.len() as u64;
@@ -279,7 +282,7 @@ impl SocketSource {
 
     /// Moves what the receiver has sent into the open batch, unless the open
     /// batch is one being replayed.
-    fn drain(&mut self, open: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
+    fn drain(&mut self, open: u64, out: &mut Vec<(u64, LineBlock)>) -> Result<()> {
         if self.receiver.is_none() {
             self.start()?;
         }
@@ -310,12 +313,12 @@ impl SocketSource {
     }
 }
 
-impl BatchSource<(u64, Vec<String>)> for SocketSource {
-    fn poll(&mut self, open: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
+impl BatchSource<(u64, LineBlock)> for SocketSource {
+    fn poll(&mut self, open: u64, out: &mut Vec<(u64, LineBlock)>) -> Result<()> {
         self.drain(open, out)
     }
 
-    fn seal(&mut self, time: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<()> {
+    fn seal(&mut self, time: u64, out: &mut Vec<(u64, LineBlock)>) -> Result<()> {
         if self.receiver.is_none() {
             self.start()?;
         }
@@ -341,11 +344,11 @@ impl BatchSource<(u64, Vec<String>)> for SocketSource {
                 log.rotate_and_trim(time, through)?;
             }
         }
-        self.deal = 0;
+        self.dealt.fill(0);
         Ok(())
     }
 
-    fn seal_last(&mut self, time: u64, out: &mut Vec<(u64, Vec<String>)>) -> Result<bool> {
+    fn seal_last(&mut self, time: u64, out: &mut Vec<(u64, LineBlock)>) -> Result<bool> {
         if self.receiver.is_none() {
             self.start()?;
         }
@@ -380,7 +383,7 @@ impl BatchSource<(u64, Vec<String>)> for SocketSource {
         }
     }
 
-    fn records(&self, block: &(u64, Vec<String>)) -> u64 {
+    fn records(&self, block: &(u64, LineBlock)) -> u64 {
         block.1.len() as u64
     }
 }
@@ -390,7 +393,7 @@ struct Receiver_ {
     name: String,
     address: String,
     options: SocketOptions,
-    tx: Sender<(u64, Vec<String>)>,
+    tx: Sender<(u64, LineBlock)>,
     wake: SyncActivator,
     stop: Arc<AtomicU8>,
     wal: Option<Arc<Mutex<Wal>>>,
@@ -486,7 +489,7 @@ impl Receiver_ {
     /// Logs and sends a block, after waiting out the rate limit; false when
     /// the context stopped at once while the channel was full, or the log
     /// failed. During a graceful stop it waits for the workers to take it.
-    fn send(&mut self, block: &mut Vec<String>, pacer: &mut Pacer) -> bool {
+    fn send(&mut self, block: &mut LineBlock, pacer: &mut Pacer) -> bool {
         if block.is_empty() {
             return true;
         }
@@ -506,7 +509,11 @@ impl Receiver_ {
                 return false;
             }
         }
-        let mut b = (seq, std::mem::replace(block, Vec::with_capacity(64)));
+        let room = block.bytes().max(BLOCK_BYTES);
+        let mut b = (
+            seq,
+            std::mem::replace(block, LineBlock::with_capacity(room)),
+        );
         loop {
             match self.tx.send_timeout(b, READ_POLL) {
                 Ok(()) => {
@@ -530,7 +537,7 @@ impl Receiver_ {
         }
         let mut reader = BufReader::with_capacity(1 << 20, stream);
         let mut line = Vec::new();
-        let mut block = Vec::with_capacity(64);
+        let mut block = LineBlock::with_capacity(BLOCK_BYTES);
         let mut invalid = 0u64;
         let mut pacer = Pacer::new();
         let mut block_lines = self.block_lines();
@@ -538,32 +545,37 @@ impl Receiver_ {
             if self.stopped() {
                 break Ended::Stopped;
             }
-            // Lines are decoded straight from the reader's buffer (one copy
-            // per line); `line` only gathers a line split across two reads.
+            // Whole runs of lines are copied straight from the reader's
+            // buffer into the block; `line` only gathers a line split across
+            // two reads.
             match reader.fill_buf() {
                 Ok([]) => {
                     // Like Java's readLine, a last line without newline counts.
                     if !line.is_empty() {
-                        block.push(decode(&line, &mut invalid));
+                        decode_into(&mut block, &line, &mut invalid);
                     }
                     break Ended::Closed;
                 }
                 Ok(buf) => {
-                    let used = match memchr::memchr(b'\n', buf) {
-                        Some(i) if line.is_empty() => {
-                            block.push(decode(&buf[..=i], &mut invalid));
-                            i + 1
+                    let used = if line.is_empty() {
+                        take_lines(&mut block, buf, block_lines, &mut invalid)
+                    } else {
+                        match memchr::memchr(b'\n', buf) {
+                            Some(i) => {
+                                line.extend_from_slice(&buf[..=i]);
+                                decode_into(&mut block, &line, &mut invalid);
+                                line.clear();
+                                i + 1
+                            }
+                            None => 0,
                         }
-                        Some(i) => {
-                            line.extend_from_slice(&buf[..=i]);
-                            block.push(decode(&line, &mut invalid));
-                            line.clear();
-                            i + 1
-                        }
-                        None => {
-                            line.extend_from_slice(buf);
-                            buf.len()
-                        }
+                    };
+                    // What is left is the start of a line still arriving.
+                    let used = if used == 0 {
+                        line.extend_from_slice(buf);
+                        buf.len()
+                    } else {
+                        used
                     };
                     reader.consume(used);
                     let idle = reader.buffer().is_empty();
@@ -598,8 +610,53 @@ impl Receiver_ {
     }
 }
 
-/// A line without its `\n` / `\r\n`; invalid UTF-8 is replaced, never a panic.
-fn decode(line: &[u8], invalid: &mut u64) -> String {
+/// The worker with the fewest lines so far, the lowest on a tie (so the
+/// first block of a batch goes to worker 0).
+fn least_loaded(dealt: &[u64]) -> usize {
+    let mut best = 0;
+    for (w, &lines) in dealt.iter().enumerate() {
+        if lines < dealt[best] {
+            best = w;
+        }
+    }
+    best
+}
+
+/// Bytes a new block has room for before it grows.
+const BLOCK_BYTES: usize = 64 << 10;
+
+/// Moves the complete lines at the start of `buf` into `block` until it
+/// holds `most` lines; returns the bytes taken (0 when `buf` has no line
+/// end). A run of plain lines (valid UTF-8, no `\r`) is copied in one piece.
+fn take_lines(block: &mut LineBlock, buf: &[u8], most: usize, invalid: &mut u64) -> usize {
+    let room = most.saturating_sub(block.len()).max(1);
+    let mut end = 0;
+    let mut lines = 0;
+    for i in memchr::memchr_iter(b'\n', buf) {
+        end = i + 1;
+        lines += 1;
+        if lines == room {
+            break;
+        }
+    }
+    if lines == 0 {
+        return 0;
+    }
+    let run = &buf[..end];
+    match std::str::from_utf8(run) {
+        Ok(text) if memchr::memchr(b'\r', run).is_none() => block.push_lines(text, lines),
+        _ => {
+            for line in run.split_inclusive(|&b| b == b'\n') {
+                decode_into(block, line, invalid);
+            }
+        }
+    }
+    end
+}
+
+/// Appends a line without its `\n` / `\r\n`; invalid UTF-8 is replaced,
+/// never a panic.
+fn decode_into(block: &mut LineBlock, line: &[u8], invalid: &mut u64) {
     let mut end = line.len();
     if end > 0 && line[end - 1] == b'\n' {
         end -= 1;
@@ -608,10 +665,10 @@ fn decode(line: &[u8], invalid: &mut u64) -> String {
         end -= 1;
     }
     match std::str::from_utf8(&line[..end]) {
-        Ok(s) => s.to_owned(),
+        Ok(s) => block.push(s),
         Err(_) => {
             *invalid += 1;
-            String::from_utf8_lossy(&line[..end]).into_owned()
+            block.push(&String::from_utf8_lossy(&line[..end]));
         }
     }
 }
@@ -685,7 +742,7 @@ impl<'s> StreamingScope<'s> {
             options,
             wake,
             receiver: None,
-            deal: 0,
+            dealt: vec![0; self.ctx.peers],
             rate,
             read,
             filling: (0, None, 0),
@@ -698,7 +755,7 @@ impl<'s> StreamingScope<'s> {
             worker: self.ctx.index,
         });
         let blocks = if self.ctx.peers > 1 {
-            blocks.exchange(|(seq, _)| *seq)
+            blocks.exchange(|(worker, _)| *worker)
         } else {
             blocks
         };
@@ -709,23 +766,62 @@ impl<'s> StreamingScope<'s> {
             blocks.lineage.clone(),
             "Lines",
             None,
-            |(_, block): (u64, Vec<String>), out: &mut Vec<String>| out.extend(block),
+            |(_, block): (u64, LineBlock), out: &mut Vec<String>| {
+                out.extend(block.iter().map(str::to_owned))
+            },
         ))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::decode;
+    use super::{decode_into, least_loaded, take_lines, LineBlock};
+
+    fn lines(b: &LineBlock) -> Vec<&str> {
+        b.iter().collect()
+    }
 
     #[test]
     fn decode_strips_line_ends_and_replaces_bad_bytes() {
-        let mut bad = 0;
-        assert_eq!(decode(b"hello\r\n", &mut bad), "hello");
-        assert_eq!(decode(b"hello\n", &mut bad), "hello");
-        assert_eq!(decode(b"tail", &mut bad), "tail");
+        let (mut b, mut bad) = (LineBlock::default(), 0);
+        decode_into(&mut b, b"hello\r\n", &mut bad);
+        decode_into(&mut b, b"hello\n", &mut bad);
+        decode_into(&mut b, b"tail", &mut bad);
         assert_eq!(bad, 0);
-        assert_eq!(decode(b"a\xffb\n", &mut bad), "a\u{fffd}b");
+        decode_into(&mut b, b"a\xffb\n", &mut bad);
+        assert_eq!(lines(&b), ["hello", "hello", "tail", "a\u{fffd}b"]);
         assert_eq!(bad, 1);
+    }
+
+    #[test]
+    fn blocks_go_to_the_worker_with_the_fewest_lines() {
+        // Blocks of alternating sizes: round-robin would give worker 0 all
+        // the large ones.
+        let mut dealt = vec![0u64; 2];
+        for size in [4096, 100, 4096, 100, 4096, 100, 4096, 100] {
+            let w = least_loaded(&dealt);
+            dealt[w] += size;
+        }
+        assert_eq!(dealt, [8392, 8392]);
+        assert_eq!(least_loaded(&[0, 0, 0]), 0);
+        assert_eq!(least_loaded(&[5, 3, 3]), 1);
+    }
+
+    #[test]
+    fn take_lines_takes_whole_lines_up_to_the_block_size() {
+        let mut bad = 0;
+        let mut b = LineBlock::default();
+        // A partial line at the end stays in the buffer.
+        assert_eq!(take_lines(&mut b, b"one two\nthree\nfou", 10, &mut bad), 14);
+        assert_eq!(lines(&b), ["one two", "three"]);
+        // The block is full after one more line.
+        assert_eq!(take_lines(&mut b, b"x\ny\n", 3, &mut bad), 2);
+        assert_eq!(lines(&b), ["one two", "three", "x"]);
+        assert_eq!(take_lines(&mut b, b"no end yet", 10, &mut bad), 0);
+        // \r\n endings and bad bytes take the line-by-line way.
+        let mut b = LineBlock::default();
+        assert_eq!(take_lines(&mut b, b"a\r\n\nb\xff\n", 10, &mut bad), 7);
+        assert_eq!(lines(&b), ["a", "", "b\u{fffd}"]);
+        assert_eq!((b.len(), bad), (3, 1));
     }
 }

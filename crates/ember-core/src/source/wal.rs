@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::source::lines::LineBlock;
 
 /// One record of the log.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Record {
     /// A received block of lines.
-    Block { seq: u64, lines: Vec<String> },
+    Block { seq: u64, lines: LineBlock },
     /// Batch `time` holds the blocks before `through` not in earlier batches.
     Sealed { time: u64, through: u64 },
 }
@@ -29,7 +30,7 @@ pub(crate) enum Record {
 /// The borrowed twin of [`Record::Block`]: same encoding, no copy of the lines.
 #[derive(Serialize)]
 enum RecordRef<'a> {
-    Block { seq: u64, lines: &'a [String] },
+    Block { seq: u64, lines: &'a LineBlock },
 }
 
 /// The log being written by this run.
@@ -159,7 +160,7 @@ impl Wal {
     }
 
     /// Appends a received block (see [`append`](Self::append)).
-    pub(crate) fn append_block(&mut self, seq: u64, lines: &[String]) -> Result<()> {
+    pub(crate) fn append_block(&mut self, seq: u64, lines: &LineBlock) -> Result<()> {
         let payload = postcard::to_stdvec(&RecordRef::Block { seq, lines })
             .map_err(|e| Error::Internal(format!("cannot encode a write-ahead log record: {e}")))?;
         self.append_payload(&payload)?;
@@ -211,8 +212,8 @@ impl Wal {
 /// in any batch.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
-    pub(crate) by_batch: BTreeMap<u64, Vec<(u64, Vec<String>)>>,
-    pub(crate) unallocated: Vec<(u64, Vec<String>)>,
+    pub(crate) by_batch: BTreeMap<u64, Vec<(u64, LineBlock)>>,
+    pub(crate) unallocated: Vec<(u64, LineBlock)>,
     /// The next block number to use.
     pub(crate) next_seq: u64,
 }
@@ -220,7 +221,7 @@ pub(crate) struct Replay {
 /// Sorts the log's records after a checkpoint at `time`, whose batches held
 /// the blocks before `through`.
 pub(crate) fn replay(records: Vec<Record>, time: u64, through: u64) -> Replay {
-    let mut blocks: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut blocks: BTreeMap<u64, LineBlock> = BTreeMap::new();
     let mut sealed: Vec<(u64, u64)> = Vec::new();
     let mut next_seq = through;
     for r in records {
@@ -248,7 +249,7 @@ pub(crate) fn replay(records: Vec<Record>, time: u64, through: u64) -> Replay {
     };
     for (t, upto) in sealed {
         let rest = blocks.split_off(&upto);
-        let batch: Vec<(u64, Vec<String>)> =
+        let batch: Vec<(u64, LineBlock)> =
             std::mem::replace(&mut blocks, rest).into_iter().collect();
         replay.by_batch.insert(t, batch);
     }
@@ -263,7 +264,7 @@ mod tests {
     fn block(seq: u64) -> Record {
         Record::Block {
             seq,
-            lines: vec![format!("line{seq}")],
+            lines: [format!("line{seq}")].into_iter().collect(),
         }
     }
 
@@ -271,7 +272,8 @@ mod tests {
     fn records_survive_a_torn_tail_and_new_runs_use_new_segments() {
         let d = tempfile::tempdir().unwrap();
         let mut wal = Wal::create(d.path(), false).unwrap();
-        wal.append_block(0, &["line0".to_string()]).unwrap();
+        wal.append_block(0, &["line0"].into_iter().collect())
+            .unwrap();
         wal.append(&Record::Sealed {
             time: 1000,
             through: 1,
@@ -301,10 +303,10 @@ mod tests {
     fn rotated_segments_go_once_a_checkpoint_covers_them() {
         let d = tempfile::tempdir().unwrap();
         let mut wal = Wal::create(d.path(), false).unwrap();
-        wal.append_block(0, &[]).unwrap();
-        wal.append_block(1, &[]).unwrap();
+        wal.append_block(0, &LineBlock::default()).unwrap();
+        wal.append_block(1, &LineBlock::default()).unwrap();
         wal.rotate(1000).unwrap(); // segment 0: blocks 0-1, closed at 1000
-        wal.append_block(2, &[]).unwrap();
+        wal.append_block(2, &LineBlock::default()).unwrap();
         wal.rotate(2000).unwrap(); // segment 1: block 2, closed at 2000
         let names = |d: &Path| {
             segments(d)
@@ -351,8 +353,11 @@ mod tests {
         ];
         // Checkpoint at 1000 held blocks 0 and 1.
         let r = replay(records, 1000, 2);
-        let lines =
-            |v: &[(u64, Vec<String>)]| v.iter().flat_map(|(_, l)| l.clone()).collect::<Vec<_>>();
+        let lines = |v: &[(u64, LineBlock)]| {
+            v.iter()
+                .flat_map(|(_, l)| l.iter().map(str::to_string))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(lines(&r.by_batch[&2000]), ["line2"]);
         assert_eq!(lines(&r.by_batch[&3000]), ["line3", "line4"]);
         assert!(r.by_batch[&4000].is_empty());
