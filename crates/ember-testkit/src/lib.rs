@@ -6,7 +6,9 @@
 //! expectation. The runs themselves use [`ember_core::testing`]: queued
 //! batches on a manual clock, no sleeping.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use ember_core::testing::*;
@@ -91,4 +93,44 @@ pub fn child_spec<const N: usize>(env: &str) -> Option<[String; N]> {
             .try_into()
             .unwrap_or_else(|_| panic!("bad {env}: {spec} (want {N} fields)")),
     )
+}
+
+/// The kill-and-restart tests' program: a running count of the
+/// space-separated words of `lines` (`update_state_by_key`), the whole state
+/// written to `out` after every batch as sorted `word count` lines. The file
+/// is written beside `out` and renamed, so a reader never sees half of it.
+pub fn running_word_counts_to_file(lines: &DStream<'_, String>, out: PathBuf) {
+    lines
+        .flat_map(|l| {
+            l.split(' ')
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .map(|w| (w, 1u64))
+        .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+            Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+        })
+        .foreach_rdd(move |batch, _| {
+            let mut lines: Vec<String> = batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
+            lines.sort();
+            let tmp = out.with_extension("tmp");
+            std::fs::write(&tmp, lines.join("\n")).unwrap();
+            std::fs::rename(&tmp, &out).unwrap();
+        });
+}
+
+/// What [`running_word_counts_to_file`] last wrote (empty before its first
+/// batch).
+///
+/// # Panics
+///
+/// When a count is not a number.
+pub fn read_word_counts(out: &Path) -> BTreeMap<String, u64> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(w, n)| (w.to_string(), n.parse().unwrap()))
+        .collect()
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use ember::prelude::*;
-use ember_testkit::child_spec;
+use ember_testkit::{child_spec, read_word_counts, running_word_counts_to_file};
 
 const CHILD: &str = "EMBER_CLUSTER_CHILD";
 const FAIL_CHILD: &str = "EMBER_CLUSTER_FAIL_CHILD";
@@ -453,23 +453,7 @@ fn restart_child_program() {
         let ssc = StreamingContext::new(conf)?;
         ssc.checkpoint(&dir);
         let (input, out) = (input.clone(), out.clone());
-        ssc.define(move |s| {
-            let out = out.clone();
-            s.text_file_stream(&input)
-                .flat_map(|l| l.split(' ').map(str::to_string).collect::<Vec<_>>())
-                .map(|w| (w, 1u64))
-                .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
-                    Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
-                })
-                .foreach_rdd(move |batch, _| {
-                    let mut lines: Vec<String> =
-                        batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
-                    lines.sort();
-                    let tmp = out.with_extension("tmp");
-                    std::fs::write(&tmp, lines.join("\n")).unwrap();
-                    std::fs::rename(&tmp, &out).unwrap();
-                });
-        })?;
+        ssc.define(move |s| running_word_counts_to_file(&s.text_file_stream(&input), out.clone()))?;
         Ok(ssc)
     })
     .unwrap();
@@ -499,15 +483,6 @@ fn start_restart_cluster(input: &Path, ckpt: &Path, out: &Path) -> Vec<std::proc
             .spawn()
             .unwrap()
         })
-        .collect()
-}
-
-fn read_counts(out: &Path) -> BTreeMap<String, u64> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(w, n)| (w.to_string(), n.parse().unwrap()))
         .collect()
 }
 
@@ -593,7 +568,7 @@ fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_ru
         std::thread::sleep(Duration::from_millis(30));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while read_counts(&out) != expected && Instant::now() < deadline {
+    while read_word_counts(&out) != expected && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     for c in children.iter_mut() {
@@ -601,7 +576,7 @@ fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_ru
         c.wait().unwrap();
     }
     assert_eq!(
-        read_counts(&out),
+        read_word_counts(&out),
         expected,
         "after three kills and restarts"
     );

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use ember::prelude::*;
+use ember_testkit::{read_word_counts, running_word_counts_to_file};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -268,28 +269,7 @@ fn child_program() {
             .checkpoint_interval(millis(100));
         let ssc = StreamingContext::new(conf)?;
         ssc.checkpoint(&dir);
-        ssc.define(move |s| {
-            let out = out.clone();
-            s.text_file_stream(&input)
-                .flat_map(|l| {
-                    l.split(' ')
-                        .filter(|w| !w.is_empty())
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .map(|w| (w, 1u64))
-                .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
-                    Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
-                })
-                .foreach_rdd(move |batch, _| {
-                    let mut lines: Vec<String> =
-                        batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
-                    lines.sort();
-                    let tmp = out.with_extension("tmp");
-                    fs::write(&tmp, lines.join("\n")).unwrap();
-                    fs::rename(&tmp, &out).unwrap();
-                });
-        })?;
+        ssc.define(move |s| running_word_counts_to_file(&s.text_file_stream(&input), out.clone()))?;
         Ok(ssc)
     })
     .unwrap();
@@ -317,15 +297,6 @@ fn spawn_child(input: &Path, ckpt: &Path, out: &Path, workers: usize) -> Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn read_counts(out: &Path) -> Counts {
-    fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(w, n)| (w.to_string(), n.parse().unwrap()))
-        .collect()
 }
 
 #[test]
@@ -385,14 +356,14 @@ fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
     }
     // The last run catches up; wait (bounded) for the final state.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while read_counts(&out) != expected && Instant::now() < deadline {
+    while read_word_counts(&out) != expected && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(kills, 10);
     assert_eq!(
-        read_counts(&out),
+        read_word_counts(&out),
         expected,
         "final state after {kills} kills"
     );
@@ -527,7 +498,7 @@ fn socket_with_write_ahead_log_counts_every_line_read_exactly_once_across_kills(
                 // Wait for the burst to show in the output, or the peer to go.
                 let until = Instant::now() + Duration::from_secs(5);
                 loop {
-                    if read_counts(&out_srv).contains_key(burst.last().unwrap()) {
+                    if read_word_counts(&out_srv).contains_key(burst.last().unwrap()) {
                         conf_srv.lock().unwrap().extend(burst);
                         break;
                     }
@@ -559,7 +530,11 @@ fn socket_with_write_ahead_log_counts_every_line_read_exactly_once_across_kills(
     // Everything read must be in the final state: wait for the last batch.
     let confirmed = confirmed.lock().unwrap().clone();
     let until = Instant::now() + Duration::from_secs(10);
-    while !confirmed.iter().all(|l| read_counts(&out).contains_key(l)) && Instant::now() < until {
+    while !confirmed
+        .iter()
+        .all(|l| read_word_counts(&out).contains_key(l))
+        && Instant::now() < until
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -571,7 +546,7 @@ fn socket_with_write_ahead_log_counts_every_line_read_exactly_once_across_kills(
         .map(|d| fs::read_dir(d.unwrap().path()).unwrap().count())
         .sum();
     assert!(segments <= 6, "{segments} write-ahead log segments left");
-    let counts = read_counts(&out);
+    let counts = read_word_counts(&out);
     assert!(
         confirmed.len() >= 400,
         "too few lines confirmed: {}",
