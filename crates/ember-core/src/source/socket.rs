@@ -557,25 +557,23 @@ impl Receiver_ {
                     break Ended::Closed;
                 }
                 Ok(buf) => {
-                    let used = if line.is_empty() {
+                    // Bytes taken as whole lines, 0 when `buf` ends none.
+                    let taken = if line.is_empty() {
                         take_lines(&mut block, buf, block_lines, &mut invalid)
+                    } else if let Some(i) = memchr::memchr(b'\n', buf) {
+                        line.extend_from_slice(&buf[..=i]);
+                        decode_into(&mut block, &line, &mut invalid);
+                        line.clear();
+                        i + 1
                     } else {
-                        match memchr::memchr(b'\n', buf) {
-                            Some(i) => {
-                                line.extend_from_slice(&buf[..=i]);
-                                decode_into(&mut block, &line, &mut invalid);
-                                line.clear();
-                                i + 1
-                            }
-                            None => 0,
-                        }
+                        0
                     };
-                    // What is left is the start of a line still arriving.
-                    let used = if used == 0 {
+                    let used = if taken == 0 {
+                        // The start of a line still arriving.
                         line.extend_from_slice(buf);
                         buf.len()
                     } else {
-                        used
+                        taken
                     };
                     reader.consume(used);
                     let idle = reader.buffer().is_empty();
