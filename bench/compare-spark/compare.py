@@ -21,7 +21,10 @@ import threading
 import time
 
 JOBS = ["wordcount", "window", "state"]
-SYSTEMS = ["ember", "spark"]
+# "ember" runs the job as first written (an owned String per word, as Spark's
+# split makes one); "ember-borrowed" the same job with words borrowed from
+# their lines (flat_map_str), searched for its maximum only.
+SYSTEMS = ["ember", "spark", "ember-borrowed"]
 
 # Batch interval, window and slide of the jobs (ms).
 INTERVAL = 1000
@@ -38,6 +41,8 @@ PLANS = {
         "steps": 3,
         "start": {
             ("ember", "wordcount"): 16e6, ("ember", "state"): 8e6, ("ember", "window"): 12e6,
+            ("ember-borrowed", "wordcount"): 16e6, ("ember-borrowed", "state"): 8e6,
+            ("ember-borrowed", "window"): 12e6,
             ("spark", "wordcount"): 2e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
         },
     },
@@ -48,6 +53,8 @@ PLANS = {
         "steps": 7,
         "start": {
             ("ember", "wordcount"): 8e6, ("ember", "state"): 4e6, ("ember", "window"): 8e6,
+            ("ember-borrowed", "wordcount"): 16e6, ("ember-borrowed", "state"): 8e6,
+            ("ember-borrowed", "window"): 16e6,
             ("spark", "wordcount"): 1e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
         },
     },
@@ -77,6 +84,16 @@ def percentile(xs, p):
     v = sorted(xs)
     rank = max(1, math.ceil(p / 100.0 * len(v)))
     return v[min(rank, len(v)) - 1]
+
+
+def cpu_s(pid):
+    """CPU seconds (user + system, all threads) a process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def vm_hwm_kb(pid):
@@ -121,10 +138,11 @@ class Harness:
 
     # ---------------------------------------------------------------- one run
     def job_cmd(self, system, job, port, seconds):
-        if system == "ember":
+        if system in ("ember", "ember-borrowed"):
+            words = "borrowed" if system == "ember-borrowed" else "owned"
             return [self.a.ember_bin, "ember-job", "--job", job, "--port", str(port),
                     "--master", "local[2]", "--interval-ms", str(INTERVAL),
-                    "--seconds", str(seconds)]
+                    "--seconds", str(seconds), "--words", words]
         ckpt = os.path.join(self.a.out, "spark-checkpoint", f"run{self.seq}")
         return (["java"] + self.a.java_opts.split() +
                 ["-cp", self.a.spark_cp, "SparkJobs", job, "127.0.0.1", str(port),
@@ -169,6 +187,7 @@ class Harness:
         th.start()
 
         hwm = None
+        cpu = []    # (wall ms, CPU seconds of the job so far)
         first_batch = None
         started_at = None
         done = {}   # batch ms -> completion wall ms
@@ -181,6 +200,9 @@ class Harness:
             h = vm_hwm_kb(proc.pid)
             if h is not None:
                 hwm = h
+            c = cpu_s(proc.pid)
+            if c is not None:
+                cpu.append((now_ms(), c))
             while seen < len(lines):
                 _, f = lines[seen]
                 seen += 1
@@ -229,16 +251,34 @@ class Harness:
         r = self.judge(system, job, rate, first_batch, warmup, last, period, outs, done,
                        offers, failures)
         r["rss_mb"] = hwm / 1024.0 if hwm else float("nan")
+        r["words_per_cpu_s"] = self.words_per_cpu_s(first_batch, warmup, last, cpu, offers)
         first_out = min((w for (w, _, _) in outs.values()), default=None)
         r["startup_s"] = (first_out - t0) / 1000.0 if first_out else float("nan")
         r["started_s"] = (started_at - t0) / 1000.0 if started_at else float("nan")
         r["tag"] = tag
         verdict = "SUSTAINED" if r["ok"] else "NOT sustained: " + "; ".join(r["failures"])
-        log(f"  {system:5} {job:9} {rate / 1e6:7.2f} M words/s: delay p50 {r['p50']:.0f} "
+        log(f"  {system:14} {job:9} {rate / 1e6:7.2f} M words/s: delay p50 {r['p50']:.0f} "
             f"p99 {r['p99']:.0f} max {r['max']:.0f} ms over {r['n']} outputs, offered "
-            f"{r['offered_rate'] / 1e6:.2f} M/s, peak RSS {r['rss_mb']:.0f} MB, start-up "
+            f"{r['offered_rate'] / 1e6:.2f} M/s, {r['words_per_cpu_s'] / 1e6:.1f} M words per "
+            f"CPU-second, peak RSS {r['rss_mb']:.0f} MB, start-up "
             f"{r['startup_s']:.1f} s -> {verdict}  [{tag}]", self.logf)
         return r
+
+    @staticmethod
+    def words_per_cpu_s(first, warmup, last, cpu, offers):
+        """Words offered per CPU-second of the job over the measured batches."""
+        if first is None:
+            return float("nan")
+        lo = first + warmup * INTERVAL - INTERVAL
+        hi = first + (last - 1) * INTERVAL
+        after = [s for s in cpu if s[0] >= lo]
+        before = [s for s in cpu if s[0] <= hi]
+        if not after or not before or before[-1][0] - after[0][0] < INTERVAL:
+            return float("nan")
+        (w0, c0), (w1, c1) = after[0], before[-1]
+        if c1 <= c0:
+            return float("nan")
+        return (offers.by(w1) - offers.by(w0)) / (c1 - c0)
 
     def judge(self, system, job, rate, first, warmup, last, period, outs, done, offers,
               failures):
@@ -347,18 +387,20 @@ class Harness:
         results = {}
         for job in self.a.jobs:
             res = {}
-            for system in SYSTEMS:
+            for system in self.a.systems:
                 best, failed = self.search(system, job)
                 res[system] = {"best": best, "failed": failed}
-            maxes = [res[s]["best"]["rate"] for s in SYSTEMS if res[s]["best"]]
+            latency = [s for s in ("ember", "spark") if s in res]
+            maxes = [res[s]["best"]["rate"] for s in latency if res[s]["best"]]
             if self.a.latency_rate:
                 lat_rate = self.a.latency_rate
             elif len(maxes) == 2:
                 lat_rate = self.nice(min(maxes) / 2)
             else:
                 lat_rate = 100_000
-            log(f"== latency: {job} at {lat_rate / 1e6:.2f} M words/s", self.logf)
-            for system in SYSTEMS:
+            if latency:
+                log(f"== latency: {job} at {lat_rate / 1e6:.2f} M words/s", self.logf)
+            for system in latency:
                 res[system]["lat"] = self.run_one(system, job, lat_rate)
             res["lat_rate"] = lat_rate
             results[job] = res
@@ -383,8 +425,12 @@ class Harness:
         def fmt(x, spec):
             return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
+        none = {"best": None, "failed": None,
+                "lat": {k: None for k in ("p50", "p99", "rss_mb", "startup_s", "started_s",
+                                          "ok")}}
         for job, res in results.items():
-            e, s = res["ember"], res["spark"]
+            e, s = res.get("ember", none), res.get("spark", none)
+            b = res.get("ember-borrowed")
 
             def maxrate(r):
                 if r["best"]:
@@ -392,6 +438,8 @@ class Harness:
                 return None
 
             def maxcell(r):
+                if r is none:
+                    return "–"
                 v = maxrate(r)
                 bound = f" (< {r['failed'] / 1e6:.2f})" if r["failed"] else " (not bounded)"
                 if v is None:
@@ -400,6 +448,23 @@ class Harness:
                 return f"{v:.2f}{bound}"
             rows.append(f"| {job} | max sustained rate (M words/s) | {maxcell(e)} | "
                         f"{maxcell(s)} | {ratio(maxrate(e), maxrate(s))} |")
+            if b is not None:
+                rows.append(f"| {job} | max sustained rate, words borrowed (`flat_map_str`) "
+                            f"(M words/s) | {maxcell(b)} | {maxcell(s)} | "
+                            f"{ratio(maxrate(b), maxrate(s))} |")
+
+            def per_cpu(r):
+                v = r["best"]["words_per_cpu_s"] if r["best"] else None
+                return None if v is None else v / 1e6
+            rows.append(f"| {job} | words per CPU-second at own max rate (M) | "
+                        f"{fmt(per_cpu(e), '.1f')} | {fmt(per_cpu(s), '.1f')} | "
+                        f"{ratio(per_cpu(e), per_cpu(s))} |")
+            if b is not None:
+                rows.append(f"| {job} | words per CPU-second at own max rate, words "
+                            f"borrowed (M) | {fmt(per_cpu(b), '.1f')} | "
+                            f"{fmt(per_cpu(s), '.1f')} | {ratio(per_cpu(b), per_cpu(s))} |")
+            if e is none or s is none:
+                continue  # the latency runs compare ember with Spark
             lr = res["lat_rate"] / 1e6
             what = "per 10 s window output" if job == "window" else "per batch"
             for key, name in (("p50", "p50"), ("p99", "p99")):
@@ -432,12 +497,18 @@ def main():
     ap.add_argument("--java-opts", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--jobs", default=",".join(JOBS))
+    ap.add_argument("--systems", default=",".join(SYSTEMS),
+                    help="which to run, of " + ", ".join(SYSTEMS))
     ap.add_argument("--latency-rate", type=float, default=None,
                     help="words/s of the latency runs (default: half the lower max)")
     ap.add_argument("--start", action="append", default=[],
                     help="first rate of a search, e.g. spark-window=2e6 (repeatable)")
     a = ap.parse_args()
     a.jobs = [j for j in a.jobs.split(",") if j]
+    a.systems = [s for s in a.systems.split(",") if s]
+    for s in a.systems:
+        if s not in SYSTEMS:
+            ap.error(f"unknown system {s}")
     for j in a.jobs:
         if j not in JOBS:
             ap.error(f"unknown job {j}")

@@ -34,12 +34,26 @@ pub(crate) enum Job {
     State,
 }
 
+/// How the job's program splits lines into words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Words {
+    /// `flat_map` to an owned `String` per word: the program as a Spark
+    /// user first writes it.
+    Owned,
+    /// `flat_map_str`: words stay slices of their line until the map-side
+    /// combine, which copies a word only the first time it sees it in a batch.
+    Borrowed,
+}
+
 /// Settings of `ember-job`.
 #[derive(Clone, Debug, clap::Args)]
 pub(crate) struct JobArgs {
     /// The job.
     #[arg(long, value_enum)]
     job: Job,
+    /// Owned `String` words or words borrowed from their lines.
+    #[arg(long, value_enum, default_value = "owned")]
+    words: Words,
     /// Server to read lines from.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -73,28 +87,50 @@ pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
         .master(&args.master)
         .map_err(|e| e.to_string())?;
     let ssc = StreamingContext::new(conf).map_err(|e| e.to_string())?;
-    let (host, port, job) = (args.host.clone(), args.port, args.job);
+    let (host, port, job, words) = (args.host.clone(), args.port, args.job, args.words);
     let (window, slide) = (
         Duration::from_secs(args.window),
         Duration::from_secs(args.slide),
     );
     ssc.define(move |s| {
-        let pairs = s
-            .socket_text_stream(&host, port)
-            .flat_map(|l: String| l.split(' ').map(str::to_string).collect::<Vec<_>>())
-            .map(|w| (w, 1u64));
-        let counts = match job {
-            Job::Wordcount => pairs.reduce_by_key(|a, b| a + b),
-            Job::Window => pairs.reduce_by_key_and_window_inv_filter(
-                |a, b| a + b,
-                |a, b| a - b,
-                |(_, n)| *n > 0,
-                window,
-                slide,
-            ),
-            Job::State => pairs.update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
-                Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
-            }),
+        let lines = s.socket_text_stream(&host, port);
+        let state =
+            |vs: Vec<u64>, old: Option<u64>| Some(old.unwrap_or(0) + vs.iter().sum::<u64>());
+        let counts = match words {
+            Words::Owned => {
+                let pairs = lines
+                    .flat_map(|l: String| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+                    .map(|w| (w, 1u64));
+                match job {
+                    Job::Wordcount => pairs.reduce_by_key(|a, b| a + b),
+                    Job::Window => pairs.reduce_by_key_and_window_inv_filter(
+                        |a, b| a + b,
+                        |a, b| a - b,
+                        |(_, n)| *n > 0,
+                        window,
+                        slide,
+                    ),
+                    Job::State => pairs.update_state_by_key(state),
+                }
+            }
+            Words::Borrowed => {
+                let pairs = lines
+                    .flat_map_str(|l| l.split(' ').collect())
+                    .map(|w| (w, 1u64));
+                match job {
+                    Job::Wordcount => pairs.reduce_by_key(|a, b| a + b),
+                    Job::Window => pairs.reduce_by_key_and_window_inv_filter(
+                        |a, b| a + b,
+                        |a, b| a - b,
+                        |(_, n)| *n > 0,
+                        window,
+                        slide,
+                    ),
+                    // The state sees one value per word per batch (its
+                    // count), not a 1 per occurrence: the same running counts.
+                    Job::State => pairs.reduce_by_key(|a, b| a + b).update_state_by_key(state),
+                }
+            }
         };
         counts.foreach_rdd(move |batch, time: Time| {
             let at = now_ms();

@@ -37,7 +37,8 @@ pub use clock::{Clock, ManualClock};
 pub use conf::{Master, StreamingConf};
 pub use context::StreamingContext;
 pub use dstream::{
-    DStream, DashboardValue, MapWithState, SaveOptions, State, StateError, StateSpec,
+    BorrowedPairs, BorrowedWords, DStream, DashboardValue, MapWithState, SaveOptions, State,
+    StateError, StateSpec, Words,
 };
 pub use error::{Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};

@@ -28,6 +28,7 @@ use timely::dataflow::operators::InputCapability;
 use timely::dataflow::{Scope, StreamVec};
 
 use crate::context::Shared;
+use crate::source::lines::LineBlock;
 use crate::Data;
 
 /// Records handed on at once between fused steps: small enough to stay in
@@ -78,6 +79,15 @@ impl<'s, T: Data> Lineage<'s, T> {
         }
     }
 
+    /// The text blocks these records (lines) are cut from, if they are the
+    /// lines of a text source read as they are.
+    pub(crate) fn text_blocks(&self) -> Option<Lineage<'s, (u64, LineBlock)>> {
+        match self {
+            Lineage::Stream(_) => None,
+            Lineage::Narrow(n) => n.text_blocks(),
+        }
+    }
+
     /// Adds an input reading these records to an operator under construction
     /// (pipelined: no exchange), fusing the steps that no one ran yet.
     pub(crate) fn attach(&self, b: &mut OperatorBuilder<'s, u64>) -> Pull<T> {
@@ -110,6 +120,50 @@ pub(crate) trait Node<'s, T: Data> {
     fn attach(&self, b: &mut OperatorBuilder<'s, u64>) -> Pull<T>;
     fn stream(&self) -> StreamVec<'s, u64, T>;
     fn scope(&self) -> Scope<'s, u64>;
+    /// For the lines of a text source: the blocks of text they are cut
+    /// from, so that a reader that only borrows lines can read them in place.
+    fn text_blocks(&self) -> Option<Lineage<'s, (u64, LineBlock)>> {
+        None
+    }
+}
+
+/// The lines of a text source's blocks, each an owned `String` for whoever
+/// reads them as records; [`Node::text_blocks`] lends them without copying.
+pub(crate) struct TextLines<'s> {
+    blocks: Lineage<'s, (u64, LineBlock)>,
+    lines: Rc<dyn Node<'s, String> + 's>,
+}
+
+impl<'s> TextLines<'s> {
+    /// The lines of `blocks` (worker index, block) as a lineage.
+    pub(crate) fn lineage(blocks: Lineage<'s, (u64, LineBlock)>) -> Lineage<'s, String> {
+        let Lineage::Narrow(lines) = Step::lineage(
+            blocks.clone(),
+            "Lines",
+            None,
+            |(_, block): (u64, LineBlock), out: &mut Vec<String>| {
+                out.extend(block.iter().map(str::to_owned))
+            },
+        ) else {
+            unreachable!("a step is a narrow lineage")
+        };
+        Lineage::Narrow(Rc::new(TextLines { blocks, lines }))
+    }
+}
+
+impl<'s> Node<'s, String> for TextLines<'s> {
+    fn attach(&self, b: &mut OperatorBuilder<'s, u64>) -> Pull<String> {
+        self.lines.attach(b)
+    }
+    fn stream(&self) -> StreamVec<'s, u64, String> {
+        self.lines.stream()
+    }
+    fn scope(&self) -> Scope<'s, u64> {
+        self.lines.scope()
+    }
+    fn text_blocks(&self) -> Option<Lineage<'s, (u64, LineBlock)>> {
+        Some(self.blocks.clone())
+    }
 }
 
 /// Who reads a step's records besides the operator that runs it.

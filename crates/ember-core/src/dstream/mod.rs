@@ -13,8 +13,10 @@
 //!   header).
 //!
 //! The operator families live in `transform.rs` (one stream to another),
-//! `pair.rs` (keyed operations on `DStream<(K, V)>`) and `output.rs`.
+//! `pair.rs` (keyed operations on `DStream<(K, V)>`), `borrowed.rs` (words
+//! that borrow their line) and `output.rs`.
 
+mod borrowed;
 mod dashboard;
 pub(crate) mod fuse;
 mod output;
@@ -38,6 +40,7 @@ use fuse::{Lineage, Pull};
 use crate::scope::{StreamingScope, WorkerCtx};
 use crate::Data;
 
+pub use borrowed::{BorrowedPairs, BorrowedWords, Words};
 pub use dashboard::DashboardValue;
 pub use output::SaveOptions;
 pub use state::{MapWithState, State, StateError, StateSpec};

@@ -90,13 +90,20 @@ where
             },
             |_, acc, out| drain_slots(acc, out),
         );
-        self.with(self.with(partial).batch_fold(
-            Exchange::new(|(k, _): &(K, C)| route(k)),
+        self.with(partial).merge_partials(merge_combiners)
+    }
+
+    /// The second half of a map-side combine: this stream holds at most one
+    /// partial per key per worker; each goes to its key's worker, where
+    /// `merge` folds the partials of a key into one.
+    pub(crate) fn merge_partials(&self, merge: impl Fn(V, V) -> V + 'static) -> Self {
+        self.with(self.batch_fold(
+            Exchange::new(|(k, _): &(K, V)| route(k)),
             "Combine",
             FxHashMap::default,
-            move |acc: &mut FxHashMap<K, Option<C>>, data: &mut Vec<(K, C)>| {
+            move |acc: &mut FxHashMap<K, Option<V>>, data: &mut Vec<(K, V)>| {
                 for (k, c) in data.drain(..) {
-                    merge_into(acc, k, c, |c| c, &merge_combiners);
+                    merge_into(acc, k, c, |c| c, &merge);
                 }
             },
             |_, acc, out| drain_slots(acc, out),
@@ -266,6 +273,6 @@ fn merge_into<K: Hash + Eq, C, V>(
     }
 }
 
-fn drain_slots<K, C>(acc: FxHashMap<K, Option<C>>, out: &mut Vec<(K, C)>) {
+pub(crate) fn drain_slots<K, C>(acc: FxHashMap<K, Option<C>>, out: &mut Vec<(K, C)>) {
     out.extend(acc.into_iter().filter_map(|(k, c)| c.map(|c| (k, c))));
 }

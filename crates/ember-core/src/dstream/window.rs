@@ -310,14 +310,33 @@ where
         G: Fn(V, V) -> V + 'static,
         P: Fn(&(K, V)) -> bool + 'static,
     {
-        let Some((length, slide)) = self.window_params(length, slide, "reduce_by_key_and_window")
-        else {
-            return self.failed();
-        };
         let f = Rc::new(f);
         let g = f.clone();
         // One partial per key per batch, on the key's worker.
         let per_batch = self.reduce_by_key(move |a, b| g(a, b));
+        per_batch.incremental_window_of_reduced(f, inv, keep, length, slide)
+    }
+
+    /// [`reduce_by_key_and_window_inv_filter`](Self::reduce_by_key_and_window_inv_filter)
+    /// on a stream that already holds one value per key per batch, each on
+    /// its key's worker (the output of a `reduce_by_key` with `f`).
+    pub(crate) fn incremental_window_of_reduced<G, P>(
+        &self,
+        f: Rc<dyn Fn(V, V) -> V>,
+        inv: G,
+        keep: Option<P>,
+        length: Duration,
+        slide: Option<Duration>,
+    ) -> DStream<'s, (K, V)>
+    where
+        G: Fn(V, V) -> V + 'static,
+        P: Fn(&(K, V)) -> bool + 'static,
+    {
+        let Some((length, slide)) = self.window_params(length, slide, "reduce_by_key_and_window")
+        else {
+            return self.failed();
+        };
+        let per_batch = self;
         let checkpoint = self.ctx.stateful("reduce_by_key_and_window", slide);
         let (index, peers) = checkpoint.worker();
         let mine = move |k: &K| route(k) % peers == index;

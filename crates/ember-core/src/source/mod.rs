@@ -8,7 +8,7 @@
 //! stop time and drop their capabilities, which ends the dataflow.
 
 mod file;
-mod lines;
+pub(crate) mod lines;
 mod planned;
 mod queue;
 mod socket;

@@ -24,7 +24,7 @@ use timely::dataflow::operators::core::Exchange;
 use timely::scheduling::SyncActivator;
 
 use crate::context::Shared;
-use crate::dstream::fuse::Step;
+use crate::dstream::fuse::TextLines;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::listener::{Bus, Event, ReceiverInfo};
@@ -760,14 +760,7 @@ impl<'s> StreamingScope<'s> {
         // Blocks become lines inside whichever operator reads them (no copy
         // through an operator of its own).
         let blocks = DStream::new(blocks, self.ctx.interval(), self.ctx.clone());
-        blocks.with_lineage(Step::lineage(
-            blocks.lineage.clone(),
-            "Lines",
-            None,
-            |(_, block): (u64, LineBlock), out: &mut Vec<String>| {
-                out.extend(block.iter().map(str::to_owned))
-            },
-        ))
+        blocks.with_lineage(TextLines::lineage(blocks.lineage.clone()))
     }
 }
 

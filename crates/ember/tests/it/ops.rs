@@ -358,6 +358,143 @@ fn map_partitions_sees_each_part_in_input_order() {
 }
 
 // ---------------------------------------------------------------------------
+// Words borrowed from their lines (flat_map_str): the same results as the
+// owned-String path, checked against hand counts and a reference model.
+// ---------------------------------------------------------------------------
+
+/// Random lines of words from a small vocabulary, some with doubled,
+/// leading or trailing spaces (Spark's `split(" ")` then yields empty
+/// words), about a quarter of the batches empty.
+fn random_lines(seed: u64, batches: usize, max: usize) -> Vec<Vec<String>> {
+    const VOCAB: [&str; 9] = [
+        "a",
+        "to",
+        "be",
+        "or",
+        "not",
+        "Grüße",
+        "x",
+        "",
+        "longer-than-22-bytes-word",
+    ];
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..batches)
+        .map(|_| {
+            if rng.gen_bool(0.25) {
+                return Vec::new();
+            }
+            (0..rng.gen_range(0..=max))
+                .map(|_| {
+                    let words = rng.gen_range(0..8);
+                    (0..words)
+                        .map(|_| VOCAB[rng.gen_range(0..VOCAB.len())])
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Per batch, every word (`split(' ')`, empty words included) with how
+/// often it occurs and the sum of its lengths.
+fn model_word_counts(input: &[Vec<String>]) -> Vec<Vec<(String, (u64, i64))>> {
+    input
+        .iter()
+        .map(|b| {
+            let mut counts: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+            for w in b.iter().flat_map(|l| l.split(' ')) {
+                let c = counts.entry(w.to_string()).or_default();
+                c.0 += 1;
+                c.1 += w.len() as i64;
+            }
+            counts.into_iter().collect()
+        })
+        .collect()
+}
+
+#[test]
+fn flat_map_str_word_count_counts_each_word_of_each_batch() {
+    let input = vec![
+        vec![s("to be or not to be"), s("be  quick")],
+        vec![],
+        vec![s("or")],
+    ];
+    let got = same_sorted(at_1_and_3(&input, |lines| {
+        lines
+            .flat_map_str(|l| l.split(' ').collect())
+            .map(|w| (w, 1u64))
+            .reduce_by_key(|a, b| a + b)
+    }));
+    assert_eq!(
+        got,
+        [
+            vec![
+                (s(""), 1),
+                (s("be"), 3),
+                (s("not"), 1),
+                (s("or"), 1),
+                (s("quick"), 1),
+                (s("to"), 2)
+            ],
+            vec![],
+            vec![(s("or"), 1)]
+        ]
+    );
+}
+
+#[test]
+fn flat_map_str_reduce_and_count_by_value_match_the_model_on_random_lines() {
+    let input = random_lines(21, 14, 30);
+    let want = model_word_counts(&input);
+    let counts: Vec<Vec<(String, u64)>> = want
+        .iter()
+        .map(|b| b.iter().map(|(w, (n, _))| (w.clone(), *n)).collect())
+        .collect();
+    let lengths: Vec<Vec<(String, i64)>> = want
+        .iter()
+        .map(|b| b.iter().map(|(w, (_, l))| (w.clone(), *l)).collect())
+        .collect();
+    let got = same_sorted(at_1_and_3(&input, |lines| {
+        lines
+            .flat_map_str(|l| l.split(' ').collect())
+            .count_by_value()
+    }));
+    assert_eq!(got, counts);
+    let got = same_sorted(at_1_and_3(&input, |lines| {
+        lines
+            .flat_map_str(|l| l.split(' ').collect())
+            .map(|w| (w, w.len() as i64))
+            .reduce_by_key(|a, b| a + b)
+    }));
+    assert_eq!(got, lengths);
+}
+
+#[test]
+fn flat_map_str_to_dstream_keeps_every_word_in_input_order() {
+    let input = random_lines(22, 10, 20);
+    let want: Vec<Vec<String>> = input
+        .iter()
+        .map(|b| b.iter().flat_map(|l| l.split(' ')).map(s).collect())
+        .collect();
+    let got = same_exactly(at_1_and_3(&input, |lines| {
+        lines.flat_map_str(|l| l.split(' ').collect()).to_dstream()
+    }));
+    assert_eq!(got, want);
+    let pairs: Vec<Vec<(String, usize)>> = want
+        .iter()
+        .map(|b| b.iter().map(|w| (w.clone(), w.len())).collect())
+        .collect();
+    let got = same_exactly(at_1_and_3(&input, |lines| {
+        lines
+            .flat_map_str(|l| l.split(' ').collect())
+            .map(|w| (w, w.len()))
+            .to_dstream()
+    }));
+    assert_eq!(got, pairs);
+}
+
+// ---------------------------------------------------------------------------
 // Per-batch aggregates: count, count_by_value, reduce.
 // ---------------------------------------------------------------------------
 

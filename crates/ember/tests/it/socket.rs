@@ -2,6 +2,7 @@
 //! closes, the receiver reconnects, and nothing sent afterwards is lost;
 //! refused connections are retried; invalid UTF-8 never panics.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -12,12 +13,14 @@ use ember::SocketOptions;
 
 /// Runs a socket stream on a manual clock, advancing one batch at a time
 /// until `done` holds for everything received (each step waits for the
-/// batch to complete: no sleeping). Fails after a generous deadline.
+/// batch to complete: no sleeping). Fails after a generous deadline. `also`
+/// may add further operations on the lines.
 fn run_until(
     workers: usize,
     port: u16,
     server: impl FnOnce() + Send + 'static,
     done: impl Fn(&[String]) -> bool,
+    also: impl Fn(&DStream<'_, String>) + Send + Sync + 'static,
 ) -> Vec<String> {
     let clock = ManualClock::new();
     let conf = StreamingConf::new("socket", seconds(1))
@@ -29,8 +32,9 @@ fn run_until(
     ssc.define(move |s| {
         let sink = sink.clone();
         let options = SocketOptions::default().reconnect_delay(millis(50));
-        s.socket_text_stream_with("127.0.0.1", port, options)
-            .foreach_rdd(move |batch, _| sink.lock().unwrap().extend(batch));
+        let lines = s.socket_text_stream_with("127.0.0.1", port, options);
+        lines.foreach_rdd(move |batch, _| sink.lock().unwrap().extend(batch));
+        also(&lines);
     })
     .unwrap();
     ssc.start().unwrap();
@@ -82,7 +86,7 @@ fn receiver_reconnects_after_the_server_closes_and_loses_nothing() {
         };
         let want: Vec<String> = first.iter().chain(&second).cloned().collect();
         let n = want.len();
-        let mut got = run_until(workers, port, server, move |seen| seen.len() >= n);
+        let mut got = run_until(workers, port, server, move |seen| seen.len() >= n, |_| {});
         if workers > 1 {
             // Blocks are spread over workers: order within a batch is by worker.
             got.sort();
@@ -110,7 +114,7 @@ fn refused_connections_are_retried_until_the_server_comes_up() {
         writeln!(c, "finally").unwrap();
         std::thread::sleep(Duration::from_millis(300));
     };
-    let got = run_until(2, port, server, |seen| !seen.is_empty());
+    let got = run_until(2, port, server, |seen| !seen.is_empty(), |_| {});
     assert_eq!(got, ["finally"]);
 }
 
@@ -124,6 +128,63 @@ fn invalid_utf8_is_replaced_not_a_panic() {
             .unwrap();
         drop(c);
     };
-    let got = run_until(1, port, server, |seen| seen.len() >= 3);
+    let got = run_until(1, port, server, |seen| seen.len() >= 3, |_| {});
     assert_eq!(got, ["ok", "\u{fffd}\u{fffd} bad", "last without newline"]);
+}
+
+#[test]
+fn words_borrowed_from_received_lines_are_counted_like_owned_ones() {
+    // flat_map_str reads a socket's lines in place in the received blocks;
+    // the same lines also reach foreach_rdd as owned Strings.
+    for workers in [1, 3] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let vocab = ["a", "to", "be", "Grüße", "", "longer-than-sixteen-bytes"];
+        let lines: Vec<String> = (0..2000usize)
+            .map(|i| {
+                let n = i % 12; // 0 to 11 words, beyond 16 bytes and not
+                (0..n)
+                    .map(|j| vocab[(i * 7 + j * 3) % vocab.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for w in lines.iter().flat_map(|l| l.split(' ')) {
+            *want.entry(w.to_string()).or_default() += 1;
+        }
+        let sent = lines.clone();
+        let server = move || {
+            let (mut c, _) = listener.accept().unwrap();
+            for l in &sent {
+                writeln!(c, "{l}").unwrap();
+            }
+            c.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let counts = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+        let sink = counts.clone();
+        let n = lines.len();
+        let got = run_until(
+            workers,
+            port,
+            server,
+            move |seen| seen.len() >= n,
+            move |lines| {
+                let sink = sink.clone();
+                lines
+                    .flat_map_str(|l| l.split(' ').collect())
+                    .map(|w| (w, 1u64))
+                    .reduce_by_key(|a, b| a + b)
+                    .foreach_rdd(move |batch, _| {
+                        let mut counts = sink.lock().unwrap();
+                        for (w, n) in batch {
+                            *counts.entry(w).or_default() += n;
+                        }
+                    });
+            },
+        );
+        assert_eq!(got.len(), lines.len(), "workers = {workers}");
+        assert_eq!(*counts.lock().unwrap(), want, "workers = {workers}");
+    }
 }
