@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # ember vs Apache Spark Streaming, side by side, on one machine.
 #
-#   bash bench/compare-spark/run.sh            # full mode (~40 min on 2 cores)
+#   bash bench/compare-spark/run.sh            # full mode (~45 min on 2 cores)
 #   bash bench/compare-spark/run.sh --quick    # smoke test (~10 min)
 #   bash bench/compare-spark/run.sh --quick --jobs wordcount   # one job only
 #
-# Any further arguments go to compare.py (--jobs, --latency-rate,
+# Any further arguments go to compare.py (--jobs, --systems, --latency-rate,
 # --start system-job=RATE). See README.md beside this file.
 #
 # Needs: Java 17 (java, javac), python3 with venv/pip, PyPI, cargo.
