@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use timely::dataflow::channels::pact::Pipeline;
 
-use super::pair::drain_slots;
+use super::pair::{drain_slots, merge_slot};
 use super::DStream;
 use crate::hash::FxHashMap;
 use crate::source::lines::LineBlock;
@@ -167,11 +167,7 @@ where
             for word in split(line) {
                 let (k, v) = pair(word);
                 match acc.get_mut(k) {
-                    Some(slot) => {
-                        if let Some(c) = slot.take() {
-                            *slot = Some(f(c, v));
-                        }
-                    }
+                    Some(slot) => merge_slot(slot, v, &*f),
                     None => {
                         acc.insert(k.to_string(), Some(v));
                     }
@@ -218,8 +214,8 @@ where
     }
 
     /// Spark's `reduceByKeyAndWindow(func, windowLength, slideInterval)`:
-    /// [`reduce_by_key`](Self::reduce_by_key) per batch, then
-    /// [`DStream::reduce_by_key_and_window`] over those counts.
+    /// [`reduce_by_key`](Self::reduce_by_key) per batch, then the batches of
+    /// each window reduced by key, as [`DStream::reduce_by_key_and_window`].
     #[doc(alias = "reduceByKeyAndWindow")]
     pub fn reduce_by_key_and_window(
         self,
@@ -229,8 +225,11 @@ where
     ) -> DStream<'s, (String, V)> {
         let f = Rc::new(f);
         let g = f.clone();
-        self.reduce_by_key(move |a, b| f(a, b))
-            .reduce_by_key_and_window(move |a, b| g(a, b), length, slide)
+        self.reduce_by_key(move |a, b| f(a, b)).window_of_reduced(
+            move |a, b| g(a, b),
+            length,
+            slide,
+        )
     }
 
     /// Spark's `reduceByKeyAndWindow(func, invFunc, windowLength,

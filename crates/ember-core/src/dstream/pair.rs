@@ -261,15 +261,17 @@ fn merge_into<K: Hash + Eq, C, V>(
 ) {
     // One hash per record, whether the key is new or not.
     match acc.entry(k) {
-        Entry::Occupied(mut slot) => {
-            let slot = slot.get_mut();
-            if let Some(c) = slot.take() {
-                *slot = Some(merge(c, v));
-            }
-        }
+        Entry::Occupied(mut slot) => merge_slot(slot.get_mut(), v, merge),
         Entry::Vacant(slot) => {
             slot.insert(Some(create(v)));
         }
+    }
+}
+
+/// Folds `v` into a key's existing slot (see [`merge_into`]).
+pub(crate) fn merge_slot<C, V>(slot: &mut Option<C>, v: V, merge: impl FnOnce(C, V) -> C) {
+    if let Some(c) = slot.take() {
+        *slot = Some(merge(c, v));
     }
 }
 

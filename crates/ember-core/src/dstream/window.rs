@@ -261,9 +261,23 @@ where
     ) -> DStream<'s, (K, V)> {
         let f = Rc::new(f);
         let g = f.clone();
-        self.reduce_by_key(move |a, b| f(a, b))
-            .window(length, slide)
-            .reduce_by_key(move |a, b| g(a, b))
+        self.reduce_by_key(move |a, b| f(a, b)).window_of_reduced(
+            move |a, b| g(a, b),
+            length,
+            slide,
+        )
+    }
+
+    /// [`reduce_by_key_and_window`](Self::reduce_by_key_and_window) on a
+    /// stream that already holds one value per key per batch (the output of
+    /// a `reduce_by_key` with `f`): the window's batches, reduced by key.
+    pub(crate) fn window_of_reduced(
+        &self,
+        f: impl Fn(V, V) -> V + 'static,
+        length: Duration,
+        slide: impl Into<Option<Duration>>,
+    ) -> DStream<'s, (K, V)> {
+        self.window(length, slide).reduce_by_key(f)
     }
 
     /// [`reduce_by_key_and_window`](Self::reduce_by_key_and_window),
@@ -336,7 +350,6 @@ where
         else {
             return self.failed();
         };
-        let per_batch = self;
         let checkpoint = self.ctx.stateful("reduce_by_key_and_window", slide);
         let (index, peers) = checkpoint.worker();
         let mine = move |k: &K| route(k) % peers == index;
@@ -358,7 +371,7 @@ where
         }
         batches.make_contiguous().sort_by_key(|(t, _)| *t);
         let h = f.clone();
-        per_batch.slide_fold(
+        self.slide_fold(
             slide,
             "ReduceByKeyAndWindow",
             FxHashMap::default,

@@ -611,13 +611,12 @@ impl Receiver_ {
 /// The worker with the fewest lines so far, the lowest on a tie (so the
 /// first block of a batch goes to worker 0).
 fn least_loaded(dealt: &[u64]) -> usize {
-    let mut best = 0;
-    for (w, &lines) in dealt.iter().enumerate() {
-        if lines < dealt[best] {
-            best = w;
-        }
-    }
-    best
+    // `min_by_key` returns the first of equal minima.
+    dealt
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, lines)| lines)
+        .map_or(0, |(w, _)| w)
 }
 
 /// Bytes a new block has room for before it grows.
