@@ -95,29 +95,44 @@ pub fn child_spec<const N: usize>(env: &str) -> Option<[String; N]> {
     )
 }
 
-/// The kill-and-restart tests' program: a running count of the
-/// space-separated words of `lines` (`update_state_by_key`), the whole state
-/// written to `out` after every batch as sorted `word count` lines. The file
-/// is written beside `out` and renamed, so a reader never sees half of it.
+/// A running count (`update_state_by_key`) of each key of `pairs`.
+pub fn running_counts<'s>(pairs: &DStream<'s, (String, u64)>) -> DStream<'s, (String, u64)> {
+    pairs.update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
+        Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
+    })
+}
+
+/// A running count of the space-separated words of `lines`.
+pub fn running_word_counts<'s>(lines: &DStream<'s, String>) -> DStream<'s, (String, u64)> {
+    running_counts(
+        &lines
+            .flat_map(|l| {
+                l.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .map(|w| (w, 1u64)),
+    )
+}
+
+/// Writes each batch of `counts` to `out` as sorted `key count` lines. The
+/// file is written beside `out` and renamed, so a reader never sees half of
+/// it; [`read_word_counts`] reads it.
+pub fn counts_to_file(counts: &DStream<'_, (String, u64)>, out: PathBuf) {
+    counts.foreach_rdd(move |batch, _| {
+        let mut lines: Vec<String> = batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
+        lines.sort();
+        let tmp = out.with_extension("tmp");
+        std::fs::write(&tmp, lines.join("\n")).unwrap();
+        std::fs::rename(&tmp, &out).unwrap();
+    });
+}
+
+/// The kill-and-restart tests' program: [`running_word_counts`] of `lines`,
+/// the whole state written to `out` after every batch ([`counts_to_file`]).
 pub fn running_word_counts_to_file(lines: &DStream<'_, String>, out: PathBuf) {
-    lines
-        .flat_map(|l| {
-            l.split(' ')
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .map(|w| (w, 1u64))
-        .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
-            Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
-        })
-        .foreach_rdd(move |batch, _| {
-            let mut lines: Vec<String> = batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
-            lines.sort();
-            let tmp = out.with_extension("tmp");
-            std::fs::write(&tmp, lines.join("\n")).unwrap();
-            std::fs::rename(&tmp, &out).unwrap();
-        });
+    counts_to_file(&running_word_counts(lines), out);
 }
 
 /// What [`running_word_counts_to_file`] last wrote (empty before its first

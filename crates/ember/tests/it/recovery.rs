@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use ember::prelude::*;
-use ember_testkit::{read_word_counts, running_word_counts_to_file};
+use ember_testkit::{
+    counts_to_file, read_word_counts, running_counts, running_word_counts,
+    running_word_counts_to_file,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -38,18 +41,7 @@ fn word_count(
     seen: Arc<Mutex<Vec<(u64, Counts)>>>,
 ) -> impl for<'s> Fn(&StreamingScope<'s>) + Send + Sync {
     move |s| {
-        let counts = s
-            .text_file_stream(&input)
-            .flat_map(|l| {
-                l.split(' ')
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .map(|w| (w, 1u64))
-            .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
-                Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
-            });
+        let counts = running_word_counts(&s.text_file_stream(&input));
         if extra_state {
             counts.window(seconds(2), seconds(1)).count().print();
         }
@@ -401,19 +393,8 @@ fn socket_child_program() {
             let options = ember::SocketOptions::default()
                 .reconnect_delay(millis(20))
                 .write_ahead_log(true);
-            s.socket_text_stream_with("127.0.0.1", port, options)
-                .map(|line| (line, 1u64))
-                .update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
-                    Some(old.unwrap_or(0) + vs.iter().sum::<u64>())
-                })
-                .foreach_rdd(move |batch, _| {
-                    let mut lines: Vec<String> =
-                        batch.iter().map(|(w, n)| format!("{w} {n}")).collect();
-                    lines.sort();
-                    let tmp = out.with_extension("tmp");
-                    fs::write(&tmp, lines.join("\n")).unwrap();
-                    fs::rename(&tmp, &out).unwrap();
-                });
+            let lines = s.socket_text_stream_with("127.0.0.1", port, options);
+            counts_to_file(&running_counts(&lines.map(|line| (line, 1u64))), out);
         })?;
         Ok(ssc)
     })
