@@ -2,7 +2,7 @@
 # ember vs Apache Spark Streaming, side by side, on one machine.
 #
 #   bash bench/compare-spark/run.sh            # full mode (~45 min on 2 cores)
-#   bash bench/compare-spark/run.sh --quick    # smoke test (~10 min)
+#   bash bench/compare-spark/run.sh --quick    # smoke test (~12 min)
 #   bash bench/compare-spark/run.sh --quick --jobs wordcount   # one job only
 #
 # Any further arguments go to compare.py (--jobs, --systems, --latency-rate,
