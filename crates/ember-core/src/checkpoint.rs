@@ -65,8 +65,7 @@ pub(crate) struct Restored {
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let payload = postcard::to_stdvec(value)
-        .map_err(|e| Error::Internal(format!("cannot encode checkpoint data: {e}")))?;
+    let payload = to_bytes("the checkpoint's commit record", value)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -116,10 +115,24 @@ fn decode<T: for<'de> Deserialize<'de>>(path: &Path, bytes: &[u8]) -> Result<T> 
     postcard::from_bytes(payload).map_err(|e| corrupt(path, format!("undecodable payload: {e}")))
 }
 
-/// Serializes one operator's state.
-pub(crate) fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
-    // Operator states are plain data; encoding into memory cannot fail for them.
-    postcard::to_stdvec(value).unwrap_or_default()
+/// Serializes one operator's state (or, for `op` = `plan log`, a plan).
+///
+/// # Errors
+///
+/// [`Error::Checkpoint`] naming `op` when the value's `Serialize` cannot be
+/// written in postcard's format (e.g. `#[serde(flatten)]`, which needs maps
+/// of unknown length): never empty bytes that would only fail at restore.
+pub(crate) fn to_bytes<T: Serialize>(op: &str, value: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(|e| Error::Checkpoint {
+        path: PathBuf::from(op),
+        message: format!(
+            "the state of {op} cannot be encoded for the checkpoint ({e}): its record, key or \
+             state type has a Serialize that needs a self-describing format (e.g. \
+             #[serde(flatten)] or a map of unknown length); give it a plain derived Serialize, \
+             or run without checkpointing"
+        ),
+        cause: None,
+    })
 }
 
 /// Deserializes one operator's state.
@@ -138,7 +151,7 @@ fn io(path: &Path, message: &str, e: std::io::Error) -> Error {
     Error::Checkpoint {
         path: path.to_path_buf(),
         message: message.to_string(),
-        cause: Some(e),
+        cause: Some(e.into()),
     }
 }
 
@@ -304,7 +317,7 @@ mod tests {
     fn write(dir: &Path, time: u64) {
         for w in 0..2 {
             let mut part = Part::new();
-            part.insert("0:x".into(), to_bytes(&(time, w)));
+            part.insert("0:x".into(), to_bytes("0:x", &(time, w)).unwrap());
             write_part(dir, time, w, &part).unwrap();
         }
         write_commit(dir, &commit(time), 0).unwrap();

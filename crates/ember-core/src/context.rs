@@ -909,7 +909,7 @@ impl Shared {
 
     fn take_error(&self) -> Option<Error> {
         let slot = self.error.lock().expect("error lock");
-        slot.as_ref().map(clone_error)
+        slot.clone()
     }
 
     fn report_build(&self, report: BuildReport) -> bool {
@@ -1044,53 +1044,6 @@ impl Shared {
             }
         }
         true
-    }
-}
-
-/// Errors hold I/O causes that cannot be cloned; a second reader gets the
-/// cause folded into the message.
-fn clone_error(e: &Error) -> Error {
-    let text = |message: &String, cause: &Option<std::io::Error>| match cause {
-        Some(c) => format!("{message}: {c}"),
-        None => message.clone(),
-    };
-    match e {
-        Error::UserCode { worker, message } => Error::UserCode {
-            worker: *worker,
-            message: message.clone(),
-        },
-        Error::InvalidGraph(m) => Error::InvalidGraph(m.clone()),
-        Error::Cluster(m) => Error::Cluster(m.clone()),
-        Error::Config(m) => Error::Config(m.clone()),
-        Error::IllegalState(m) => Error::IllegalState(m.clone()),
-        Error::Source {
-            source_name,
-            message,
-            cause,
-        } => Error::Source {
-            source_name: source_name.clone(),
-            message: text(message, cause),
-            cause: None,
-        },
-        Error::Checkpoint {
-            path,
-            message,
-            cause,
-        } => Error::Checkpoint {
-            path: path.clone(),
-            message: text(message, cause),
-            cause: None,
-        },
-        Error::Sink {
-            sink,
-            message,
-            cause,
-        } => Error::Sink {
-            sink: sink.clone(),
-            message: text(message, cause),
-            cause: None,
-        },
-        other => Error::Internal(other.to_string()),
     }
 }
 

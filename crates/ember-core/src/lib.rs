@@ -40,12 +40,15 @@ pub use dstream::{
     BorrowedPairs, BorrowedWords, DStream, DashboardValue, MapWithState, SaveOptions, State,
     StateError, StateSpec, Words,
 };
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
 pub use rate::{PidEstimator, PidSettings, RateControl};
-pub use scope::StreamingScope;
+pub use scope::{FailureHandle, StreamingScope};
 pub use show::{Show, ShowDisplay};
-pub use source::{BatchPlanner, FileStreamOptions, Queue, SocketOptions};
+pub use source::{
+    BatchPlanner, FileStreamOptions, Queue, Received, Receiver, ReceiverContext, ReceiverOptions,
+    SocketOptions,
+};
 pub use time::{millis, minutes, parse_duration, seconds, Time};
 
 /// What a DStream's records must be: cloneable, sendable between threads,

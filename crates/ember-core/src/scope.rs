@@ -249,10 +249,28 @@ impl Stateful {
             && ((t - self.ctx.zero()) % every == 0 || t == last)
     }
 
-    /// Stages this operator's state after batch `t`, if `t` is a checkpoint time.
+    /// Stages this operator's state after batch `t`, if `t` is a checkpoint
+    /// time. A state that cannot be encoded fails the context there, naming
+    /// the operator and the batch.
     pub(crate) fn save<T: Serialize>(&self, t: u64, state: impl FnOnce() -> T) {
         if self.due(t) {
-            let bytes = checkpoint::to_bytes(&state());
+            let op = format!("operator {} at batch {t} ms", self.id);
+            let bytes = match checkpoint::to_bytes(&op, &state()) {
+                Ok(bytes) => bytes,
+                Err(Error::Checkpoint { message, .. }) => {
+                    let path = self.ctx.shared.checkpoint_dir.clone().unwrap_or_default();
+                    self.ctx.shared.fail(Error::Checkpoint {
+                        path,
+                        message,
+                        cause: None,
+                    });
+                    return;
+                }
+                Err(e) => {
+                    self.ctx.shared.fail(e);
+                    return;
+                }
+            };
             self.ctx
                 .staged
                 .borrow_mut()
@@ -265,6 +283,44 @@ impl Stateful {
     /// This worker's index and the number of workers.
     pub(crate) fn worker(&self) -> (u64, u64) {
         (self.ctx.index as u64, self.ctx.peers as u64)
+    }
+}
+
+/// Stops a running context with an error, from any thread: how a source or
+/// sink (a connector's own thread, a callback, a per-batch function) fails
+/// its stream with an error of its own kind, never by panicking.
+///
+/// Get one from [`StreamingScope::failure_handle`] or
+/// [`DStream::failure_handle`]. The first error reported stops every
+/// worker at once and is what
+/// [`await_termination`](crate::StreamingContext::await_termination) returns.
+#[derive(Clone)]
+pub struct FailureHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FailureHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailureHandle").finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn failure_handle(ctx: &WorkerCtx) -> FailureHandle {
+    FailureHandle {
+        shared: ctx.shared.clone(),
+    }
+}
+
+impl FailureHandle {
+    /// Stops the context with `error`; later errors are logged only.
+    pub fn fail(&self, error: Error) {
+        self.shared.fail(error);
+    }
+
+    /// Whether the context is stopping or has stopped: a connector's own
+    /// thread ends when this turns true.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.aborted() || self.shared.stop_at() != u64::MAX
     }
 }
 
@@ -305,6 +361,19 @@ impl<'s> StreamingScope<'s> {
     /// [`worker_index`](Self::worker_index)), or it runs once per worker.
     pub fn on_batch_completed(&self, hook: impl Fn(crate::Time) + Send + Sync + 'static) {
         self.ctx.shared.bus.on_completed(std::sync::Arc::new(hook));
+    }
+
+    /// A handle through which a connector stops the context with its own
+    /// error, from any thread (see [`FailureHandle`]).
+    pub fn failure_handle(&self) -> FailureHandle {
+        failure_handle(&self.ctx)
+    }
+
+    /// Refuses the graph being defined: [`StreamingContext::start`](crate::StreamingContext::start)
+    /// fails with `error` (the first one reported). For connectors whose
+    /// settings are found wrong while the graph is built.
+    pub fn fail_definition(&self, error: Error) {
+        self.ctx.definition_error(error);
     }
 
     /// The timely scope the graph lives in: the escape hatch to timely's own

@@ -11,6 +11,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use timely::dataflow::operators::core::Exchange;
 
+use crate::error::KafkaFailure;
 use crate::params::{KafkaParams, Subscribe};
 use crate::record::{ConsumerRecord, OffsetRange};
 
@@ -70,7 +71,7 @@ pub fn create_direct_stream<'s>(
     };
     let records = s
         .from_timely(spread)
-        .map_partitions(move |batch| reader.read(batch.collect()));
+        .try_map_partitions(move |batch| reader.read(batch.collect()).map_err(Error::connector));
     DirectKafkaStream { records, ranges }
 }
 
@@ -157,7 +158,7 @@ struct KafkaPlanner {
 }
 
 fn connector(e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::Connector(Box::new(e))
+    Error::connector(e)
 }
 
 impl KafkaPlanner {
@@ -404,13 +405,17 @@ struct Reader {
 
 impl Reader {
     /// Exactly the records of `ranges`, in partition then offset order.
-    fn read(&mut self, mut ranges: Vec<OffsetRange>) -> Vec<ConsumerRecord> {
+    fn read(&mut self, mut ranges: Vec<OffsetRange>) -> Result<Vec<ConsumerRecord>, KafkaFailure> {
+        let fail = |message: String, cause: Option<KafkaError>| KafkaFailure::Read {
+            message,
+            cause: cause.map(Box::new),
+        };
         ranges.retain(|r| r.count() > 0);
         if ranges.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         ranges.sort();
-        let consumer = self.consumer.get_or_insert_with(|| {
+        if self.consumer.is_none() {
             let mut config = self.params.client_config("ember-direct-stream");
             config.set("enable.partition.eof", "false");
             // The reader knows its ranges are there: do not let the broker
@@ -418,18 +423,22 @@ impl Reader {
             if !self.params.config.contains_key("fetch.wait.max.ms") {
                 config.set("fetch.wait.max.ms", "10");
             }
-            config
+            let consumer = config
                 .create::<BaseConsumer>()
-                .unwrap_or_else(|e| panic!("kafka: cannot create a consumer: {e}"))
-        });
+                .map_err(|e| fail(format!("cannot create a consumer: {e}"), Some(e)))?;
+            self.consumer = Some(consumer);
+        }
+        let Some(consumer) = self.consumer.as_ref() else {
+            unreachable!("created above");
+        };
         let mut tpl = TopicPartitionList::new();
         for r in &ranges {
             tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from_offset))
-                .unwrap_or_else(|e| panic!("kafka: bad offset range {r:?}: {e}"));
+                .map_err(|e| fail(format!("bad offset range {r:?}: {e}"), Some(e)))?;
         }
         consumer
             .assign(&tpl)
-            .unwrap_or_else(|e| panic!("kafka: cannot assign {ranges:?}: {e}"));
+            .map_err(|e| fail(format!("cannot assign {ranges:?}: {e}"), Some(e)))?;
         let mut left: HashMap<(String, i32), (i64, i64)> = ranges
             .iter()
             .map(|r| {
@@ -479,11 +488,13 @@ impl Reader {
                 }
             }
             if !left.is_empty() && Instant::now() > deadline {
-                panic!(
-                    "kafka: reading offset ranges {:?} did not finish within {:?}: is the broker up? (raise KafkaParams::poll_timeout if it is slow)",
-                    left,
-                    self.params.poll_timeout
-                );
+                return Err(fail(
+                    format!(
+                        "reading offset ranges {:?} did not finish within {:?}: is the broker up? (raise KafkaParams::poll_timeout if it is slow)",
+                        left, self.params.poll_timeout
+                    ),
+                    None,
+                ));
             }
         }
         let mut records = Vec::new();
@@ -492,7 +503,7 @@ impl Reader {
                 records.extend(v);
             }
         }
-        records
+        Ok(records)
     }
 }
 

@@ -38,11 +38,13 @@
 //! ```
 
 mod direct;
+mod error;
 mod params;
 mod record;
 mod sink;
 
 pub use direct::{create_direct_stream, DirectKafkaStream};
+pub use error::KafkaFailure;
 pub use params::{KafkaParams, Subscribe};
 pub use record::{ConsumerRecord, OffsetRange};
 pub use sink::{KafkaExt, KafkaSink};

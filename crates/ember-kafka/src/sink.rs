@@ -3,11 +3,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ember_core::{DStream, Data};
+use ember_core::{DStream, Data, Error};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
+
+use crate::error::KafkaFailure;
 
 /// Where [`KafkaExt::save_to_kafka`] writes: a topic on some brokers, with an
 /// idempotent producer (`enable.idempotence`, `acks=all`), so retries
@@ -74,22 +76,33 @@ struct Writer {
 }
 
 impl Writer {
-    fn write(&mut self, records: Vec<(Option<Vec<u8>>, Vec<u8>)>) -> u64 {
+    fn write(&mut self, records: Vec<(Option<Vec<u8>>, Vec<u8>)>) -> Result<(), KafkaFailure> {
         if records.is_empty() {
-            return 0;
+            return Ok(());
         }
         let topic = self.sink.topic.clone();
-        let (producer, deliveries) = self.producer.get_or_insert_with(|| {
+        let fail = |message: String, cause: Option<KafkaError>| KafkaFailure::Sink {
+            topic: topic.clone(),
+            message,
+            cause: cause.map(Box::new),
+        };
+        if self.producer.is_none() {
             let mut c = ClientConfig::new();
             for (k, v) in &self.sink.config {
                 c.set(k, v);
             }
             let d = Deliveries::default();
-            let p = c
-                .create_with_context(d.clone())
-                .unwrap_or_else(|e| panic!("kafka sink {topic}: cannot create a producer: {e}"));
-            (p, d)
-        });
+            let p = c.create_with_context(d.clone()).map_err(|e| {
+                fail(
+                    format!("cannot create a producer ({e}): check the sink's settings"),
+                    Some(e),
+                )
+            })?;
+            self.producer = Some((p, d));
+        }
+        let Some((producer, deliveries)) = self.producer.as_mut() else {
+            unreachable!("created above");
+        };
         let n = records.len() as u64;
         for (key, value) in &records {
             loop {
@@ -102,25 +115,33 @@ impl Writer {
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                         producer.poll(Duration::from_millis(50));
                     }
-                    Err((e, _)) => panic!("kafka sink {topic}: cannot send a record: {e}"),
+                    Err((e, _)) => {
+                        return Err(fail(format!("cannot send a record: {e}"), Some(e)));
+                    }
                 }
             }
             producer.poll(Duration::ZERO);
         }
         if let Err(e) = producer.flush(self.sink.flush_timeout) {
-            panic!(
-                "kafka sink {topic}: {n} record(s) not confirmed within {:?}: {e} (is the broker up?)",
-                self.sink.flush_timeout
-            );
+            return Err(fail(
+                format!(
+                    "{n} record(s) not confirmed within {:?}: {e} (is the broker up?)",
+                    self.sink.flush_timeout
+                ),
+                Some(e),
+            ));
         }
         let failed = std::mem::take(&mut *deliveries.failed.lock().expect("deliveries lock"));
         if let Some(first) = failed.first() {
-            panic!(
-                "kafka sink {topic}: {} of {n} record(s) were not delivered; first error: {first}",
-                failed.len()
-            );
+            return Err(fail(
+                format!(
+                    "{} of {n} record(s) were not delivered; first error: {first}",
+                    failed.len()
+                ),
+                None,
+            ));
         }
-        n
+        Ok(())
     }
 }
 
@@ -147,10 +168,9 @@ impl<'s, T: Data> KafkaExt<T> for DStream<'s, T> {
             sink,
             producer: None,
         };
-        self.map_partitions(move |part| {
-            let records: Vec<_> = part.map(|r| to_bytes(&r)).collect();
-            std::iter::once(writer.write(records))
-        })
-        .foreach_rdd(|_, _| {});
+        self.try_foreach_partition(move |part, _time| {
+            let records: Vec<_> = part.iter().map(&mut to_bytes).collect();
+            writer.write(records).map_err(Error::connector)
+        });
     }
 }

@@ -648,7 +648,20 @@ fn undeliverable_records_stop_the_context_with_the_reason() {
     ssc.start().unwrap();
     clock.advance(seconds(1));
     let ended = ssc.await_termination_or_timeout(Duration::from_secs(60));
-    let err = ended.expect_err("the context fails").to_string();
+    let error = ended.expect_err("the context fails");
+    // The connector's own error, not a panic of the program's code.
+    assert!(
+        matches!(error, ember_core::Error::Connector(_)),
+        "{error:?}"
+    );
+    assert!(
+        matches!(
+            error.downcast_ref::<ember_kafka::KafkaFailure>(),
+            Some(ember_kafka::KafkaFailure::Sink { topic, .. }) if topic == "nowhere"
+        ),
+        "{error:?}"
+    );
+    let err = error.to_string();
     assert!(err.contains("kafka sink nowhere"), "{err}");
     assert!(
         err.contains("not delivered") || err.contains("not confirmed"),

@@ -7,9 +7,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`PostgresSink::last_committed`](crate::PostgresSink::last_committed)).
 ///
 /// Inside a stream, a batch that cannot be written stops the context with
-/// the same message as an [`ember_core::Error::UserCode`] that names the sink.
-/// It converts into [`ember_core::Error::Connector`], for `?` in a program
-/// returning ember's result.
+/// this error as an [`ember_core::Error::Connector`] (find it again with
+/// [`ember_core::Error::downcast_ref`]). It converts into that variant, for
+/// `?` in a program returning ember's result.
 ///
 /// ```no_run
 /// use ember_postgres::PostgresSink;
@@ -47,6 +47,6 @@ pub enum Error {
 
 impl From<Error> for ember_core::Error {
     fn from(e: Error) -> Self {
-        ember_core::Error::Connector(Box::new(e))
+        ember_core::Error::connector(e)
     }
 }

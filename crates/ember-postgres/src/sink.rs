@@ -478,14 +478,17 @@ impl<'s, T: ToRow + Data> PostgresExt<T> for DStream<'s, T> {
         sink: PostgresSink,
         mut offsets: impl FnMut(&[T], Time) -> Option<String> + 'static,
     ) {
-        // A definition-time panic fails `start()` with this message.
+        // A sink defined wrongly fails `start()` with this error.
         if let Err(e) = sink.validate() {
-            panic!("{e}");
+            self.fail_definition(e.into());
+            return;
         }
         let mut writer = Writer::new(sink);
-        self.foreach_rdd(move |batch, time| {
+        self.try_foreach_rdd(move |batch, time| {
             let offsets = offsets(&batch, time);
-            writer.write_batch(&batch, time, offsets.as_deref());
+            writer
+                .write_batch(&batch, time, offsets.as_deref())
+                .map_err(ember_core::Error::from)
         });
     }
 }

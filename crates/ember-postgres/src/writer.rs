@@ -11,6 +11,7 @@ use postgres::config::Host;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 
+use crate::error::Error;
 use crate::row::{sql_name, ColumnArray, Row, ToRow, Value};
 use crate::sink::{Committed, Mode, PostgresSink};
 
@@ -300,9 +301,18 @@ impl Writer {
     }
 
     /// Writes one batch in one transaction, retrying after connection
-    /// failures. Panics (stopping the context) when the batch cannot be
-    /// written: the message names the sink, the batch and what to fix.
-    pub(crate) fn write_batch<T: ToRow>(&mut self, batch: &[T], time: Time, offsets: Option<&str>) {
+    /// failures.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Postgres`] when the batch cannot be written (which stops
+    /// the context): the message names the sink, the batch and what to fix.
+    pub(crate) fn write_batch<T: ToRow>(
+        &mut self,
+        batch: &[T],
+        time: Time,
+        offsets: Option<&str>,
+    ) -> Result<(), Error> {
         let name = self.sink.name().to_string();
         let width = self.sink.columns.len();
         let mut row = Row::default();
@@ -311,12 +321,15 @@ impl Writer {
             record.to_row(&mut row);
             let got = row.values.len() - i * width;
             if got != width {
-                panic!(
-                    "PostgreSQL sink `{name}`: batch {time} not written: record {i} has {got} \
-                     value(s) but the sink has {width} column(s) ({}): make ToRow push one value \
-                     per column",
-                    self.sink.columns.join(", ")
-                );
+                return Err(Error::Postgres {
+                    sink: name,
+                    message: format!(
+                        "batch {time} not written: record {i} has {got} value(s) but the sink \
+                         has {width} column(s) ({}): make ToRow push one value per column",
+                        self.sink.columns.join(", ")
+                    ),
+                    cause: None,
+                });
             }
         }
         let retry = self.sink.retry.clone();
@@ -340,7 +353,7 @@ impl Writer {
                         "PostgreSQL sink `{name}`: batch {time} committed ({rows} rows in {:?})",
                         began.elapsed()
                     );
-                    return;
+                    return Ok(());
                 }
                 Ok(Outcome::AlreadyWritten) => {
                     tracing::info!(
@@ -348,30 +361,35 @@ impl Writer {
                         "PostgreSQL sink `{name}`: batch {time} was committed before (an \
                          earlier run): skipped"
                     );
-                    return;
+                    return Ok(());
                 }
                 Err(f) => {
                     // A new try starts on a new connection.
                     self.conn = None;
                     if !f.retryable {
-                        panic!(
-                            "PostgreSQL sink `{name}`: batch {time} not written: {}",
-                            f.message
-                        );
+                        return Err(Error::Postgres {
+                            sink: name,
+                            message: format!("batch {time} not written: {}", f.message),
+                            cause: f.cause,
+                        });
                     }
                     if retries >= retry.max_retries || first.elapsed() + pause > retry.retry_for {
                         let tries = match retries {
                             0 => "1 try".to_string(),
                             n => format!("{} tries", n + 1),
                         };
-                        panic!(
-                            "PostgreSQL sink `{name}`: gave up on batch {time} after {tries} in \
-                             {:.1?}: {}. Is the server at {} up? Allow more time with \
-                             .retry_for(..) or more tries with .retries(..)",
-                            first.elapsed(),
-                            f.message,
-                            self.server
-                        );
+                        return Err(Error::Postgres {
+                            sink: name,
+                            message: format!(
+                                "gave up on batch {time} after {tries} in {:.1?}: {}. Is the \
+                                 server at {} up? Allow more time with .retry_for(..) or more \
+                                 tries with .retries(..)",
+                                first.elapsed(),
+                                f.message,
+                                self.server
+                            ),
+                            cause: f.cause,
+                        });
                     }
                     retries += 1;
                     tracing::warn!(
@@ -793,7 +811,6 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "record 0 has 1 value(s) but the sink has 2 column(s) (a, b)")]
     fn a_record_with_too_few_values_fails_before_connecting() {
         struct One;
         impl ToRow for One {
@@ -803,7 +820,14 @@ mod tests {
         }
         // Nothing listens there: the check comes first.
         let sink = PostgresSink::append("postgres://u@127.0.0.1:1/db", "t", &["a", "b"]);
-        Writer::new(sink).write_batch(&[One], Time::from_millis(1000), None);
+        let e = Writer::new(sink)
+            .write_batch(&[One], Time::from_millis(1000), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("record 0 has 1 value(s) but the sink has 2 column(s) (a, b)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -904,3 +904,56 @@ fn a_large_batch_goes_in_whole() {
         }
     }
 }
+
+/// A sink failure reaches `await_termination` as the connector's own error
+/// (not a panic of the program's code), and a sink defined wrongly fails
+/// `start()` with it too. Needs no server: nothing listens on the port.
+#[test]
+fn sink_failures_keep_the_connectors_error_kind() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sink = PostgresSink::append(
+        format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        "t",
+        &["w"],
+    )
+    .retries(0);
+    let (clock, ssc) = context(2, move |s| {
+        s.queue_stream(vec![vec![("w".to_string(),)]], true, None)
+            .save_to_postgres(sink.clone());
+    });
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    let e = ssc
+        .await_termination_or_timeout(Duration::from_secs(60))
+        .expect_err("the context fails");
+    assert!(matches!(e, ember_core::Error::Connector(_)), "{e:?}");
+    match e.downcast_ref::<ember_postgres::Error>() {
+        Some(ember_postgres::Error::Postgres { sink, message, .. }) => {
+            assert_eq!(sink, "t");
+            assert!(message.contains("gave up on batch 1000 ms"), "{message}");
+        }
+        other => panic!("expected the sink's Postgres error, got {other:?} in {e:?}"),
+    }
+
+    let (_clock, ssc) = context(1, |s| {
+        s.queue_stream(vec![vec![("a".to_string(), 1u64)]], true, None)
+            .save_to_postgres(PostgresSink::upsert(
+                "postgres://u@127.0.0.1/db",
+                "t",
+                &["word", "count"],
+                &["id"],
+            ));
+    });
+    let e = ssc.start().unwrap_err();
+    assert!(
+        matches!(
+            e.downcast_ref::<ember_postgres::Error>(),
+            Some(ember_postgres::Error::Config { .. })
+        ),
+        "{e:?}"
+    );
+}

@@ -128,6 +128,19 @@ impl<'s, T: Data> DStream<'s, T> {
         std::time::Duration::from_millis(self.slide)
     }
 
+    /// A handle through which a connector stops the context with its own
+    /// error, from any thread (see [`FailureHandle`](crate::FailureHandle)).
+    pub fn failure_handle(&self) -> crate::FailureHandle {
+        crate::scope::failure_handle(&self.ctx)
+    }
+
+    /// Refuses the graph being defined: `start()` fails with `error`. For
+    /// connectors (e.g. a sink extension trait) that find their settings
+    /// wrong while the graph is built.
+    pub fn fail_definition(&self, error: crate::Error) {
+        self.ctx.definition_error(error);
+    }
+
     /// The underlying timely stream (timestamps are batch times in ms): the
     /// escape hatch to timely's operators. Come back with
     /// [`StreamingScope::from_timely`].

@@ -44,14 +44,16 @@ impl SaveOptions {
 
 impl<'s, T: Data> DStream<'s, T> {
     /// Wraps an output operation's per-batch work so that listeners see it
-    /// start and complete (with the failure, if it panicked; the panic then
-    /// stops the context as before).
+    /// start and complete, with the failure if it returned an error (which
+    /// then stops the context) or panicked (the panic then stops the
+    /// context as before).
     fn reported(
         &self,
         name: &'static str,
-        mut f: impl FnMut(Vec<T>, Time) + 'static,
+        mut f: impl FnMut(Vec<T>, Time) -> crate::Result<()> + 'static,
     ) -> impl FnMut(Vec<T>, Time, &mut Vec<()>) + 'static {
         let bus = self.ctx.shared.bus.clone();
+        let shared = self.ctx.shared.clone();
         let id = self.ctx.outputs();
         move |batch, time, _| {
             let mut info = OutputOperationInfo {
@@ -65,17 +67,16 @@ impl<'s, T: Data> DStream<'s, T> {
             bus.post(Event::OutputStarted(info.clone()));
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(batch, time)));
             info.end_time = Some(wall_ms());
-            if let Err(p) = &ran {
-                info.failure_reason = Some(
-                    p.downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "panicked".to_string()),
-                );
+            match &ran {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => info.failure_reason = Some(e.to_string()),
+                Err(p) => info.failure_reason = Some(panic_text(&**p)),
             }
             bus.post(Event::OutputCompleted(info));
-            if let Err(p) = ran {
-                std::panic::resume_unwind(p);
+            match ran {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => shared.fail(e),
+                Err(p) => std::panic::resume_unwind(p),
             }
         }
     }
@@ -119,7 +120,8 @@ impl<'s, T: Data> DStream<'s, T> {
         T: Show,
     {
         let work = self.reported("print", move |batch, time| {
-            write(&format_print(&batch, n, time))
+            write(&format_print(&batch, n, time));
+            Ok(())
         });
         let out = self.on_gathered::<()>("Print", Some(n + 1), work);
         self.register_output(out);
@@ -134,15 +136,164 @@ impl<'s, T: Data> DStream<'s, T> {
         self.foreach_rdd_named("foreach_rdd", f);
     }
 
+    /// [`foreach_rdd`](Self::foreach_rdd) for a function that can fail, as
+    /// a Scala `foreachRDD` body throws: an `Err` stops the context with
+    /// [`Error::User`] naming `try_foreach_rdd` and the batch, from which
+    /// [`Error::downcast_ref`] gives back the `E` returned. An
+    /// `ember::Error` returned (e.g. a connector's) stops it as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ember_core::{seconds, Error, ManualClock, StreamingConf, StreamingContext};
+    ///
+    /// #[derive(Debug)]
+    /// struct TooMany(usize);
+    /// impl std::fmt::Display for TooMany {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         write!(f, "{} records is too many", self.0)
+    ///     }
+    /// }
+    /// impl std::error::Error for TooMany {}
+    ///
+    /// let clock = ManualClock::new();
+    /// let conf = StreamingConf::new("limits", seconds(1)).master("local[2]")?.ui(None);
+    /// let ssc = StreamingContext::with_clock(conf, clock.clone())?;
+    /// ssc.define(|s| {
+    ///     s.queue_stream(vec![vec![1, 2, 3]], true, None)
+    ///         .try_foreach_rdd(|batch, _time| match batch.len() {
+    ///             n if n > 2 => Err(TooMany(n)),
+    ///             _ => Ok(()),
+    ///         });
+    /// })?;
+    /// ssc.start()?;
+    /// clock.advance(seconds(1));
+    /// let e = ssc.await_termination().unwrap_err();
+    /// assert_eq!(e.downcast_ref::<TooMany>().map(|t| t.0), Some(3));
+    /// assert!(matches!(e, Error::User { .. }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[doc(alias = "foreachRDD")]
+    pub fn try_foreach_rdd<E>(&self, mut f: impl FnMut(Vec<T>, Time) -> Result<(), E> + 'static)
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let work = self.reported("try_foreach_rdd", move |batch, time| {
+            f(batch, time).map_err(|e| Error::user("try_foreach_rdd", time, e))
+        });
+        let out = self.on_gathered::<()>("ForeachRDD", None, work);
+        self.register_output(out);
+    }
+
     /// [`foreach_rdd`](Self::foreach_rdd) reported to listeners as `name`.
     pub(crate) fn foreach_rdd_named(
         &self,
         name: &'static str,
-        f: impl FnMut(Vec<T>, Time) + 'static,
+        mut f: impl FnMut(Vec<T>, Time) + 'static,
     ) {
-        let work = self.reported(name, f);
+        let work = self.reported(name, move |batch, time| {
+            f(batch, time);
+            Ok(())
+        });
         let out = self.on_gathered::<()>("ForeachRDD", None, work);
         self.register_output(out);
+    }
+
+    /// Calls `f` on every worker with its own part of each batch (Spark's
+    /// partition) and the batch time, without gathering the batch anywhere:
+    /// Spark's `foreachRDD(rdd => rdd.foreachPartition(...))`, the way to
+    /// write to a scalable sink with one connection per worker. Empty parts
+    /// are passed too. A panic in `f` stops the context with
+    /// [`Error::UserCode`].
+    ///
+    /// Listeners see one output operation per batch, complete when every
+    /// worker's call has returned.
+    #[doc(alias = "foreachPartition")]
+    pub fn foreach_partition(&self, mut f: impl FnMut(Vec<T>, Time) + 'static) {
+        self.partition_output("foreach_partition", move |part, time| {
+            f(part, time);
+            Ok(())
+        });
+    }
+
+    /// [`foreach_partition`](Self::foreach_partition) for a function that
+    /// can fail: an `Err` on any worker stops the context with
+    /// [`Error::User`] naming `try_foreach_partition` and the batch (an
+    /// `ember::Error`, e.g. a connector's, stops it as it is).
+    #[doc(alias = "foreachPartition")]
+    pub fn try_foreach_partition<E>(
+        &self,
+        mut f: impl FnMut(Vec<T>, Time) -> Result<(), E> + 'static,
+    ) where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.partition_output("try_foreach_partition", move |part, time| {
+            f(part, time).map_err(|e| Error::user("try_foreach_partition", time, e))
+        });
+    }
+
+    /// An output that runs `f` on each worker's part; worker 0 then reports
+    /// the operation to listeners once per batch (earliest start, latest end,
+    /// the first failure) and the batch is done when every part is.
+    fn partition_output(
+        &self,
+        name: &'static str,
+        mut f: impl FnMut(Vec<T>, Time) -> crate::Result<()> + 'static,
+    ) {
+        let shared = self.ctx.shared.clone();
+        let parts = self.batch_fold(
+            Pipeline,
+            "ForeachPartition",
+            Vec::new,
+            |acc: &mut Vec<T>, data| acc.append(data),
+            move |t, part, out: &mut Vec<PartDone>| {
+                let time = Time::from_millis(t);
+                let start = wall_ms();
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(part, time)));
+                let failure = match &ran {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(p) => Some(panic_text(&**p)),
+                };
+                out.push(PartDone {
+                    start,
+                    end: wall_ms(),
+                    failure,
+                });
+                match ran {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => shared.fail(e),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            },
+        );
+        let is_first = self.ctx.index == 0;
+        let bus = self.ctx.shared.bus.clone();
+        let id = self.ctx.outputs();
+        let done = self.with(parts).batch_fold(
+            Exchange::new(|_| 0),
+            "ForeachPartitionDone",
+            Vec::new,
+            |acc: &mut Vec<PartDone>, data| acc.append(data),
+            move |t, parts, _out: &mut Vec<()>| {
+                if !is_first {
+                    return;
+                }
+                let mut info = OutputOperationInfo {
+                    batch_time: Time::from_millis(t),
+                    id,
+                    name: name.to_string(),
+                    start_time: parts.iter().map(|p| p.start).min().unwrap_or_else(wall_ms),
+                    end_time: None,
+                    failure_reason: None,
+                };
+                bus.post(Event::OutputStarted(info.clone()));
+                info.end_time = Some(parts.iter().map(|p| p.end).max().unwrap_or_else(wall_ms));
+                info.failure_reason = parts.into_iter().find_map(|p| p.failure);
+                bus.post(Event::OutputCompleted(info));
+            },
+        );
+        self.register_output(done);
     }
 
     /// Writes every batch as text, in Spark's layout: a directory
@@ -211,6 +362,22 @@ impl<'s, T: Data> DStream<'s, T> {
     }
 }
 
+/// What one worker's part of a per-partition output reports.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct PartDone {
+    start: u64,
+    end: u64,
+    failure: Option<String>,
+}
+
+/// A panic's message, for listeners.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".to_string())
+}
+
 /// Spark's `print()` text for one batch; `batch` holds at most `n + 1` records.
 pub(crate) fn format_print<T: Show>(batch: &[T], n: usize, time: Time) -> String {
     const DASHES: &str = "-------------------------------------------";
@@ -249,7 +416,7 @@ fn sink_error(opts: &SaveOptions, path: &Path, e: std::io::Error) -> Error {
             "cannot write {}: check that the directory exists and is writable",
             path.display()
         ),
-        cause: Some(e),
+        cause: Some(e.into()),
     }
 }
 

@@ -17,7 +17,7 @@ use super::DStream;
 /// Both sides of a `transform_with` batch, tagged with their worker.
 type Tagged2<T, W> = (Vec<(u32, T)>, Vec<(u32, W)>);
 use crate::time::Time;
-use crate::Data;
+use crate::{Data, Error};
 
 impl<'s, T: Data> DStream<'s, T> {
     /// Applies `f` to every record. Pipelined.
@@ -88,6 +88,34 @@ impl<'s, T: Data> DStream<'s, T> {
             Vec::new,
             |acc: &mut Vec<T>, data| acc.append(data),
             move |_, acc, out| out.extend(f(acc.into_iter())),
+        ))
+    }
+
+    /// [`map_partitions`](Self::map_partitions) for a function that can
+    /// fail, as a Scala `mapPartitions` body throws: an `Err` stops the
+    /// context with [`Error::User`](crate::Error::User) naming
+    /// `try_map_partitions` and the batch; [`Error::downcast_ref`](crate::Error::downcast_ref)
+    /// gives back the `E` returned (an `ember::Error` stops it as it is).
+    #[doc(alias = "mapPartitions")]
+    pub fn try_map_partitions<U, I, E>(
+        &self,
+        mut f: impl FnMut(std::vec::IntoIter<T>) -> Result<I, E> + 'static,
+    ) -> DStream<'s, U>
+    where
+        U: Data,
+        I: IntoIterator<Item = U>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let shared = self.ctx.shared.clone();
+        self.with(self.batch_fold(
+            Pipeline,
+            "MapPartitions",
+            Vec::new,
+            |acc: &mut Vec<T>, data| acc.append(data),
+            move |t, acc, out| match f(acc.into_iter()) {
+                Ok(records) => out.extend(records),
+                Err(e) => shared.fail(Error::user("try_map_partitions", Time::from_millis(t), e)),
+            },
         ))
     }
 
@@ -271,6 +299,26 @@ impl<'s, T: Data> DStream<'s, T> {
         self.with(self.on_gathered("Transform", None, move |batch, t, out| {
             out.extend(f(batch, t))
         }))
+    }
+
+    /// [`transform`](Self::transform) for a function that can fail: an `Err`
+    /// stops the context with [`Error::User`](crate::Error::User) naming
+    /// `try_transform` and the batch; [`Error::downcast_ref`](crate::Error::downcast_ref)
+    /// gives back the `E` returned (an `ember::Error` stops it as it is).
+    pub fn try_transform<U: Data, E>(
+        &self,
+        mut f: impl FnMut(Vec<T>, Time) -> Result<Vec<U>, E> + 'static,
+    ) -> DStream<'s, U>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let shared = self.ctx.shared.clone();
+        self.with(
+            self.on_gathered("Transform", None, move |batch, t, out| match f(batch, t) {
+                Ok(records) => out.extend(records),
+                Err(e) => shared.fail(Error::user("try_transform", t, e)),
+            }),
+        )
     }
 
     /// Applies `f` to the batches of this stream and `other` at the same time

@@ -176,10 +176,10 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Vec<String> {
 }
 
 fn check_directory(dir: &Path, name: &str) -> Result<()> {
-    let fail = |message: String, cause| Error::Source {
+    let fail = |message: String, cause: Option<std::io::Error>| Error::Source {
         source_name: name.to_string(),
         message,
-        cause,
+        cause: cause.map(Into::into),
     };
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => Err(fail(
@@ -285,7 +285,7 @@ impl<'s> StreamingScope<'s> {
                                         "cannot read {}: a file must stay readable once moved in",
                                         path.display()
                                     ),
-                                        cause: Some(e),
+                                        cause: Some(e.into()),
                                     }),
                                 }
                             }

@@ -32,10 +32,6 @@ impl LineBlock {
         self.lines
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.lines == 0
-    }
-
     /// Bytes of text, line ends included.
     pub(crate) fn bytes(&self) -> usize {
         self.text.len()

@@ -11,13 +11,14 @@ mod file;
 pub(crate) mod lines;
 mod planned;
 mod queue;
+mod receiver;
 mod socket;
 mod wal;
 
 pub use file::FileStreamOptions;
 pub use planned::BatchPlanner;
 pub use queue::Queue;
-pub use socket::SocketOptions;
+pub use receiver::{Received, Receiver, ReceiverContext, ReceiverOptions, SocketOptions};
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -91,7 +91,7 @@ fn plan_time(name: &str) -> Option<u64> {
 }
 
 fn write_plan<T: Serialize>(dir: &Path, time: u64, items: &[T]) -> Result<()> {
-    let body = crate::checkpoint::to_bytes(&(time, items));
+    let body = crate::checkpoint::to_bytes("the plan log", &(time, items))?;
     let mut bytes = crc32fast::hash(&body).to_le_bytes().to_vec();
     bytes.extend_from_slice(&body);
     let path = plan_path(dir, time);
@@ -99,7 +99,7 @@ fn write_plan<T: Serialize>(dir: &Path, time: u64, items: &[T]) -> Result<()> {
     let io = |e: std::io::Error| Error::Checkpoint {
         path: path.clone(),
         message: "cannot write the plan log (is the checkpoint directory writable?)".into(),
-        cause: Some(e),
+        cause: Some(e.into()),
     };
     std::fs::create_dir_all(dir).map_err(io)?;
     std::fs::write(&tmp, &bytes).map_err(io)?;

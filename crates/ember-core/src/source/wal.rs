@@ -13,24 +13,41 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+#[cfg(test)]
 use crate::source::lines::LineBlock;
 
-/// One record of the log.
+/// One record of the log; `B` is the receiver's block of records (a block
+/// of text lines for a socket).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Record {
-    /// A received block of lines.
-    Block { seq: u64, lines: LineBlock },
+pub(crate) enum Record<B> {
+    /// A received block.
+    Block { seq: u64, lines: B },
     /// Batch `time` holds the blocks before `through` not in earlier batches.
     Sealed { time: u64, through: u64 },
 }
 
-/// The borrowed twin of [`Record::Block`]: same encoding, no copy of the lines.
+/// The borrowed twin of [`Record`]: same encoding, no copy of the block.
 #[derive(Serialize)]
-enum RecordRef<'a> {
-    Block { seq: u64, lines: &'a LineBlock },
+enum RecordRef<'a, B> {
+    Block { seq: u64, lines: &'a B },
+    Sealed { time: u64, through: u64 },
+}
+
+/// A record that cannot be encoded (a receiver's record type whose
+/// `Serialize` postcard cannot write) is the program's to fix.
+fn encode<T: Serialize>(dir: &Path, value: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(|e| Error::Checkpoint {
+        path: dir.to_path_buf(),
+        message: format!(
+            "cannot encode a write-ahead log record ({e}): the receiver's record type needs a \
+             plain derived Serialize (no #[serde(flatten)] or maps of unknown length)"
+        ),
+        cause: None,
+    })
 }
 
 /// The log being written by this run.
@@ -50,7 +67,7 @@ fn io(path: &Path, what: &str, e: std::io::Error) -> Error {
     Error::Checkpoint {
         path: path.to_path_buf(),
         message: what.to_string(),
-        cause: Some(e),
+        cause: Some(e.into()),
     }
 }
 
@@ -79,7 +96,7 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Every intact record of every segment, oldest first.
-pub(crate) fn read_all(dir: &Path) -> Result<Vec<Record>> {
+pub(crate) fn read_all<B: DeserializeOwned>(dir: &Path) -> Result<Vec<Record<B>>> {
     let mut records = Vec::new();
     for (_, path) in segments(dir)? {
         let bytes =
@@ -160,22 +177,23 @@ impl Wal {
     }
 
     /// Appends a received block (see [`append`](Self::append)).
-    pub(crate) fn append_block(&mut self, seq: u64, lines: &LineBlock) -> Result<()> {
-        let payload = postcard::to_stdvec(&RecordRef::Block { seq, lines })
-            .map_err(|e| Error::Internal(format!("cannot encode a write-ahead log record: {e}")))?;
+    pub(crate) fn append_block<B: Serialize>(&mut self, seq: u64, lines: &B) -> Result<()> {
+        let payload = encode(&self.dir, &RecordRef::Block { seq, lines })?;
         self.append_payload(&payload)?;
         self.max_seq = self.max_seq.max(Some(seq));
         Ok(())
     }
 
-    /// Appends a record and makes it durable against a killed process
-    /// (and against a machine crash when syncing).
-    pub(crate) fn append(&mut self, record: &Record) -> Result<()> {
-        let payload = postcard::to_stdvec(record)
-            .map_err(|e| Error::Internal(format!("cannot encode a write-ahead log record: {e}")))?;
+    /// Appends that batch `time` holds the blocks before `through` not in
+    /// earlier batches (see [`append_payload`](Self::append_payload)).
+    pub(crate) fn append_sealed(&mut self, time: u64, through: u64) -> Result<()> {
+        let record: RecordRef<'_, ()> = RecordRef::Sealed { time, through };
+        let payload = encode(&self.dir, &record)?;
         self.append_payload(&payload)
     }
 
+    /// Appends an encoded record and makes it durable against a killed
+    /// process (and against a machine crash when syncing).
     fn append_payload(&mut self, payload: &[u8]) -> Result<()> {
         let path = self.dir.join(format!("segment-{:06}.wal", self.segment));
         let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
@@ -207,21 +225,31 @@ impl Wal {
     }
 }
 
+impl<B> Default for Replay<B> {
+    fn default() -> Self {
+        Replay {
+            by_batch: BTreeMap::new(),
+            unallocated: Vec::new(),
+            next_seq: 0,
+        }
+    }
+}
+
 /// What a resumed receiver replays: blocks of batches that ran before the
 /// kill but after the checkpoint, by batch, and blocks received but not yet
 /// in any batch.
-#[derive(Debug, Default)]
-pub(crate) struct Replay {
-    pub(crate) by_batch: BTreeMap<u64, Vec<(u64, LineBlock)>>,
-    pub(crate) unallocated: Vec<(u64, LineBlock)>,
+#[derive(Debug)]
+pub(crate) struct Replay<B> {
+    pub(crate) by_batch: BTreeMap<u64, Vec<(u64, B)>>,
+    pub(crate) unallocated: Vec<(u64, B)>,
     /// The next block number to use.
     pub(crate) next_seq: u64,
 }
 
 /// Sorts the log's records after a checkpoint at `time`, whose batches held
 /// the blocks before `through`.
-pub(crate) fn replay(records: Vec<Record>, time: u64, through: u64) -> Replay {
-    let mut blocks: BTreeMap<u64, LineBlock> = BTreeMap::new();
+pub(crate) fn replay<B>(records: Vec<Record<B>>, time: u64, through: u64) -> Replay<B> {
+    let mut blocks: BTreeMap<u64, B> = BTreeMap::new();
     let mut sealed: Vec<(u64, u64)> = Vec::new();
     let mut next_seq = through;
     for r in records {
@@ -249,8 +277,7 @@ pub(crate) fn replay(records: Vec<Record>, time: u64, through: u64) -> Replay {
     };
     for (t, upto) in sealed {
         let rest = blocks.split_off(&upto);
-        let batch: Vec<(u64, LineBlock)> =
-            std::mem::replace(&mut blocks, rest).into_iter().collect();
+        let batch: Vec<(u64, B)> = std::mem::replace(&mut blocks, rest).into_iter().collect();
         replay.by_batch.insert(t, batch);
     }
     replay.unallocated = blocks.into_iter().collect();
@@ -261,7 +288,7 @@ pub(crate) fn replay(records: Vec<Record>, time: u64, through: u64) -> Replay {
 mod tests {
     use super::*;
 
-    fn block(seq: u64) -> Record {
+    fn block(seq: u64) -> Record<LineBlock> {
         Record::Block {
             seq,
             lines: [format!("line{seq}")].into_iter().collect(),
@@ -272,23 +299,21 @@ mod tests {
     fn records_survive_a_torn_tail_and_new_runs_use_new_segments() {
         let d = tempfile::tempdir().unwrap();
         let mut wal = Wal::create(d.path(), false).unwrap();
-        wal.append_block(0, &["line0"].into_iter().collect())
+        wal.append_block(0, &["line0"].into_iter().collect::<LineBlock>())
             .unwrap();
-        wal.append(&Record::Sealed {
-            time: 1000,
-            through: 1,
-        })
-        .unwrap();
-        wal.append(&block(1)).unwrap();
+        wal.append_sealed(1000, 1).unwrap();
+        wal.append_block(1, &["line1"].into_iter().collect::<LineBlock>())
+            .unwrap();
         drop(wal);
         // A kill cut the last record short.
         let seg = d.path().join("segment-000000.wal");
         let bytes = std::fs::read(&seg).unwrap();
         std::fs::write(&seg, &bytes[..bytes.len() - 2]).unwrap();
         let mut wal = Wal::create(d.path(), true).unwrap();
-        wal.append(&block(2)).unwrap();
+        wal.append_block(2, &["line2"].into_iter().collect::<LineBlock>())
+            .unwrap();
         drop(wal);
-        let seqs: Vec<String> = read_all(d.path())
+        let seqs: Vec<String> = read_all::<LineBlock>(d.path())
             .unwrap()
             .into_iter()
             .map(|r| match r {

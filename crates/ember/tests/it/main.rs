@@ -1,11 +1,13 @@
 //! ember's integration tests: one binary, a module per area.
 
+mod errors;
 mod files;
 mod flow;
 mod lifecycle;
 mod listener;
 mod ops;
 mod outputs;
+mod receiver;
 mod recovery;
 mod socket;
 mod state;

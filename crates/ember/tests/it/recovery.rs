@@ -372,7 +372,27 @@ const SOCKET_CHILD_ENV: &str = "EMBER_RECOVERY_SOCKET_CHILD";
 /// is a key counted by `update_state_by_key`; the state goes to a file.
 #[test]
 fn socket_child_program() {
-    let Some(spec) = ember_testkit::child_spec(SOCKET_CHILD_ENV) else {
+    lines_child_program(SOCKET_CHILD_ENV, |s, port, options| {
+        s.socket_text_stream_with("127.0.0.1", port, options)
+    });
+}
+
+/// The same program reading the lines through a receiver written with the
+/// public `Receiver` interface only (see [`TcpLines`]).
+#[test]
+fn receiver_child_program() {
+    lines_child_program(RECEIVER_CHILD_ENV, |s, port, options| {
+        s.receiver_stream_with(TcpLines { port }, options)
+    });
+}
+
+/// How a kill test's child reads its lines.
+type LinesFrom =
+    for<'s> fn(&StreamingScope<'s>, u16, ember::ReceiverOptions) -> DStream<'s, String>;
+
+/// A child of a kill test (a no-op unless `env` holds its spec).
+fn lines_child_program(env: &str, lines_from: LinesFrom) {
+    let Some(spec) = ember_testkit::child_spec(env) else {
         return;
     };
     let [port, ckpt, out, workers] = &spec;
@@ -393,7 +413,7 @@ fn socket_child_program() {
             let options = ember::SocketOptions::default()
                 .reconnect_delay(millis(20))
                 .write_ahead_log(true);
-            let lines = s.socket_text_stream_with("127.0.0.1", port, options);
+            let lines = lines_from(s, port, options);
             counts_to_file(&running_counts(&lines.map(|line| (line, 1u64))), out);
         })?;
         Ok(ssc)
@@ -401,6 +421,63 @@ fn socket_child_program() {
     .unwrap();
     ssc.start().unwrap();
     ssc.await_termination().unwrap();
+}
+
+const RECEIVER_CHILD_ENV: &str = "EMBER_RECOVERY_RECEIVER_CHILD";
+
+/// Lines from a TCP server, read by a receiver written as a user would,
+/// with nothing but the public interface: no private hooks into the engine.
+struct TcpLines {
+    port: u16,
+}
+
+impl ember::Receiver for TcpLines {
+    type Record = String;
+
+    fn receive(&mut self, ctx: &mut ember::ReceiverContext<'_, String>) -> ember::Received {
+        use std::io::BufRead;
+        let conn = match std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            Ok(c) => c,
+            Err(e) => return ctx.restart(format!("cannot connect: {e}")),
+        };
+        if let Err(e) = conn.set_read_timeout(Some(Duration::from_millis(20))) {
+            return ctx.restart(format!("cannot set a read timeout: {e}"));
+        }
+        let mut reader = std::io::BufReader::new(conn);
+        let mut line = Vec::new();
+        loop {
+            if ctx.is_stopped() {
+                return ember::Received::Stopped;
+            }
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return ctx.restart("the server closed the connection"),
+                Ok(_) if line.ends_with(b"\n") => {
+                    line.pop();
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    if !ctx.store(text) {
+                        return ember::Received::Stopped;
+                    }
+                    if reader.buffer().is_empty() && !ctx.flush() {
+                        return ember::Received::Stopped;
+                    }
+                }
+                // A partial line stays in `line` until the rest comes.
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if !ctx.flush() {
+                        return ember::Received::Stopped;
+                    }
+                }
+                Err(e) => return ctx.restart(format!("reading failed: {e}")),
+            }
+        }
+    }
 }
 
 /// Whether the other end closed the connection (a killed process's sockets
@@ -417,17 +494,30 @@ fn peer_gone(conn: &std::net::TcpStream) -> bool {
     gone
 }
 
-fn spawn_socket_child(port: u16, ckpt: &Path, out: &Path, workers: usize) -> Child {
+/// A kill test's child: `test` run alone, with its spec in `env`.
+#[derive(Clone, Copy)]
+struct LinesChild {
+    test: &'static str,
+    env: &'static str,
+}
+
+const SOCKET_CHILD: LinesChild = LinesChild {
+    test: "recovery::socket_child_program",
+    env: SOCKET_CHILD_ENV,
+};
+
+fn spawn_socket_child(
+    child: LinesChild,
+    port: u16,
+    ckpt: &Path,
+    out: &Path,
+    workers: usize,
+) -> Child {
     let exe = std::env::current_exe().unwrap();
     let spec = format!("{port}|{}|{}|{workers}", ckpt.display(), out.display());
     Command::new(exe)
-        .args([
-            "--exact",
-            "recovery::socket_child_program",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SOCKET_CHILD_ENV, spec)
+        .args(["--exact", child.test, "--nocapture", "--test-threads=1"])
+        .env(child.env, spec)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -436,8 +526,25 @@ fn spawn_socket_child(port: u16, ckpt: &Path, out: &Path, workers: usize) -> Chi
 
 #[test]
 fn socket_with_write_ahead_log_counts_every_line_read_exactly_once_across_kills() {
+    lines_read_are_counted_exactly_once_across_kills(SOCKET_CHILD);
+}
+
+#[test]
+fn a_custom_receiver_with_write_ahead_log_counts_every_line_read_exactly_once_across_kills() {
+    lines_read_are_counted_exactly_once_across_kills(LinesChild {
+        test: "recovery::receiver_child_program",
+        env: RECEIVER_CHILD_ENV,
+    });
+}
+
+/// Ten SIGKILLs of `child` while a server sends it bursts of lines: every
+/// line whose count was seen is counted exactly once at the end.
+fn lines_read_are_counted_exactly_once_across_kills(child_kind: LinesChild) {
     use std::io::Write;
-    if std::env::var(SOCKET_CHILD_ENV).is_ok() || std::env::var(CHILD_ENV).is_ok() {
+    if [SOCKET_CHILD_ENV, CHILD_ENV, RECEIVER_CHILD_ENV]
+        .iter()
+        .any(|v| std::env::var(v).is_ok())
+    {
         return;
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -493,12 +600,12 @@ fn socket_with_write_ahead_log_counts_every_line_read_exactly_once_across_kills(
     });
 
     let mut rng = StdRng::seed_from_u64(11);
-    let mut child = spawn_socket_child(port, ckpt.path(), &out, 2);
+    let mut child = spawn_socket_child(child_kind, port, ckpt.path(), &out, 2);
     for kill in 1..=10 {
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..900)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        child = spawn_socket_child(port, ckpt.path(), &out, [2, 3, 1][kill % 3]);
+        child = spawn_socket_child(child_kind, port, ckpt.path(), &out, [2, 3, 1][kill % 3]);
     }
     // Let the last run confirm a few more bursts, then stop everything.
     let before = confirmed.lock().unwrap().len();

@@ -1225,3 +1225,43 @@ fn dashboard_page_shows_the_network_word_count_counts() {
     ssc.stop(false).unwrap();
     drop(conn);
 }
+
+/// A receiver written with the public interface only is listed like the
+/// built-in ones: in the JSON API and in the page's receiver table.
+#[test]
+fn a_custom_receiver_appears_in_the_receiver_table() {
+    let Some(bin) = chromium() else { return };
+    let ssc = StreamingContext::new(conf("ui-custom-receiver")).unwrap();
+    ssc.define(|s| {
+        s.receiver_stream(crate::receiver::Counter {
+            next: 0,
+            until: 500,
+        })
+        .foreach_rdd(|_, _| {});
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let base = ssc.ui_url().expect("the UI runs");
+    wait_until(
+        Duration::from_secs(30),
+        || {
+            ssc.receivers()
+                .first()
+                .is_some_and(|r| r.num_records == 500)
+        },
+        || format!("the receiver read only {:?}", ssc.receivers()),
+    );
+    let receivers = get_json(&base, "/api/v1/streaming/receivers");
+    let list = receivers.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{receivers:#}");
+    assert_eq!(list[0]["streamName"], "Counter", "{receivers:#}");
+    assert_eq!(u64_field(&list[0], "numRecords"), 500, "{receivers:#}");
+
+    let page = dump_dom(&bin, &format!("{base}/streaming"));
+    let body = page.one(page.by_id("receivers"), "tbody", None);
+    let rows = page.find(body, "tr", None);
+    assert_eq!(rows.len(), 1, "one receiver row");
+    assert_eq!(page.text(page.one(rows[0], "td", Some("name"))), "Counter");
+    assert_eq!(page.text(page.one(rows[0], "td", Some("records"))), "500");
+    ssc.stop(false).unwrap();
+}
