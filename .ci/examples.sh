@@ -55,3 +55,19 @@ grep -Eq '^\(hello,[0-9]+\)$' "$work/nwc.out" || { echo "network_word_count: no 
 grep -Eq '^\(ember,[0-9]+\)$' "$work/nwc.out" || { echo "network_word_count: no counts for ember"; cat "$work/nwc.out" "$work/nwc.err"; exit 1; }
 grep -q '^(final,1)$' "$work/nwc.out" || { echo "network_word_count: the line received before SIGTERM was not counted"; cat "$work/nwc.out" "$work/nwc.err"; exit 1; }
 echo "examples: network_word_count against nc -lk ok; SIGTERM stopped it gracefully"
+
+# custom_receiver: a receiver written on the public interface follows a
+# file it appends to itself; its word counts are printed, SIGTERM stops it.
+"$bin/custom_receiver" --master 'local[2]' --no-ui > "$work/custom.out" 2> "$work/custom.err" &
+custom=$!
+for i in $(seq 1 100); do
+  if grep -Eq '^\(the,[0-9]+\)$' "$work/custom.out" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+grep -Eq '^\(the,[0-9]+\)$' "$work/custom.out" || { echo "custom_receiver: no counts for the"; cat "$work/custom.out" "$work/custom.err"; exit 1; }
+kill -TERM "$custom"
+rc=0
+timeout 30 tail --pid="$custom" -f /dev/null || { echo "custom_receiver: did not exit within 30 s of SIGTERM"; exit 1; }
+wait "$custom" || rc=$?
+[ "$rc" -eq 0 ] || { echo "custom_receiver: exit status $rc after SIGTERM"; cat "$work/custom.err"; exit 1; }
+echo "examples: custom_receiver ok; SIGTERM stopped it gracefully"
