@@ -30,9 +30,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::duration::{parse_duration, whole_millis};
 use crate::error::{Error, Result};
 use crate::rate::PidSettings;
-use crate::time::{parse_duration, whole_millis};
 
 /// Where a streaming program runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,22 +1,20 @@
 //! The streaming context: lifecycle, workers, and the batch clock's agreement.
 
-use std::collections::BTreeMap;
 use std::net::ToSocketAddrs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, Thread};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
 
 use timely::dataflow::ProbeHandle;
-use timely::scheduling::SyncActivator;
 
-use crate::checkpoint::{self, Commit, Restored};
+use crate::checkpoint;
 use crate::clock::Clock;
 use crate::conf::StreamingConf;
 use crate::error::{Error, Result};
 use crate::listener::{self, BatchInfo, Bus, Event, StreamingListener};
+use crate::runtime::{no_outputs, BuildReport, Control, Shared};
 use crate::scope::{StreamingScope, WorkerCtx};
 use crate::time::Time;
 
@@ -181,13 +179,17 @@ impl StreamingContext {
 
     /// The statistics of the completed batches, oldest first (the last 1000).
     pub fn completed_batches(&self) -> Vec<BatchInfo> {
-        self.shared().map(|s| s.bus.completed()).unwrap_or_default()
+        self.shared()
+            .map(|s| s.bus().completed())
+            .unwrap_or_default()
     }
 
     /// The receivers and their state: connected or not, the last error, and
     /// the records each has read (Spark's receiver table).
     pub fn receivers(&self) -> Vec<crate::ReceiverInfo> {
-        self.shared().map(|s| s.bus.receivers()).unwrap_or_default()
+        self.shared()
+            .map(|s| s.bus().receivers())
+            .unwrap_or_default()
     }
 
     /// The web UI's address, e.g. `http://127.0.0.1:4040`, while it runs.
@@ -195,8 +197,7 @@ impl StreamingContext {
         #[cfg(feature = "ui")]
         {
             let shared = self.shared()?;
-            let ui = shared.ui.lock().expect("ui lock");
-            ui.as_ref().map(|u| format!("http://{}", u.address()))
+            shared.ui_address().map(|a| format!("http://{a}"))
         }
         #[cfg(not(feature = "ui"))]
         None
@@ -352,18 +353,17 @@ impl StreamingContext {
             restored,
             resume,
         );
-        shared.recovering = recovering;
-        shared.bus = bus;
+        shared.set_recovering(recovering);
+        shared.set_bus(bus);
         let config = match &conf.master {
             crate::conf::Master::Cluster {
                 hosts,
                 process,
                 workers,
             } => {
-                shared.cluster = true;
-                shared.process = *process;
-                shared.processes = hosts.len();
-                shared.graph = graph_shape(&shared, &definitions);
+                shared.join_cluster(*process, hosts.len());
+                let graph = graph_shape(&shared, &definitions);
+                shared.set_graph(graph);
                 timely::Config {
                     communication: timely::CommunicationConfig::Cluster {
                         threads: *workers,
@@ -427,11 +427,11 @@ impl StreamingContext {
         if let Some(address) = conf.ui_address() {
             match crate::ui::serve(
                 address,
-                shared.bus.clone(),
+                shared.bus().clone(),
                 conf.app_name.clone(),
                 conf.backpressure_enabled(),
             ) {
-                Ok(server) => *shared.ui.lock().expect("ui lock") = Some(server),
+                Ok(server) => shared.set_ui(server),
                 // A UI that cannot start must not stop the job.
                 Err(e) => tracing::warn!("no web UI: {e}"),
             }
@@ -541,38 +541,20 @@ impl StreamingContext {
     /// before completing that batch (the failure that stopped it, if any).
     pub fn await_batch(&self, time: Time) -> Result<()> {
         let shared = self.shared().ok_or_else(not_started)?;
-        let mut p = shared.progress.lock().expect("progress lock");
-        loop {
-            if p.completed.is_some_and(|c| c >= time.milliseconds()) {
-                return Ok(());
-            }
-            if p.terminated {
-                drop(p);
-                return Err(shared.take_error().unwrap_or_else(|| {
-                    Error::IllegalState(format!(
-                        "the context stopped before batch {time} completed"
-                    ))
-                }));
-            }
-            p = shared.progress_cv.wait(p).expect("progress lock");
-        }
+        shared.await_completed(time.milliseconds())
     }
 
     /// The time of the first batch, once started.
     pub fn first_batch_time(&self) -> Option<Time> {
         self.shared()
-            .map(|s| Time::from_millis(s.zero() + s.conf.batch_ms))
+            .map(|s| Time::from_millis(s.zero() + s.conf().batch_ms))
     }
 
     /// The newest batch that every output operation has finished, if any.
     pub fn last_completed_batch(&self) -> Option<Time> {
-        self.shared().and_then(|s| {
-            s.progress
-                .lock()
-                .expect("progress lock")
-                .completed
-                .map(Time::from_millis)
-        })
+        self.shared()
+            .and_then(|s| s.last_completed())
+            .map(Time::from_millis)
     }
 }
 
@@ -585,466 +567,8 @@ impl Drop for Inner {
     }
 }
 
-fn no_outputs() -> Error {
-    Error::graph(
-        "no output operations registered, so nothing to execute: add print(), foreach_rdd() or \
-         save_as_text_files() to a stream",
-    )
-}
-
 fn not_started() -> Error {
     Error::IllegalState("the StreamingContext has not been started: call start() first".into())
-}
-
-/// What a worker found while building its graph.
-struct BuildReport {
-    outputs: usize,
-    error: Option<Error>,
-}
-
-#[derive(Default)]
-struct Progress {
-    completed: Option<u64>,
-    terminated: bool,
-}
-
-#[derive(Default)]
-struct Build {
-    reports: Vec<BuildReport>,
-    go: Option<bool>,
-}
-
-/// State shared by the context and all workers of this process.
-pub(crate) struct Shared {
-    pub(crate) conf: StreamingConf,
-    pub(crate) clock: Clock,
-    /// Spark's zero time: one interval before the first batch.
-    zero_ms: AtomicU64,
-    /// The clock's reading at the first start (file streams ignore older files).
-    pub(crate) start_ms: u64,
-    workers: usize,
-    pub(crate) checkpoint_dir: Option<PathBuf>,
-    /// The checkpoint being resumed from.
-    pub(crate) restored: Option<Restored>,
-    /// Batches up to this time are done (the zero time on a fresh start).
-    resume_ms: AtomicU64,
-    /// Running as one process of a cluster: the zero time is agreed with the
-    /// other processes before the graph is built.
-    pub(crate) cluster: bool,
-    /// This process's number and how many there are (0 and 1 in local mode).
-    process: usize,
-    processes: usize,
-    /// In a cluster: the shape of this process's graph, compared with every
-    /// other process's before the graph runs.
-    graph: String,
-    /// In a cluster: the error that stopped this process came from another
-    /// process (so it is not announced back).
-    failed_by_peer: AtomicBool,
-    /// Started by `get_or_create`: receivers replay their logs even when no
-    /// checkpoint was complete yet.
-    pub(crate) recovering: bool,
-    /// Parts written per checkpoint time, to know when to commit.
-    parts: Mutex<BTreeMap<u64, usize>>,
-    /// Batch statistics and listener events.
-    pub(crate) bus: Arc<Bus>,
-    /// The first batch time that is not produced; `u64::MAX` while running.
-    stop_at: AtomicU64,
-    /// The least common multiple of the stateful operators' slides (0: none
-    /// or no checkpointing): a checkpoint can only be taken at its multiples.
-    pub(crate) checkpoint_grain: AtomicU64,
-    /// A graceful stop's last batch, checkpointed on the way out (0: none).
-    pub(crate) final_checkpoint: AtomicU64,
-    aborted: AtomicBool,
-    error: Mutex<Option<Error>>,
-    wakers: Mutex<Vec<SyncActivator>>,
-    threads: Mutex<Vec<Thread>>,
-    progress: Mutex<Progress>,
-    progress_cv: Condvar,
-    build: Mutex<Build>,
-    build_cv: Condvar,
-    /// The web UI, shut down when the workers end.
-    #[cfg(feature = "ui")]
-    ui: Mutex<Option<crate::ui::UiServer>>,
-}
-
-impl Shared {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        conf: StreamingConf,
-        clock: Clock,
-        zero: u64,
-        start_ms: u64,
-        workers: usize,
-        checkpoint_dir: Option<PathBuf>,
-        restored: Option<Restored>,
-        resume: u64,
-    ) -> Self {
-        Shared {
-            conf,
-            clock,
-            zero_ms: AtomicU64::new(zero),
-            start_ms,
-            workers,
-            checkpoint_dir,
-            restored,
-            resume_ms: AtomicU64::new(resume),
-            cluster: false,
-            process: 0,
-            processes: 1,
-            graph: String::new(),
-            failed_by_peer: AtomicBool::new(false),
-            recovering: false,
-            parts: Mutex::new(BTreeMap::new()),
-            bus: Bus::start(0, false, Vec::new()),
-            stop_at: AtomicU64::new(u64::MAX),
-            checkpoint_grain: AtomicU64::new(0),
-            final_checkpoint: AtomicU64::new(0),
-            aborted: AtomicBool::new(false),
-            error: Mutex::new(None),
-            wakers: Mutex::new(Vec::new()),
-            threads: Mutex::new(Vec::new()),
-            progress: Mutex::new(Progress::default()),
-            progress_cv: Condvar::new(),
-            build: Mutex::new(Build::default()),
-            build_cv: Condvar::new(),
-            #[cfg(feature = "ui")]
-            ui: Mutex::new(None),
-        }
-    }
-
-    /// Spark's zero time: one interval before the first batch.
-    pub(crate) fn zero(&self) -> u64 {
-        self.zero_ms.load(Ordering::Acquire)
-    }
-
-    /// Batches up to this time are done (the zero time on a fresh start).
-    pub(crate) fn resume(&self) -> u64 {
-        self.resume_ms.load(Ordering::Acquire)
-    }
-
-    /// The processes of a cluster agreed on `zero`; on a fresh start the
-    /// first batch follows it.
-    fn agreed_zero(&self, zero: u64) {
-        self.zero_ms.store(zero, Ordering::Release);
-        if self.restored.is_none() {
-            self.resume_ms.store(zero, Ordering::Release);
-        }
-    }
-
-    /// The first batch time not to produce (`u64::MAX` while running).
-    pub(crate) fn stop_at(&self) -> u64 {
-        self.stop_at.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn aborted(&self) -> bool {
-        self.aborted.load(Ordering::Acquire)
-    }
-
-    /// [`aborted`](Self::aborted) for per-record checks: a relaxed read.
-    #[inline]
-    pub(crate) fn halting(&self) -> bool {
-        self.aborted.load(Ordering::Relaxed)
-    }
-
-    /// Registers an activator to wake when the context stops.
-    pub(crate) fn register_waker(&self, activator: SyncActivator) {
-        self.wakers.lock().expect("wakers lock").push(activator);
-    }
-
-    fn wake_all(&self) {
-        self.wakers
-            .lock()
-            .expect("wakers lock")
-            .retain(|w| w.activate().is_ok());
-        for t in self.threads.lock().expect("threads lock").iter() {
-            t.unpark();
-        }
-    }
-
-    fn is_worker_thread(&self) -> bool {
-        let me = thread::current().id();
-        self.threads
-            .lock()
-            .expect("threads lock")
-            .iter()
-            .any(|t| t.id() == me)
-    }
-
-    /// Agrees on the batch where sources stop; never moves it later. A
-    /// graceful stop closes the open batch now and processes it; with
-    /// checkpointing, it runs on to the next batch where every stateful
-    /// operator can be checkpointed (if that is near) and checkpoints it.
-    /// A stop that is not graceful ends at once: batches not yet complete
-    /// are dropped.
-    fn request_stop(&self, graceful: bool) {
-        if !graceful {
-            tracing::info!("stopping the StreamingContext now");
-            self.halt();
-            return;
-        }
-        let interval = self.conf.batch_ms;
-        let zero = self.zero();
-        let now = self.clock.now_ms().max(zero);
-        // The batch being filled now: the first batch time after `now`.
-        let open = zero + ((now - zero) / interval + 1) * interval;
-        let mut last = open;
-        let grain = self.checkpoint_grain.load(Ordering::Acquire);
-        if grain > 0 {
-            let aligned = zero + (open - zero).div_ceil(grain) * grain;
-            let bound = self.conf.effective_graceful_stop_timeout().as_millis() as u64 / 2;
-            if aligned - open <= bound {
-                last = aligned;
-                self.final_checkpoint.store(last, Ordering::Release);
-            } else {
-                tracing::warn!(
-                    "graceful stop: the next batch every stateful operator can checkpoint is {}                      ms away, too far within the stop timeout; stopping without a final                      checkpoint (a restart resumes from the last one)",
-                    aligned - open
-                );
-            }
-        }
-        let stop_at = last + interval;
-        self.stop_at.fetch_min(stop_at, Ordering::AcqRel);
-        tracing::info!(
-            last_batch = last,
-            "stopping the StreamingContext gracefully: receiving stops, every batch received is              processed"
-        );
-        self.wake_all();
-    }
-
-    /// A graceful stop waits one more batch for a source's received records
-    /// (never after a failure or a stop at once).
-    pub(crate) fn extend_stop(&self, to: u64) {
-        let _ = self
-            .stop_at
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                (now != 0 && now != u64::MAX && now < to && !self.aborted()).then_some(to)
-            });
-    }
-
-    /// What this process tells the others of a cluster about its stop, if
-    /// anything changed since `announced`: a failure (once), a stop at once,
-    /// or the batch its sources stop at.
-    fn control_update(&self, announced: &Option<Control>) -> Option<Control> {
-        let process = self.process;
-        let next = if self.aborted() {
-            match self.take_error() {
-                Some(_) if self.failed_by_peer.load(Ordering::Acquire) => return None,
-                Some(e) => ControlKind::Failed(e.to_string()),
-                None => ControlKind::Halt,
-            }
-        } else {
-            match self.stop_at() {
-                u64::MAX => return None,
-                at => ControlKind::StopAt(at),
-            }
-        };
-        let next = Control {
-            process,
-            kind: next,
-        };
-        (announced.as_ref() != Some(&next)).then_some(next)
-    }
-
-    /// Another process of the cluster stopped, or is stopping: this one
-    /// follows. A graceful stop ends at the latest batch any process asks
-    /// for, so every process completes the same batches.
-    fn on_control(&self, message: &Control) {
-        if message.process == self.process {
-            return;
-        }
-        match &message.kind {
-            ControlKind::StopAt(at) => {
-                if self.stop_at() == u64::MAX {
-                    tracing::info!(
-                        process = message.process,
-                        "another process of the cluster is stopping gracefully"
-                    );
-                    self.request_stop(true);
-                }
-                let raised =
-                    self.stop_at
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                            (now != 0 && now < *at && !self.aborted()).then_some(*at)
-                        });
-                if raised.is_ok() && self.final_checkpoint.load(Ordering::Acquire) != 0 {
-                    self.final_checkpoint
-                        .store(at - self.conf.batch_ms, Ordering::Release);
-                }
-                self.wake_all();
-            }
-            ControlKind::Halt => {
-                tracing::info!(process = message.process, "another process stopped at once");
-                self.halt();
-            }
-            ControlKind::Failed(error) => {
-                self.failed_by_peer.store(true, Ordering::Release);
-                self.fail(Error::Cluster(format!(
-                    "process {} of the cluster failed: {error}",
-                    message.process
-                )));
-            }
-        }
-    }
-
-    /// Stops every worker at once, without an error.
-    pub(crate) fn halt(&self) {
-        self.aborted.store(true, Ordering::Release);
-        self.stop_at.store(0, Ordering::Release);
-        self.wake_all();
-    }
-
-    /// Records a failure and stops every worker at once.
-    pub(crate) fn fail(&self, error: Error) {
-        tracing::error!("{error}");
-        {
-            let mut slot = self.error.lock().expect("error lock");
-            if slot.is_none() {
-                *slot = Some(error);
-            }
-        }
-        self.aborted.store(true, Ordering::Release);
-        self.stop_at.store(0, Ordering::Release);
-        self.wake_all();
-    }
-
-    fn take_error(&self) -> Option<Error> {
-        let slot = self.error.lock().expect("error lock");
-        slot.clone()
-    }
-
-    fn report_build(&self, report: BuildReport) -> bool {
-        let mut b = self.build.lock().expect("build lock");
-        b.reports.push(report);
-        self.build_cv.notify_all();
-        while b.go.is_none() {
-            b = self.build_cv.wait(b).expect("build lock");
-        }
-        b.go == Some(true)
-    }
-
-    fn await_build_reports(&self) -> Result<()> {
-        let mut b = self.build.lock().expect("build lock");
-        while b.reports.len() < self.workers {
-            b = self.build_cv.wait(b).expect("build lock");
-        }
-        if let Some(e) = b.reports.iter_mut().find_map(|r| r.error.take()) {
-            return Err(e);
-        }
-        if b.reports.iter().any(|r| r.outputs == 0) {
-            return Err(no_outputs());
-        }
-        Ok(())
-    }
-
-    fn decide(&self, go: bool) {
-        if !go {
-            // timely steps a worker's dataflows to completion after the worker
-            // returns: make every source and batch operator let go at once.
-            self.stop_at.store(0, Ordering::Release);
-        }
-        let mut b = self.build.lock().expect("build lock");
-        b.go = Some(go);
-        self.build_cv.notify_all();
-    }
-
-    /// Counts a written part; the last worker to write commits the checkpoint.
-    fn part_written(&self, time: u64, operators: Vec<String>) -> Result<()> {
-        let all = {
-            let mut parts = self.parts.lock().expect("parts lock");
-            let n = parts.entry(time).or_default();
-            *n += 1;
-            let all = *n == self.workers;
-            if all {
-                parts.remove(&time);
-            }
-            all
-        };
-        if all {
-            let dir = self.checkpoint_dir.as_ref().expect("checkpointing is on");
-            let commit = Commit {
-                time,
-                zero: self.zero(),
-                interval: self.conf.batch_ms,
-                workers: self.workers * self.processes,
-                processes: self.processes,
-                operators,
-            };
-            checkpoint::write_commit(dir, &commit, self.process)?;
-            tracing::debug!(time, "checkpoint committed");
-        }
-        Ok(())
-    }
-
-    fn set_completed(&self, through: u64) {
-        let mut p = self.progress.lock().expect("progress lock");
-        if p.completed.is_none_or(|c| c < through) {
-            p.completed = Some(through);
-            self.bus.completed_through(through);
-            self.progress_cv.notify_all();
-        }
-    }
-
-    pub(crate) fn is_terminated(&self) -> bool {
-        self.progress.lock().expect("progress lock").terminated
-    }
-
-    /// A graceful stop asked by SIGTERM or Ctrl-C, bounded by the timeout.
-    pub(crate) fn stop_from_signal(&self) {
-        self.request_stop(true);
-        let _ = self.await_graceful_stop();
-    }
-
-    /// Waits for a graceful stop within its timeout; past it, stops at once.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::StopTimeout`] when the timeout passed.
-    fn await_graceful_stop(&self) -> Result<()> {
-        let timeout = self.conf.effective_graceful_stop_timeout();
-        if self.await_terminated(Some(timeout)) {
-            return Ok(());
-        }
-        tracing::warn!(
-            "the graceful stop did not finish within {timeout:?}; stopping now, batches not yet \
-             processed are dropped (raise the timeout with StreamingConf::graceful_stop_timeout \
-             or --graceful-stop-timeout)"
-        );
-        self.halt();
-        self.await_terminated(None);
-        Err(Error::StopTimeout(timeout))
-    }
-
-    fn set_terminated(&self) {
-        self.bus.stopped();
-        #[cfg(feature = "ui")]
-        drop(self.ui.lock().expect("ui lock").take());
-        let mut p = self.progress.lock().expect("progress lock");
-        p.terminated = true;
-        self.progress_cv.notify_all();
-    }
-
-    /// Waits for the workers to end; false on timeout.
-    fn await_terminated(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut p = self.progress.lock().expect("progress lock");
-        while !p.terminated {
-            match deadline {
-                None => p = self.progress_cv.wait(p).expect("progress lock"),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return false;
-                    }
-                    p = self
-                        .progress_cv
-                        .wait_timeout(p, d - now)
-                        .expect("progress lock")
-                        .0;
-                }
-            }
-        }
-        true
-    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -1174,23 +698,6 @@ struct Hello {
     graph: String,
 }
 
-/// What a process of a cluster tells the others about stopping.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Control {
-    process: usize,
-    kind: ControlKind,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-enum ControlKind {
-    /// Stopping gracefully: sources stop at this batch time.
-    StopAt(u64),
-    /// Stopped at once.
-    Halt,
-    /// Stopped by this error.
-    Failed(String),
-}
-
 /// The cluster's control dataflow: every worker hears every process's
 /// [`Control`] messages, sent by each process's first worker.
 fn control_dataflow(
@@ -1303,17 +810,17 @@ fn agree(mine: &Hello, all: &[Hello]) -> Result<u64> {
 /// of this thread with a context of its own, and never run.
 fn graph_shape(shared: &Shared, definitions: &[Definition]) -> String {
     let scratch = Arc::new(Shared::new(
-        shared.conf.clone(),
-        shared.clock.clone(),
+        shared.conf().clone(),
+        shared.clock().clone(),
         shared.zero(),
-        shared.start_ms,
-        shared.workers,
-        shared.checkpoint_dir.clone(),
+        shared.start_ms(),
+        shared.workers(),
+        shared.checkpoint_dir().clone(),
         None,
         shared.resume(),
     ));
-    let index = shared.process * shared.workers;
-    let peers = shared.processes * shared.workers;
+    let index = shared.process() * shared.workers();
+    let peers = shared.processes() * shared.workers();
     let allocator = timely::communication::allocator::Allocator::Thread(Default::default());
     let mut worker = timely::worker::Worker::new(Default::default(), allocator, None);
     let built = catch_unwind(AssertUnwindSafe(|| {
@@ -1343,30 +850,26 @@ fn run_worker(
     shared: &Arc<Shared>,
     definitions: &[Definition],
 ) -> std::result::Result<(), String> {
-    shared
-        .threads
-        .lock()
-        .expect("threads lock")
-        .push(thread::current());
+    shared.register_worker_thread();
     let index = worker.index();
     let peers = worker.peers();
-    if shared.cluster {
+    if shared.is_cluster() {
         // Connecting may have taken a while: on a fresh start each process
         // proposes the batch boundary before now, so the first batch
         // follows the connection instead of being already due.
-        let zero = match shared.restored {
+        let zero = match shared.restored() {
             Some(_) => shared.zero(),
             None => {
-                let interval = shared.conf.batch_ms;
-                let now = shared.clock.now_ms().max(shared.zero());
+                let interval = shared.conf().batch_ms;
+                let now = shared.clock().now_ms().max(shared.zero());
                 now / interval * interval
             }
         };
         let hello = Hello {
-            process: shared.process,
+            process: shared.process(),
             zero,
-            restored: shared.restored.as_ref().map(|r| r.commit.time),
-            graph: shared.graph.clone(),
+            restored: shared.restored().as_ref().map(|r| r.commit.time),
+            graph: shared.graph().to_string(),
         };
         match agree(&hello, &exchange_hellos(worker, hello.clone())) {
             Ok(zero) => shared.agreed_zero(zero),
@@ -1385,11 +888,11 @@ fn run_worker(
         input: shared
             .cluster
             .then(|| control_dataflow(worker, shared))
-            .filter(|_| index % shared.workers == 0),
+            .filter(|_| index % shared.workers() == 0),
         announced: None,
     };
     // The first worker of each process reports completed batches.
-    let reporter = index % shared.workers == 0;
+    let reporter = index % shared.workers() == 0;
     let probe = ProbeHandle::new();
     let report = worker.dataflow::<u64, _, _>(|scope| {
         let ctx = WorkerCtx::new(shared.clone(), index, peers, probe.clone());
@@ -1420,7 +923,7 @@ fn run_worker(
     if !shared.report_build(report) {
         return Ok(());
     }
-    let interval = shared.conf.batch_ms;
+    let interval = shared.conf().batch_ms;
     let zero = shared.zero();
     let every = ctx.checkpoint_every.get();
     let operators = ctx.stateful_ids();
@@ -1438,7 +941,7 @@ fn run_worker(
                     .with_frontier(|f| f.first().copied())
                     .unwrap_or_else(|| shared.stop_at());
                 // A graceful stop's last batch is checkpointed too.
-                let last = shared.final_checkpoint.load(Ordering::Acquire);
+                let last = shared.final_checkpoint();
                 let mut due = Vec::new();
                 while *next < done_below {
                     due.push(*next);
@@ -1453,7 +956,10 @@ fn run_worker(
                         break;
                     }
                     let part = ctx.staged.borrow_mut().remove(&t).unwrap_or_default();
-                    let dir = shared.checkpoint_dir.as_ref().expect("checkpointing is on");
+                    let dir = shared
+                        .checkpoint_dir()
+                        .as_ref()
+                        .expect("checkpointing is on");
                     let written = checkpoint::write_part(dir, t, index, &part)
                         .and_then(|()| shared.part_written(t, operators.clone()));
                     if let Err(e) = written {
@@ -1493,7 +999,7 @@ fn run_worker(
         Ok(()) => Ok(()),
         Err(p) => {
             let message = panic_message(&*p);
-            if shared.cluster && is_communication_panic(&message) {
+            if shared.is_cluster() && is_communication_panic(&message) {
                 shared.fail(peer_lost(&message));
             } else {
                 shared.fail(Error::UserCode {

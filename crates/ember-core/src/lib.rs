@@ -9,21 +9,50 @@
 //! | module | what |
 //! |---|---|
 //! | [`StreamingContext`] | master, batch interval, `start` / `stop` / `await_termination` |
-//! | [`StreamingScope`] | sources: `socket_text_stream`, `text_file_stream`, `queue_stream` |
-//! | [`DStream`] | transformations, keyed operations, outputs |
+//! | [`StreamingScope`] | sources: `socket_text_stream`, `text_file_stream`, `queue_stream`, `receiver_stream` |
+//! | [`DStream`] | transformations, keyed operations, outputs (also fallible: `try_foreach_rdd`, ...) |
+//! | [`Receiver`] | a program's own push source, with buffering, rate limits and the write-ahead log |
+//! | [`BatchPlanner`] | a replayable source that decides each batch's contents (Kafka, files) |
+//! | [`Error`] | errors by whose fault they are; a program's own error comes back by `downcast_ref` |
 //! | [`Show`] | how records print (Spark's `toString`) |
 //! | [`ManualClock`] | deterministic time for tests |
 //! | [`testing`] | run an operation over queued batches and collect the output |
+//!
+//! ## Layers
+//!
+//! The modules stand in layers, and a module imports from its own layer or
+//! those below; no module imports one that imports it back
+//! (`tests/layers.rs` checks that):
+//!
+//! 1. **values**: `time`, `duration`, `clock`, `hash`, `show`, `error`, and
+//!    `source::lines` (a block of received text lines);
+//! 2. **settings and bookkeeping**: `listener` (batch statistics and
+//!    events), `rate` (rate limits, the backpressure estimator listening to
+//!    batch completions), `conf`, `checkpoint` (the on-disk format);
+//! 3. **runtime**: `runtime` (what a process's workers share: the stop, the
+//!    timeline, cluster membership, checkpoint scheduling, the statistics
+//!    bus, reached through methods), `signals`, `ui`;
+//! 4. **graph and operators**: `scope` (what a worker's operators may ask of
+//!    the runtime) and `dstream` (the DStream API, fused narrow steps,
+//!    per-batch folds, windows, state, outputs);
+//! 5. **sources**: `source` (receivers, planned sources, files, queues), on
+//!    the public interfaces that connector crates use too ([`Receiver`],
+//!    [`BatchPlanner`], [`FailureHandle`]);
+//! 6. **the context**: `context` (`StreamingContext`: start, the workers'
+//!    loop, the cluster handshake, stop); above the crate, the `ember`
+//!    facade and the connector crates.
 
 mod checkpoint;
 mod clock;
 mod conf;
 mod context;
 mod dstream;
+mod duration;
 mod error;
 pub mod hash;
 mod listener;
 pub mod rate;
+mod runtime;
 mod scope;
 mod show;
 mod signals;
@@ -40,6 +69,7 @@ pub use dstream::{
     BorrowedPairs, BorrowedWords, DStream, DashboardValue, MapWithState, SaveOptions, State,
     StateError, StateSpec, Words,
 };
+pub use duration::parse_duration;
 pub use error::{Cause, Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
 pub use rate::{PidEstimator, PidSettings, RateControl};
@@ -49,7 +79,7 @@ pub use source::{
     BatchPlanner, FileStreamOptions, Queue, Received, Receiver, ReceiverContext, ReceiverOptions,
     SocketOptions,
 };
-pub use time::{millis, minutes, parse_duration, seconds, Time};
+pub use time::{millis, minutes, seconds, Time};
 
 /// What a DStream's records must be: cloneable, sendable between threads,
 /// and serializable so they can cross process boundaries in cluster mode.

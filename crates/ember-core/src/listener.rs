@@ -20,7 +20,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::rate::RateControl;
 use crate::time::Time;
 
 /// One batch's statistics (Spark's `BatchInfo`).
@@ -173,7 +172,7 @@ pub(crate) struct ReceiverStatus {
     pub(crate) read: Arc<AtomicU64>,
     /// (batch time, records/s) of the completed batches.
     pub(crate) rates: VecDeque<(u64, f64)>,
-    pub(crate) rate: Option<Arc<RateControl>>,
+    pub(crate) rate: Option<Arc<dyn RateLimit>>,
 }
 
 /// The latest results of a `to_dashboard` stream.
@@ -212,14 +211,29 @@ pub(crate) struct Tracker {
     pub(crate) dashboards: Vec<Dashboard>,
 }
 
+/// What the statistics show of a receiver's rate limit; the rate
+/// controller provides it.
+pub(crate) trait RateLimit: Send + Sync + std::fmt::Debug {
+    /// The records/s the receiver may read at now, when limited.
+    fn rate(&self) -> Option<f64>;
+}
+
 /// A function called with every completed batch's time.
-pub(crate) type CompletionHook = Arc<dyn Fn(Time) + Send + Sync>;
+struct CompletionHook<F>(F);
+
+impl<F: Fn(Time) + Send + Sync> StreamingListener for CompletionHook<F> {
+    fn on_batch_completed(&self, batch: &BatchInfo) {
+        (self.0)(batch.batch_time)
+    }
+}
 
 /// The statistics and the bus that carries events to listeners.
 pub(crate) struct Bus {
     pub(crate) tracker: Mutex<Tracker>,
     events: Sender<Event>,
-    hooks: Mutex<Vec<CompletionHook>>,
+    /// The engine's own listeners (rate controllers, connectors' hooks),
+    /// called on the thread that completes a batch, before the program's.
+    hooks: Mutex<Vec<Arc<dyn StreamingListener>>>,
 }
 
 impl Bus {
@@ -294,16 +308,23 @@ impl Bus {
     }
 
     /// Calls `hook` with the time of every batch that completes from now on.
-    pub(crate) fn on_completed(&self, hook: CompletionHook) {
-        self.hooks.lock().expect("hooks lock").push(hook);
+    pub(crate) fn on_completed(&self, hook: impl Fn(Time) + Send + Sync + 'static) {
+        self.listen(Arc::new(CompletionHook(hook)));
     }
 
-    /// Registers a receiver: its read counter and rate control.
+    /// Tells `listener` of every batch that completes from now on, on the
+    /// thread that completes it (for the engine's own parts, e.g. a rate
+    /// controller following batch completions as Spark's `RateController`).
+    pub(crate) fn listen(&self, listener: Arc<dyn StreamingListener>) {
+        self.hooks.lock().expect("hooks lock").push(listener);
+    }
+
+    /// Registers a receiver: its read counter and what shows its rate limit.
     pub(crate) fn add_receiver(
         &self,
         name: &str,
         worker: usize,
-        rate: Arc<RateControl>,
+        rate: Arc<dyn RateLimit>,
     ) -> Arc<AtomicU64> {
         let mut t = self.tracker.lock().expect("tracker lock");
         let stream_id = t.receivers.len();
@@ -448,9 +469,6 @@ impl Bus {
                 if r.rates.len() > KEEP_RATES {
                     r.rates.pop_front();
                 }
-                if let Some(rate) = &r.rate {
-                    rate.on_batch_completed(&info, n);
-                }
             }
             t.completed.push(info);
         }
@@ -472,7 +490,7 @@ impl Bus {
         for e in events {
             if let (Event::BatchCompleted(b), false) = (&e, hooks.is_empty()) {
                 for h in &hooks {
-                    h(b.batch_time);
+                    h.on_batch_completed(b);
                 }
             }
             self.post(e);

@@ -31,10 +31,10 @@
 //! [`StreamingConf::max_rate`]: crate::StreamingConf::max_rate
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::listener::BatchInfo;
+use crate::listener::{BatchInfo, RateLimit, StreamingListener};
 
 /// Settings of Spark's PID rate estimator
 /// (`spark.streaming.backpressure.pid.*`), with its defaults.
@@ -199,6 +199,16 @@ impl RateControl {
         self.estimator.is_some()
     }
 
+    /// Follows batch completions for the input named `input` (as
+    /// `BatchInfo::records_by_input` names it): register the result with
+    /// the statistics so it hears of every completed batch.
+    pub(crate) fn listener(self: &Arc<Self>, input: &str) -> Arc<dyn StreamingListener> {
+        Arc::new(RateListener {
+            input: input.to_string(),
+            control: self.clone(),
+        })
+    }
+
     /// Feeds a completed batch in which this receiver's stream had `records`.
     pub(crate) fn on_batch_completed(&self, batch: &BatchInfo, records: u64) {
         let Some(estimator) = &self.estimator else {
@@ -252,6 +262,30 @@ impl RateControl {
     pub(crate) fn batch_cap(&self, interval_ms: u64) -> Option<u64> {
         self.rate()
             .map(|r| ((r * interval_ms as f64 / 1000.0).floor() as u64).max(1))
+    }
+}
+
+impl RateLimit for RateControl {
+    fn rate(&self) -> Option<f64> {
+        RateControl::rate(self)
+    }
+}
+
+/// A [`RateControl`] listening to batch completions for its input, as
+/// Spark's `RateController` does.
+struct RateListener {
+    input: String,
+    control: Arc<RateControl>,
+}
+
+impl StreamingListener for RateListener {
+    fn on_batch_completed(&self, batch: &BatchInfo) {
+        let records = batch
+            .records_by_input
+            .get(&self.input)
+            .copied()
+            .unwrap_or(0);
+        self.control.on_batch_completed(batch, records);
     }
 }
 

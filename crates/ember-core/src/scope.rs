@@ -8,13 +8,11 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use timely::dataflow::{ProbeHandle, Scope, StreamVec};
+use timely::dataflow::{ProbeHandle, Scope};
 
 use crate::checkpoint::{self, Part};
-use crate::context::Shared;
-use crate::dstream::DStream;
 use crate::error::Error;
-use crate::Data;
+use crate::runtime::Shared;
 
 /// What every operator of one worker needs to know.
 pub(crate) struct WorkerCtx {
@@ -89,7 +87,7 @@ impl WorkerCtx {
     /// one, or Spark's default (the smallest multiple of every stateful
     /// slide of at least 10 s). Off without a checkpoint directory.
     pub(crate) fn settle_checkpoint_interval(&self) {
-        if self.shared.checkpoint_dir.is_none() {
+        if self.shared.checkpoint_dir().is_none() {
             return;
         }
         let interval = self.interval();
@@ -98,9 +96,9 @@ impl WorkerCtx {
             .borrow()
             .iter()
             .fold(interval, |acc, (_, slide)| acc / gcd(acc, *slide) * slide);
-        let every = match self.shared.conf.checkpoint_interval {
+        let every = match self.shared.conf().checkpoint_interval {
             None => lcm * 10_000u64.div_ceil(lcm),
-            Some(d) => match crate::time::whole_millis(d, "the checkpoint interval") {
+            Some(d) => match crate::duration::whole_millis(d, "the checkpoint interval") {
                 Err(e) => {
                     self.definition_error(e);
                     return;
@@ -117,14 +115,12 @@ impl WorkerCtx {
             },
         };
         self.checkpoint_every.set(every);
-        self.shared
-            .checkpoint_grain
-            .store(lcm, std::sync::atomic::Ordering::Release);
+        self.shared.set_checkpoint_grain(lcm);
     }
 
     /// Checks a restored checkpoint against this graph's stateful operators.
     pub(crate) fn check_restored_graph(&self) {
-        let Some(restored) = &self.shared.restored else {
+        let Some(restored) = &self.shared.restored() else {
             return;
         };
         let now = self.stateful_ids();
@@ -133,7 +129,7 @@ impl WorkerCtx {
             let removed: Vec<&String> = before.iter().filter(|o| !now.contains(o)).collect();
             let added: Vec<&String> = now.iter().filter(|o| !before.contains(o)).collect();
             self.definition_error(Error::Checkpoint {
-                path: self.shared.checkpoint_dir.clone().unwrap_or_default(),
+                path: self.shared.checkpoint_dir().clone().unwrap_or_default(),
                 message: format!(
                     "the program's stateful operators changed since the checkpoint at {} ms                      (in the checkpoint but not the program: {removed:?}; in the program but not                      the checkpoint: {added:?}): run the program that wrote the checkpoint, or                      remove the checkpoint directory to start afresh",
                     restored.commit.time
@@ -145,7 +141,7 @@ impl WorkerCtx {
 
     /// The batch interval in milliseconds.
     pub(crate) fn interval(&self) -> u64 {
-        self.shared.conf.batch_ms
+        self.shared.conf().batch_ms
     }
 
     /// Spark's zero time.
@@ -201,7 +197,7 @@ impl Stateful {
     /// operator (empty on a fresh start). A state that does not decode is a
     /// definition error reported by `start`.
     pub(crate) fn restored<T: DeserializeOwned>(&self) -> Vec<T> {
-        let Some(r) = &self.ctx.shared.restored else {
+        let Some(r) = &self.ctx.shared.restored() else {
             return Vec::new();
         };
         let Some(parts) = r.states.get(&self.id) else {
@@ -239,11 +235,7 @@ impl Stateful {
     /// Whether the batch at `t` is a checkpoint time.
     pub(crate) fn due(&self, t: u64) -> bool {
         let every = self.ctx.checkpoint_every.get();
-        let last = self
-            .ctx
-            .shared
-            .final_checkpoint
-            .load(std::sync::atomic::Ordering::Acquire);
+        let last = self.ctx.shared.final_checkpoint();
         every > 0
             && t > self.ctx.shared.resume()
             && ((t - self.ctx.zero()) % every == 0 || t == last)
@@ -258,7 +250,7 @@ impl Stateful {
             let bytes = match checkpoint::to_bytes(&op, &state()) {
                 Ok(bytes) => bytes,
                 Err(Error::Checkpoint { message, .. }) => {
-                    let path = self.ctx.shared.checkpoint_dir.clone().unwrap_or_default();
+                    let path = self.ctx.shared.checkpoint_dir().clone().unwrap_or_default();
                     self.ctx.shared.fail(Error::Checkpoint {
                         path,
                         message,
@@ -291,7 +283,7 @@ impl Stateful {
 /// its stream with an error of its own kind, never by panicking.
 ///
 /// Get one from [`StreamingScope::failure_handle`] or
-/// [`DStream::failure_handle`]. The first error reported stops every
+/// [`DStream::failure_handle`](crate::DStream::failure_handle). The first error reported stops every
 /// worker at once and is what
 /// [`await_termination`](crate::StreamingContext::await_termination) returns.
 #[derive(Clone)]
@@ -351,7 +343,7 @@ impl<'s> StreamingScope<'s> {
 
     /// The batch interval.
     pub fn batch_interval(&self) -> std::time::Duration {
-        self.ctx.shared.conf.batch_interval
+        self.ctx.shared.conf().batch_interval
     }
 
     /// Calls `hook` with the time of every batch that completes (every
@@ -360,7 +352,7 @@ impl<'s> StreamingScope<'s> {
     /// offsets. Register it on one worker only (see
     /// [`worker_index`](Self::worker_index)), or it runs once per worker.
     pub fn on_batch_completed(&self, hook: impl Fn(crate::Time) + Send + Sync + 'static) {
-        self.ctx.shared.bus.on_completed(std::sync::Arc::new(hook));
+        self.ctx.shared.bus().on_completed(hook);
     }
 
     /// A handle through which a connector stops the context with its own
@@ -377,31 +369,8 @@ impl<'s> StreamingScope<'s> {
     }
 
     /// The timely scope the graph lives in: the escape hatch to timely's own
-    /// operators (see [`DStream::to_timely`] and [`from_timely`](Self::from_timely)).
+    /// operators (see [`DStream::to_timely`](crate::DStream::to_timely) and [`from_timely`](Self::from_timely)).
     pub fn timely_scope(&self) -> Scope<'s, u64> {
         self.scope
-    }
-
-    /// The union of several DStreams of the same type and slide.
-    ///
-    /// # Errors
-    ///
-    /// An empty list or different slides fail `start` with [`Error::InvalidGraph`].
-    pub fn union<T: Data>(&self, streams: &[DStream<'s, T>]) -> DStream<'s, T> {
-        match streams.split_first() {
-            None => {
-                self.ctx
-                    .definition_error(Error::graph("union of an empty list of DStreams"));
-                DStream::empty(self)
-            }
-            Some((first, rest)) => rest.iter().fold(first.clone(), |acc, s| acc.union(s)),
-        }
-    }
-
-    /// Wraps a timely stream whose timestamps are batch times (multiples of
-    /// the batch interval from the zero time) as a DStream with the batch
-    /// interval as its slide.
-    pub fn from_timely<T: Data>(&self, stream: StreamVec<'s, u64, T>) -> DStream<'s, T> {
-        DStream::new(stream, self.ctx.interval(), self.ctx.clone())
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::{Mutex, Once, Weak};
 
-use crate::context::Shared;
+use crate::runtime::Shared;
 
 static ACTIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 static INSTALL: Once = Once::new();

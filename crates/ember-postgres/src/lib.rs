@@ -68,6 +68,7 @@
 //! tested with PostgreSQL 15 and uses nothing newer than 9.5 (`ON CONFLICT`).
 
 mod error;
+mod output;
 mod row;
 mod sink;
 mod writer;
@@ -77,5 +78,6 @@ mod writer;
 pub use postgres;
 
 pub use error::{Error, Result};
+pub use output::PostgresExt;
 pub use row::{Row, Sql, SqlValue, ToRow};
-pub use sink::{Committed, PostgresExt, PostgresSink, DEFAULT_PROGRESS_TABLE};
+pub use sink::{Committed, PostgresSink, DEFAULT_PROGRESS_TABLE};

@@ -11,7 +11,7 @@ use postgres::config::Host;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::row::{sql_name, ColumnArray, Row, ToRow, Value};
 use crate::sink::{Committed, Mode, PostgresSink};
 
@@ -735,6 +735,36 @@ impl ToSql for Named<'_, '_> {
     }
 
     to_sql_checked!();
+}
+
+impl PostgresSink {
+    /// The newest batch this sink committed, with the offsets stored with it
+    /// (see [`PostgresExt::save_to_postgres_with`](crate::PostgresExt::save_to_postgres_with)); `None` if none is
+    /// recorded. A program can resume its source from there, Spark's
+    /// "offsets in your own data store".
+    ///
+    /// ```no_run
+    /// use ember_postgres::PostgresSink;
+    ///
+    /// let sink = PostgresSink::append("postgres://ember@localhost/analytics", "events", &["id"]);
+    /// if let Some(last) = sink.last_committed()? {
+    ///     println!("resume after {}: {:?}", last.batch_time, last.offsets);
+    /// }
+    /// # Ok::<(), ember_postgres::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a bad connection string, [`Error::Postgres`]
+    /// when the server cannot be reached or the query fails.
+    pub fn last_committed(&self) -> Result<Option<Committed>> {
+        self.validate()?;
+        last_committed(self).map_err(|f| Error::Postgres {
+            sink: self.name().to_string(),
+            message: f.message,
+            cause: f.cause,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ where
     /// [`StreamingConf::ui`](crate::StreamingConf::ui)); without it the
     /// results are kept but not served.
     pub fn to_dashboard(&self, title: impl Into<String>) {
-        let bus = self.ctx.shared.bus.clone();
+        let bus = self.ctx.shared.bus().clone();
         let id = (self.ctx.index == 0).then(|| bus.add_dashboard(&title.into(), true));
         self.foreach_rdd_named("to_dashboard", move |batch, time| {
             let Some(id) = id else { return };
@@ -63,7 +63,7 @@ impl<'s, T: Data + Show> DStream<'s, T> {
     /// UI (`/dashboard/<n>`), as [`Show`] writes them; see
     /// [`to_dashboard`](Self::to_dashboard) for pair streams.
     pub fn to_dashboard_records(&self, title: impl Into<String>) {
-        let bus = self.ctx.shared.bus.clone();
+        let bus = self.ctx.shared.bus().clone();
         let id = (self.ctx.index == 0).then(|| bus.add_dashboard(&title.into(), false));
         self.foreach_rdd_named("to_dashboard", move |batch, time| {
             let Some(id) = id else { return };

@@ -27,7 +27,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::InputCapability;
 use timely::dataflow::{Scope, StreamVec};
 
-use crate::context::Shared;
+use crate::runtime::Shared;
 use crate::source::lines::LineBlock;
 use crate::Data;
 

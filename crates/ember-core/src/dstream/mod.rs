@@ -409,3 +409,28 @@ fn slot<S>(pending: &mut Vec<(u64, S)>, t: u64, init: &mut impl FnMut() -> S) ->
         }
     }
 }
+
+impl<'s> StreamingScope<'s> {
+    /// The union of several DStreams of the same type and slide.
+    ///
+    /// # Errors
+    ///
+    /// An empty list or different slides fail `start` with [`Error::InvalidGraph`](crate::Error::InvalidGraph).
+    pub fn union<T: Data>(&self, streams: &[DStream<'s, T>]) -> DStream<'s, T> {
+        match streams.split_first() {
+            None => {
+                self.ctx
+                    .definition_error(crate::Error::graph("union of an empty list of DStreams"));
+                DStream::empty(self)
+            }
+            Some((first, rest)) => rest.iter().fold(first.clone(), |acc, s| acc.union(s)),
+        }
+    }
+
+    /// Wraps a timely stream whose timestamps are batch times (multiples of
+    /// the batch interval from the zero time) as a DStream with the batch
+    /// interval as its slide.
+    pub fn from_timely<T: Data>(&self, stream: StreamVec<'s, u64, T>) -> DStream<'s, T> {
+        DStream::new(stream, self.ctx.interval(), self.ctx.clone())
+    }
+}

@@ -52,7 +52,7 @@ impl<'s, T: Data> DStream<'s, T> {
         name: &'static str,
         mut f: impl FnMut(Vec<T>, Time) -> crate::Result<()> + 'static,
     ) -> impl FnMut(Vec<T>, Time, &mut Vec<()>) + 'static {
-        let bus = self.ctx.shared.bus.clone();
+        let bus = self.ctx.shared.bus().clone();
         let shared = self.ctx.shared.clone();
         let id = self.ctx.outputs();
         move |batch, time, _| {
@@ -268,7 +268,7 @@ impl<'s, T: Data> DStream<'s, T> {
             },
         );
         let is_first = self.ctx.index == 0;
-        let bus = self.ctx.shared.bus.clone();
+        let bus = self.ctx.shared.bus().clone();
         let id = self.ctx.outputs();
         let done = self.with(parts).batch_fold(
             Exchange::new(|_| 0),

@@ -281,7 +281,7 @@ where
         let mine = move |k: &K| route(k) % peers == index;
         // Each worker keeps the keys that route to it: from the checkpoint
         // when resuming (the initial state is already in it), else the initial.
-        let mut state: FxHashMap<K, S> = if self.ctx.shared.restored.is_some() {
+        let mut state: FxHashMap<K, S> = if self.ctx.shared.restored().is_some() {
             checkpoint.restored_keyed()
         } else {
             initial.into_iter().filter(|(k, _)| mine(k)).collect()
@@ -340,7 +340,7 @@ where
         let (index, peers) = checkpoint.worker();
         let mine = move |k: &K| route(k) % peers == index;
         let first = self.ctx.first_time(self.slide);
-        let mut state: FxHashMap<K, Keyed<S>> = if self.ctx.shared.restored.is_some() {
+        let mut state: FxHashMap<K, Keyed<S>> = if self.ctx.shared.restored().is_some() {
             checkpoint.restored_keyed()
         } else {
             initial

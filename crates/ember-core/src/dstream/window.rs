@@ -68,7 +68,7 @@ impl<'s, T: Data> DStream<'s, T> {
         op: &str,
     ) -> Option<(u64, u64)> {
         let parent = self.slide;
-        let ms = |d: Duration, what: &str| match crate::time::whole_millis(d, what) {
+        let ms = |d: Duration, what: &str| match crate::duration::whole_millis(d, what) {
             Ok(v) => Some(v),
             Err(e) => {
                 self.ctx

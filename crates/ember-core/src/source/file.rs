@@ -239,7 +239,7 @@ impl<'s> StreamingScope<'s> {
         // and the first run's start threshold, so files that came while the
         // program was down are new.
         let mut initial_threshold = if options.new_files_only {
-            self.ctx.shared.start_ms
+            self.ctx.shared.start_ms()
         } else {
             0
         };
@@ -276,7 +276,7 @@ impl<'s> StreamingScope<'s> {
                                     Ok(bytes) => {
                                         let lines = split_lines(&bytes);
                                         let t = stamp.least().copied().unwrap_or_default();
-                                        shared.bus.add_records(t, &name, lines.len() as u64);
+                                        shared.bus().add_records(t, &name, lines.len() as u64);
                                         session.give_iterator(lines.into_iter())
                                     }
                                     Err(e) => shared.fail(Error::Source {

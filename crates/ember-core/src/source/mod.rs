@@ -78,7 +78,7 @@ where
     source::<_, CapacityContainerBuilder<Vec<T>>, _, _>(scope, &name.clone(), move |cap, info| {
         let activator = scope.activator_for(info.address.clone());
         let sync = scope.worker().sync_activator_for(info.address.to_vec());
-        ctx.shared.clock.register(sync.clone());
+        ctx.shared.clock().register(sync.clone());
         ctx.shared.register_waker(sync.clone());
         let mut src = make(sync);
         let interval = ctx.interval();
@@ -89,7 +89,7 @@ where
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let shared = &ctx.shared;
-            let now = shared.clock.now_ms();
+            let now = shared.clock().now_ms();
             let mut failed = None;
             let open = loop {
                 let t = *c.time();
@@ -124,13 +124,13 @@ where
                 if !sealing {
                     break Some(t);
                 }
-                shared.bus.sealed(t, &name, emitted);
+                shared.bus().sealed(t, &name, emitted);
                 emitted = 0;
                 c.downgrade(&(t + interval));
             };
             match open {
                 Some(t) => {
-                    if shared.clock.is_system() {
+                    if shared.clock().is_system() {
                         activator.activate_after(Duration::from_millis(t.saturating_sub(now)));
                     }
                 }

@@ -273,9 +273,12 @@ impl<'s> StreamingScope<'s> {
         let active = self.ctx.index == planner_worker;
         let checkpoint = self.ctx.stateful("planned_source", self.ctx.interval());
         let shared = self.ctx.shared.clone();
-        let rate = Arc::new(shared.conf.rate_control());
+        let rate = Arc::new(shared.conf().rate_control());
         let planned = if active {
-            shared.bus.add_receiver(name, self.ctx.index, rate.clone())
+            shared.bus().listen(rate.listener(name));
+            shared
+                .bus()
+                .add_receiver(name, self.ctx.index, rate.clone())
         } else {
             Arc::default()
         };
@@ -289,12 +292,12 @@ impl<'s> StreamingScope<'s> {
             checkpoint,
             log,
             replay: BTreeMap::new(),
-            checkpoints: shared.checkpoint_dir.clone(),
+            checkpoints: shared.checkpoint_dir().clone(),
             rate,
             planned,
-            interval: shared.conf.batch_ms,
+            interval: shared.conf().batch_ms,
             started: false,
-            bus: shared.bus.clone(),
+            bus: shared.bus().clone(),
             worker: self.ctx.index,
         });
         let stream = match source {

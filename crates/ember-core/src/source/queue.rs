@@ -171,7 +171,7 @@ impl<'s> StreamingScope<'s> {
     ) -> DStream<'s, T> {
         let queue = queue.into();
         let index = self.ctx.index;
-        if index == 0 && self.ctx.shared.restored.is_some() {
+        if index == 0 && self.ctx.shared.restored().is_some() {
             // As in Spark: a queue cannot be replayed from a checkpoint.
             tracing::warn!(
                 "queue_stream: resuming from a checkpoint, the batches after it come from the \

@@ -19,11 +19,11 @@ use timely::dataflow::operators::core::Exchange;
 use timely::dataflow::StreamVec;
 use timely::scheduling::SyncActivator;
 
-use crate::context::Shared;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::listener::{Bus, Event, ReceiverInfo};
 use crate::rate::{Pacer, RateControl};
+use crate::runtime::Shared;
 use crate::scope::{Stateful, StreamingScope};
 use crate::source::lines::LineBlock;
 use crate::source::wal::{self, Replay, Wal};
@@ -684,7 +684,7 @@ impl<B: Block, R: Receive<B>> ReceiverSource<B, R> {
             worker: self.worker,
             rate: self.rate.clone(),
             read: self.read.clone(),
-            interval_ms: self.shared.conf.batch_ms,
+            interval_ms: self.shared.conf().batch_ms,
             pacer: Pacer::new(),
             started: false,
         };
@@ -734,7 +734,7 @@ impl<B: Block, R: Receive<B>> ReceiverSource<B, R> {
     /// Starts counting toward the cap of batch `open`.
     fn open(&mut self, open: u64) {
         if self.filling.0 != open {
-            self.filling = (open, self.rate.batch_cap(self.shared.conf.batch_ms), 0);
+            self.filling = (open, self.rate.batch_cap(self.shared.conf().batch_ms), 0);
         }
     }
 
@@ -878,7 +878,7 @@ where
     let receiver_worker = id % ctx.peers;
     let checkpoint = ctx.stateful(kind, ctx.interval());
     let log = if options.write_ahead_log {
-        match &ctx.shared.checkpoint_dir {
+        match &ctx.shared.checkpoint_dir() {
             None => {
                 ctx.definition_error(Error::graph(format!(
                     "{name}: the write-ahead log lives in the checkpoint directory: call \
@@ -893,7 +893,7 @@ where
                     sync: options.sync_write_ahead_log,
                     wal: None,
                     restored: restored.into_iter().max(),
-                    resuming: ctx.shared.restored.is_some() || ctx.shared.recovering,
+                    resuming: ctx.shared.restored().is_some() || ctx.shared.recovering(),
                     replay: Replay::default(),
                     replay_until: 0,
                     checkpoints: dir.clone(),
@@ -905,16 +905,19 @@ where
         None
     };
     let active = ctx.index == receiver_worker;
-    let rate = Arc::new(ctx.shared.conf.rate_control());
+    let rate = Arc::new(ctx.shared.conf().rate_control());
     let read = if active {
-        ctx.shared.bus.add_receiver(&name, ctx.index, rate.clone())
+        ctx.shared.bus().listen(rate.listener(&name));
+        ctx.shared
+            .bus()
+            .add_receiver(&name, ctx.index, rate.clone())
     } else {
         Arc::default()
     };
     let shared = ctx.shared.clone();
     let peers = ctx.peers;
     let worker = ctx.index;
-    let bus = ctx.shared.bus.clone();
+    let bus = ctx.shared.bus().clone();
     let blocks = batch_source(s, &name.clone(), active, move |wake| ReceiverSource {
         name,
         options,
