@@ -297,19 +297,56 @@ impl StreamingContext {
             return Err(no_outputs());
         }
         let conf = &self.inner.conf;
-        let now = self.inner.clock.now_ms();
+        let shared = Arc::new(self.prepare_runtime(&definitions)?);
+        let worker_shared = shared.clone();
+        let guards = start_timely(
+            timely_config(&conf.master, conf.workers()),
+            &conf.master,
+            conf.connect_timeout,
+            move |worker| run_worker(worker, &worker_shared, &definitions),
+        )?;
+        // Every worker has built its graph and reported; decide together.
+        let verdict = shared.await_build_reports();
+        shared.decide(verdict.is_ok());
+        watch_workers(&shared, guards)?;
+        if let Err(e) = verdict {
+            shared.await_terminated(None);
+            *state = Lifecycle::Stopped(Some(shared));
+            return Err(e);
+        }
+        tracing::info!(
+            app = %conf.app_name,
+            master = %conf.master,
+            interval_ms = conf.batch_ms,
+            first_batch = shared.resume() + conf.batch_ms,
+            "StreamingContext started"
+        );
+        #[cfg(feature = "ui")]
+        start_ui(&shared);
+        if conf.stop_on_signals {
+            crate::signals::watch(&shared);
+        }
+        shared
+            .bus()
+            .post(Event::StreamingStarted(listener::wall_ms()));
+        *state = Lifecycle::Active(shared);
+        Ok(())
+    }
+
+    /// The runtime of this start: the checkpoint to resume from (with
+    /// `get_or_create`), the batch timeline, the statistics bus and, in a
+    /// cluster, this process's place and graph shape.
+    fn prepare_runtime(&self, definitions: &[Definition]) -> Result<Shared> {
+        let conf = &self.inner.conf;
         let interval = conf.batch_ms;
-        let workers = conf.workers();
         let checkpoint_dir = self
             .inner
             .checkpoint_dir
             .lock()
             .expect("checkpoint lock")
             .clone();
-        let restored = match (
-            &checkpoint_dir,
-            *self.inner.recover.lock().expect("recover lock"),
-        ) {
+        let recovering = *self.inner.recover.lock().expect("recover lock");
+        let restored = match (&checkpoint_dir, recovering) {
             (Some(dir), true) => checkpoint::read_latest(dir)?,
             _ => None,
         };
@@ -335,115 +372,34 @@ impl StreamingContext {
                 (r.commit.zero, r.commit.time, r.commit.zero)
             }
             None => {
+                let now = self.inner.clock.now_ms();
                 let first = (now / interval + 1) * interval;
                 (first - interval, first - interval, now)
             }
         };
-        let first = resume + interval;
-        let recovering = *self.inner.recover.lock().expect("recover lock");
         let listeners = self.inner.listeners.lock().expect("listeners lock").clone();
-        let bus = Bus::start(interval, self.inner.clock.is_system(), listeners);
         let mut shared = Shared::new(
             conf.clone(),
             self.inner.clock.clone(),
             zero,
             start_ms,
-            workers,
+            conf.workers(),
             checkpoint_dir,
             restored,
             resume,
         );
         shared.set_recovering(recovering);
-        shared.set_bus(bus);
-        let config = match &conf.master {
-            crate::conf::Master::Cluster {
-                hosts,
-                process,
-                workers,
-            } => {
-                shared.join_cluster(*process, hosts.len());
-                let graph = graph_shape(&shared, &definitions);
-                shared.set_graph(graph);
-                timely::Config {
-                    communication: timely::CommunicationConfig::Cluster {
-                        threads: *workers,
-                        process: *process,
-                        addresses: hosts.clone(),
-                        report: false,
-                        zerocopy: false,
-                    },
-                    worker: timely::WorkerConfig::default(),
-                }
-            }
-            _ => timely::Config::process(workers),
-        };
-        let shared = Arc::new(shared);
-        let worker_shared = shared.clone();
-        let guards = start_timely(config, &conf.master, conf.connect_timeout, move |worker| {
-            run_worker(worker, &worker_shared, &definitions)
-        })?;
-
-        // Every worker has built its graph and reported; decide together.
-        let verdict = shared.await_build_reports();
-        shared.decide(verdict.is_ok());
-        let watcher_shared = shared.clone();
-        let watcher = thread::Builder::new()
-            .name("ember-watcher".into())
-            .spawn(move || {
-                // In a cluster, timely's communication threads panic when a
-                // peer process goes away, and joining them re-raises it.
-                let joined = catch_unwind(AssertUnwindSafe(move || guards.join()));
-                match joined {
-                    Ok(results) => {
-                        for (index, r) in results.into_iter().enumerate() {
-                            // `Ok(Err(_))`: the worker caught its own panic and reported it.
-                            if let Err(message) = r {
-                                watcher_shared.fail(Error::UserCode {
-                                    worker: index,
-                                    message,
-                                });
-                            }
-                        }
-                    }
-                    Err(p) => watcher_shared.fail(peer_lost(&panic_message(&*p))),
-                }
-                watcher_shared.set_terminated();
-            })
-            .map_err(|e| Error::Internal(format!("cannot spawn the watcher thread: {e}")))?;
-        drop(watcher);
-        if let Err(e) = verdict {
-            shared.await_terminated(None);
-            *state = Lifecycle::Stopped(Some(shared));
-            return Err(e);
+        shared.set_bus(Bus::start(
+            interval,
+            self.inner.clock.is_system(),
+            listeners,
+        ));
+        if let crate::conf::Master::Cluster { hosts, process, .. } = &conf.master {
+            shared.join_cluster(*process, hosts.len());
+            let graph = graph_shape(&shared, definitions);
+            shared.set_graph(graph);
         }
-        tracing::info!(
-            app = %conf.app_name,
-            master = %conf.master,
-            interval_ms = interval,
-            first_batch = first,
-            "StreamingContext started"
-        );
-        #[cfg(feature = "ui")]
-        if let Some(address) = conf.ui_address() {
-            match crate::ui::serve(
-                address,
-                shared.bus().clone(),
-                conf.app_name.clone(),
-                conf.backpressure_enabled(),
-            ) {
-                Ok(server) => shared.set_ui(server),
-                // A UI that cannot start must not stop the job.
-                Err(e) => tracing::warn!("no web UI: {e}"),
-            }
-        }
-        if conf.stop_on_signals {
-            crate::signals::watch(&shared);
-        }
-        shared
-            .bus
-            .post(Event::StreamingStarted(listener::wall_ms()));
-        *state = Lifecycle::Active(shared);
-        Ok(())
+        Ok(shared)
     }
 
     fn shared(&self) -> Option<Arc<Shared>> {
@@ -636,6 +592,81 @@ where
                  reachable"
             )))
         }
+    }
+}
+
+/// timely's configuration for `master`: threads in this process, or this
+/// process's place among the cluster's.
+fn timely_config(master: &crate::conf::Master, workers: usize) -> timely::Config {
+    match master {
+        crate::conf::Master::Cluster {
+            hosts,
+            process,
+            workers,
+        } => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: *workers,
+                process: *process,
+                addresses: hosts.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+        _ => timely::Config::process(workers),
+    }
+}
+
+/// Joins the workers on a thread of its own: a worker that ended with a
+/// panic, or (in a cluster) a broken connection, fails the context; the
+/// context is terminated when all have ended.
+fn watch_workers(
+    shared: &Arc<Shared>,
+    guards: timely::communication::initialize::WorkerGuards<std::result::Result<(), String>>,
+) -> Result<()> {
+    let shared = shared.clone();
+    thread::Builder::new()
+        .name("ember-watcher".into())
+        .spawn(move || {
+            // In a cluster, timely's communication threads panic when a
+            // peer process goes away, and joining them re-raises it.
+            let joined = catch_unwind(AssertUnwindSafe(move || guards.join()));
+            match joined {
+                Ok(results) => {
+                    for (index, r) in results.into_iter().enumerate() {
+                        // `Ok(Err(_))`: the worker caught its own panic and reported it.
+                        if let Err(message) = r {
+                            shared.fail(Error::UserCode {
+                                worker: index,
+                                message,
+                            });
+                        }
+                    }
+                }
+                Err(p) => shared.fail(peer_lost(&panic_message(&*p))),
+            }
+            shared.set_terminated();
+        })
+        .map(drop)
+        .map_err(|e| Error::Internal(format!("cannot spawn the watcher thread: {e}")))
+}
+
+/// Serves the web UI while the context runs; a UI that cannot start only
+/// warns, it must not stop the job.
+#[cfg(feature = "ui")]
+fn start_ui(shared: &Shared) {
+    let conf = shared.conf();
+    let Some(address) = conf.ui_address() else {
+        return;
+    };
+    match crate::ui::serve(
+        address,
+        shared.bus().clone(),
+        conf.app_name.clone(),
+        conf.backpressure_enabled(),
+    ) {
+        Ok(server) => shared.set_ui(server),
+        Err(e) => tracing::warn!("no web UI: {e}"),
     }
 }
 
@@ -844,7 +875,8 @@ fn graph_shape(shared: &Shared, definitions: &[Definition]) -> String {
     }
 }
 
-/// One worker's life: build the graph, agree to go, step until done.
+/// One worker's life: join the cluster, build the graph, agree to go, step
+/// until done.
 fn run_worker(
     worker: &mut timely::worker::Worker,
     shared: &Arc<Shared>,
@@ -852,49 +884,97 @@ fn run_worker(
 ) -> std::result::Result<(), String> {
     shared.register_worker_thread();
     let index = worker.index();
-    let peers = worker.peers();
-    if shared.is_cluster() {
-        // Connecting may have taken a while: on a fresh start each process
-        // proposes the batch boundary before now, so the first batch
-        // follows the connection instead of being already due.
-        let zero = match shared.restored() {
-            Some(_) => shared.zero(),
-            None => {
-                let interval = shared.conf().batch_ms;
-                let now = shared.clock().now_ms().max(shared.zero());
-                now / interval * interval
-            }
-        };
-        let hello = Hello {
-            process: shared.process(),
-            zero,
-            restored: shared.restored().as_ref().map(|r| r.commit.time),
-            graph: shared.graph().to_string(),
-        };
-        match agree(&hello, &exchange_hellos(worker, hello.clone())) {
-            Ok(zero) => shared.agreed_zero(zero),
-            Err(e) => {
-                shared.report_build(BuildReport {
-                    outputs: 1,
-                    error: Some(e),
-                });
-                return Ok(());
-            }
-        }
+    if shared.is_cluster() && !join_cluster(worker, shared) {
+        return Ok(());
     }
     // Built before the program's graph, so its channels are the same on
     // every process whatever the graphs are.
     let mut control = Announcer {
         input: shared
-            .cluster
+            .is_cluster()
             .then(|| control_dataflow(worker, shared))
             .filter(|_| index % shared.workers() == 0),
         announced: None,
     };
+    let probe = ProbeHandle::new();
+    let (report, ctx) = build_graph(worker, shared, definitions, &probe);
+    if !shared.report_build(report) {
+        return Ok(());
+    }
+    let mut checkpoints = CheckpointScheduler::new(shared, &ctx);
     // The first worker of each process reports completed batches.
     let reporter = index % shared.workers() == 0;
-    let probe = ProbeHandle::new();
-    let report = worker.dataflow::<u64, _, _>(|scope| {
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        while !shared.aborted() {
+            let more = worker.step_or_park(Some(PARK));
+            let frontier = probe.with_frontier(|f| f.first().copied());
+            checkpoints.write_due(shared, &ctx, frontier);
+            if reporter {
+                report_completed(shared, frontier);
+                control.announce(shared);
+                if frontier.is_none() {
+                    // The program's graph is done everywhere: nothing more to say.
+                    control.input = None;
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+    }));
+    let ended = ran.map_err(|p| worker_panicked(shared, index, &*p));
+    // A failure or a stop at once reaches the other processes while timely
+    // steps the dataflows to their end after this returns.
+    control.announce(shared);
+    ended
+}
+
+/// Agrees with the other processes on the zero time, the graph and the
+/// checkpoint; false (after reporting why) when they disagree.
+fn join_cluster(worker: &mut timely::worker::Worker, shared: &Shared) -> bool {
+    // Connecting may have taken a while: on a fresh start each process
+    // proposes the batch boundary before now, so the first batch follows
+    // the connection instead of being already due.
+    let zero = match shared.restored() {
+        Some(_) => shared.zero(),
+        None => {
+            let interval = shared.conf().batch_ms;
+            let now = shared.clock().now_ms().max(shared.zero());
+            now / interval * interval
+        }
+    };
+    let hello = Hello {
+        process: shared.process(),
+        zero,
+        restored: shared.restored().as_ref().map(|r| r.commit.time),
+        graph: shared.graph().to_string(),
+    };
+    match agree(&hello, &exchange_hellos(worker, hello.clone())) {
+        Ok(zero) => {
+            shared.agreed_zero(zero);
+            true
+        }
+        Err(e) => {
+            shared.report_build(BuildReport {
+                outputs: 1,
+                error: Some(e),
+            });
+            false
+        }
+    }
+}
+
+/// Builds the program's graph on this worker; what went wrong, if anything,
+/// is in the report.
+fn build_graph(
+    worker: &mut timely::worker::Worker,
+    shared: &Arc<Shared>,
+    definitions: &[Definition],
+    probe: &ProbeHandle<u64>,
+) -> (BuildReport, std::rc::Rc<WorkerCtx>) {
+    let index = worker.index();
+    let peers = worker.peers();
+    worker.dataflow::<u64, _, _>(|scope| {
         let ctx = WorkerCtx::new(shared.clone(), index, peers, probe.clone());
         let ss = StreamingScope::new(scope, ctx.clone());
         let built = catch_unwind(AssertUnwindSafe(|| {
@@ -911,107 +991,109 @@ fn run_worker(
                 message: format!("while defining the graph: {}", panic_message(&*p)),
             }),
         };
-        (
-            BuildReport {
-                outputs: ctx.outputs(),
-                error,
-            },
-            ctx,
-        )
-    });
-    let (report, ctx) = report;
-    if !shared.report_build(report) {
-        return Ok(());
+        let report = BuildReport {
+            outputs: ctx.outputs(),
+            error,
+        };
+        (report, ctx)
+    })
+}
+
+/// Writes this worker's part of each checkpoint once every batch before it
+/// is complete everywhere.
+struct CheckpointScheduler {
+    /// Checkpoint every this many ms (0: off).
+    every: u64,
+    /// The next checkpoint time: a multiple of `every` after the resume point.
+    next: u64,
+    written_through: u64,
+    operators: Vec<String>,
+}
+
+impl CheckpointScheduler {
+    fn new(shared: &Shared, ctx: &WorkerCtx) -> Self {
+        let zero = shared.zero();
+        let every = ctx.checkpoint_every.get();
+        let next = match every {
+            0 => u64::MAX,
+            every => zero + ((shared.resume() - zero) / every + 1) * every,
+        };
+        CheckpointScheduler {
+            every,
+            next,
+            written_through: shared.resume(),
+            operators: ctx.stateful_ids(),
+        }
     }
-    let interval = shared.conf().batch_ms;
-    let zero = shared.zero();
-    let every = ctx.checkpoint_every.get();
-    let operators = ctx.stateful_ids();
-    // The next checkpoint time: the first multiple of `every` after the resume point.
-    let mut next_checkpoint =
-        (every > 0).then(|| zero + ((shared.resume() - zero) / every + 1) * every);
-    let mut written_through = shared.resume();
-    let ran = catch_unwind(AssertUnwindSafe(|| {
-        while !shared.aborted() {
-            let more = worker.step_or_park(Some(PARK));
-            if let Some(next) = next_checkpoint.as_mut() {
-                // Every batch before the frontier is complete on every worker,
-                // so every operator has staged its state for it.
-                let done_below = probe
-                    .with_frontier(|f| f.first().copied())
-                    .unwrap_or_else(|| shared.stop_at());
-                // A graceful stop's last batch is checkpointed too.
-                let last = shared.final_checkpoint();
-                let mut due = Vec::new();
-                while *next < done_below {
-                    due.push(*next);
-                    *next += every;
-                }
-                if last > written_through && last < done_below && !due.contains(&last) {
-                    due.push(last);
-                    due.sort_unstable();
-                }
-                for t in due {
-                    if shared.aborted() {
-                        break;
-                    }
-                    let part = ctx.staged.borrow_mut().remove(&t).unwrap_or_default();
-                    let dir = shared
-                        .checkpoint_dir()
-                        .as_ref()
-                        .expect("checkpointing is on");
-                    let written = checkpoint::write_part(dir, t, index, &part)
-                        .and_then(|()| shared.part_written(t, operators.clone()));
-                    if let Err(e) = written {
-                        shared.fail(e);
-                        break;
-                    }
-                    written_through = t;
-                }
-                ctx.staged
-                    .borrow_mut()
-                    .retain(|t, _| *t >= *next || *t == last);
-            }
-            if reporter {
-                let frontier = probe.with_frontier(|f| f.first().copied());
-                let through = match frontier {
-                    Some(f) if f > zero + interval => {
-                        Some(zero + (f - zero - 1) / interval * interval)
-                    }
-                    Some(_) => None,
-                    None => shared.stop_at().checked_sub(interval).filter(|t| *t > zero),
-                };
-                if let Some(t) = through {
-                    shared.set_completed(t);
-                }
-                control.announce(shared);
-                if frontier.is_none() {
-                    // The program's graph is done everywhere: nothing more to say.
-                    control.input = None;
-                }
-            }
-            if !more {
+
+    /// Writes the parts that are due: every batch before the output
+    /// frontier is complete on every worker, so every operator has staged
+    /// its state for it. A graceful stop's last batch is checkpointed too.
+    fn write_due(&mut self, shared: &Shared, ctx: &WorkerCtx, frontier: Option<u64>) {
+        if self.every == 0 {
+            return;
+        }
+        let done_below = frontier.unwrap_or_else(|| shared.stop_at());
+        let last = shared.final_checkpoint();
+        let mut due = Vec::new();
+        while self.next < done_below {
+            due.push(self.next);
+            self.next += self.every;
+        }
+        if last > self.written_through && last < done_below && !due.contains(&last) {
+            due.push(last);
+            due.sort_unstable();
+        }
+        for t in due {
+            if shared.aborted() {
                 break;
             }
-        }
-    }));
-    let ended = match ran {
-        Ok(()) => Ok(()),
-        Err(p) => {
-            let message = panic_message(&*p);
-            if shared.is_cluster() && is_communication_panic(&message) {
-                shared.fail(peer_lost(&message));
-            } else {
-                shared.fail(Error::UserCode {
-                    worker: index,
-                    message: message.clone(),
-                });
+            let part = ctx.staged.borrow_mut().remove(&t).unwrap_or_default();
+            let dir = shared
+                .checkpoint_dir()
+                .as_ref()
+                .expect("checkpointing is on");
+            let written = checkpoint::write_part(dir, t, ctx.index, &part)
+                .and_then(|()| shared.part_written(t, self.operators.clone()));
+            if let Err(e) = written {
+                shared.fail(e);
+                break;
             }
-            Err(message)
+            self.written_through = t;
         }
+        let next = self.next;
+        ctx.staged
+            .borrow_mut()
+            .retain(|t, _| *t >= next || *t == last);
+    }
+}
+
+/// Marks the batches before the output frontier complete (all of them up
+/// to the stop once the graph is done).
+fn report_completed(shared: &Shared, frontier: Option<u64>) {
+    let interval = shared.conf().batch_ms;
+    let zero = shared.zero();
+    let through = match frontier {
+        Some(f) if f > zero + interval => Some(zero + (f - zero - 1) / interval * interval),
+        Some(_) => None,
+        None => shared.stop_at().checked_sub(interval).filter(|t| *t > zero),
     };
-    // A failure or a stop at once reaches the other processes while timely
-    // steps the dataflows to their end after this returns.
-    control.announce(shared);
-    ended
+    if let Some(t) = through {
+        shared.set_completed(t);
+    }
+}
+
+/// Fails the context for a panic on this worker: a broken connection
+/// between processes, or the program's code. Returns the panic's message.
+fn worker_panicked(shared: &Shared, index: usize, payload: &(dyn std::any::Any + Send)) -> String {
+    let message = panic_message(payload);
+    if shared.is_cluster() && is_communication_panic(&message) {
+        shared.fail(peer_lost(&message));
+    } else {
+        shared.fail(Error::UserCode {
+            worker: index,
+            message: message.clone(),
+        });
+    }
+    message
 }

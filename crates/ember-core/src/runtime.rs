@@ -46,23 +46,23 @@ struct Build {
     go: Option<bool>,
 }
 
-/// State shared by the context and all workers of this process.
-pub(crate) struct Shared {
-    pub(crate) conf: StreamingConf,
-    pub(crate) clock: Clock,
+/// The batch timeline: where batch times start and where this run resumes.
+struct Timeline {
     /// Spark's zero time: one interval before the first batch.
     zero_ms: AtomicU64,
     /// The clock's reading at the first start (file streams ignore older files).
-    pub(crate) start_ms: u64,
-    workers: usize,
-    pub(crate) checkpoint_dir: Option<PathBuf>,
-    /// The checkpoint being resumed from.
-    pub(crate) restored: Option<Restored>,
+    start_ms: u64,
     /// Batches up to this time are done (the zero time on a fresh start).
     resume_ms: AtomicU64,
+}
+
+/// Which workers and processes run the graph.
+struct Membership {
+    /// Workers of this process.
+    workers: usize,
     /// Running as one process of a cluster: the zero time is agreed with the
     /// other processes before the graph is built.
-    pub(crate) cluster: bool,
+    cluster: bool,
     /// This process's number and how many there are (0 and 1 in local mode).
     process: usize,
     processes: usize,
@@ -72,24 +72,48 @@ pub(crate) struct Shared {
     /// In a cluster: the error that stopped this process came from another
     /// process (so it is not announced back).
     failed_by_peer: AtomicBool,
+}
+
+/// Where checkpoints go, what is restored, and when the next is taken.
+struct CheckpointPlan {
+    dir: Option<PathBuf>,
+    /// The checkpoint being resumed from.
+    restored: Option<Restored>,
     /// Started by `get_or_create`: receivers replay their logs even when no
     /// checkpoint was complete yet.
-    pub(crate) recovering: bool,
+    recovering: bool,
     /// Parts written per checkpoint time, to know when to commit.
     parts: Mutex<BTreeMap<u64, usize>>,
-    /// Batch statistics and listener events.
-    pub(crate) bus: Arc<Bus>,
-    /// The first batch time that is not produced; `u64::MAX` while running.
-    stop_at: AtomicU64,
     /// The least common multiple of the stateful operators' slides (0: none
     /// or no checkpointing): a checkpoint can only be taken at its multiples.
-    pub(crate) checkpoint_grain: AtomicU64,
+    grain: AtomicU64,
     /// A graceful stop's last batch, checkpointed on the way out (0: none).
-    pub(crate) final_checkpoint: AtomicU64,
+    final_checkpoint: AtomicU64,
+}
+
+/// How the run stops: the agreed stop batch, a stop at once, the error.
+struct StopControl {
+    /// The first batch time that is not produced; `u64::MAX` while running,
+    /// 0 after a stop at once (read through [`Shared::stop_at`]).
+    stop_at: AtomicU64,
     aborted: AtomicBool,
     error: Mutex<Option<Error>>,
+    /// Woken when the stop changes.
     wakers: Mutex<Vec<SyncActivator>>,
     threads: Mutex<Vec<Thread>>,
+}
+
+/// State shared by the context and all workers of this process, one part
+/// per concern, reached through methods.
+pub(crate) struct Shared {
+    conf: StreamingConf,
+    clock: Clock,
+    timeline: Timeline,
+    members: Membership,
+    checkpoints: CheckpointPlan,
+    stop: StopControl,
+    /// Batch statistics and listener events.
+    bus: Arc<Bus>,
     progress: Mutex<Progress>,
     progress_cv: Condvar,
     build: Mutex<Build>,
@@ -105,7 +129,7 @@ impl Shared {
     /// Started by `get_or_create`: receivers replay their logs even when no
     /// checkpoint was complete yet.
     pub(crate) fn set_recovering(&mut self, recovering: bool) {
-        self.recovering = recovering;
+        self.checkpoints.recovering = recovering;
     }
 
     /// The statistics bus of this run.
@@ -115,14 +139,14 @@ impl Shared {
 
     /// This process is process `process` of `processes` in a cluster.
     pub(crate) fn join_cluster(&mut self, process: usize, processes: usize) {
-        self.cluster = true;
-        self.process = process;
-        self.processes = processes;
+        self.members.cluster = true;
+        self.members.process = process;
+        self.members.processes = processes;
     }
 
     /// The shape of this process's graph, compared with the other processes'.
     pub(crate) fn set_graph(&mut self, graph: String) {
-        self.graph = graph;
+        self.members.graph = graph;
     }
 
     // ---- what operators and the context read
@@ -144,63 +168,64 @@ impl Shared {
 
     /// The checkpoint directory, with checkpointing on.
     pub(crate) fn checkpoint_dir(&self) -> &Option<PathBuf> {
-        &self.checkpoint_dir
+        &self.checkpoints.dir
     }
 
     /// The checkpoint being resumed from.
     pub(crate) fn restored(&self) -> &Option<Restored> {
-        &self.restored
+        &self.checkpoints.restored
     }
 
     /// Started by `get_or_create`.
     pub(crate) fn recovering(&self) -> bool {
-        self.recovering
+        self.checkpoints.recovering
     }
 
     /// The clock's reading at the first start (file streams ignore older files).
     pub(crate) fn start_ms(&self) -> u64 {
-        self.start_ms
+        self.timeline.start_ms
     }
 
     /// Workers of this process.
     pub(crate) fn workers(&self) -> usize {
-        self.workers
+        self.members.workers
     }
 
     /// This process's number (0 in local mode).
     pub(crate) fn process(&self) -> usize {
-        self.process
+        self.members.process
     }
 
     /// Processes of the cluster (1 in local mode).
     pub(crate) fn processes(&self) -> usize {
-        self.processes
+        self.members.processes
     }
 
     /// Running as one process of a cluster.
     pub(crate) fn is_cluster(&self) -> bool {
-        self.cluster
+        self.members.cluster
     }
 
     /// The shape of this process's graph.
     pub(crate) fn graph(&self) -> &str {
-        &self.graph
+        &self.members.graph
     }
 
     /// Checkpoints can only be taken at multiples of this (the least common
     /// multiple of the stateful operators' slides).
     pub(crate) fn set_checkpoint_grain(&self, grain: u64) {
-        self.checkpoint_grain.store(grain, Ordering::Release);
+        self.checkpoints.grain.store(grain, Ordering::Release);
     }
 
     /// A graceful stop's last batch, checkpointed on the way out (0: none).
     pub(crate) fn final_checkpoint(&self) -> u64 {
-        self.final_checkpoint.load(Ordering::Acquire)
+        self.checkpoints.final_checkpoint.load(Ordering::Acquire)
     }
 
     /// Notes the calling thread as one of this process's workers.
     pub(crate) fn register_worker_thread(&self) {
-        self.threads
+        self.stop
+            .threads
             .lock()
             .expect("threads lock")
             .push(thread::current());
@@ -261,27 +286,35 @@ impl Shared {
         Shared {
             conf,
             clock,
-            zero_ms: AtomicU64::new(zero),
-            start_ms,
-            workers,
-            checkpoint_dir,
-            restored,
-            resume_ms: AtomicU64::new(resume),
-            cluster: false,
-            process: 0,
-            processes: 1,
-            graph: String::new(),
-            failed_by_peer: AtomicBool::new(false),
-            recovering: false,
-            parts: Mutex::new(BTreeMap::new()),
+            timeline: Timeline {
+                zero_ms: AtomicU64::new(zero),
+                start_ms,
+                resume_ms: AtomicU64::new(resume),
+            },
+            members: Membership {
+                workers,
+                cluster: false,
+                process: 0,
+                processes: 1,
+                graph: String::new(),
+                failed_by_peer: AtomicBool::new(false),
+            },
+            checkpoints: CheckpointPlan {
+                dir: checkpoint_dir,
+                restored,
+                recovering: false,
+                parts: Mutex::new(BTreeMap::new()),
+                grain: AtomicU64::new(0),
+                final_checkpoint: AtomicU64::new(0),
+            },
+            stop: StopControl {
+                stop_at: AtomicU64::new(u64::MAX),
+                aborted: AtomicBool::new(false),
+                error: Mutex::new(None),
+                wakers: Mutex::new(Vec::new()),
+                threads: Mutex::new(Vec::new()),
+            },
             bus: Bus::start(0, false, Vec::new()),
-            stop_at: AtomicU64::new(u64::MAX),
-            checkpoint_grain: AtomicU64::new(0),
-            final_checkpoint: AtomicU64::new(0),
-            aborted: AtomicBool::new(false),
-            error: Mutex::new(None),
-            wakers: Mutex::new(Vec::new()),
-            threads: Mutex::new(Vec::new()),
             progress: Mutex::new(Progress::default()),
             progress_cv: Condvar::new(),
             build: Mutex::new(Build::default()),
@@ -293,56 +326,62 @@ impl Shared {
 
     /// Spark's zero time: one interval before the first batch.
     pub(crate) fn zero(&self) -> u64 {
-        self.zero_ms.load(Ordering::Acquire)
+        self.timeline.zero_ms.load(Ordering::Acquire)
     }
 
     /// Batches up to this time are done (the zero time on a fresh start).
     pub(crate) fn resume(&self) -> u64 {
-        self.resume_ms.load(Ordering::Acquire)
+        self.timeline.resume_ms.load(Ordering::Acquire)
     }
 
     /// The processes of a cluster agreed on `zero`; on a fresh start the
     /// first batch follows it.
     pub(crate) fn agreed_zero(&self, zero: u64) {
-        self.zero_ms.store(zero, Ordering::Release);
-        if self.restored.is_none() {
-            self.resume_ms.store(zero, Ordering::Release);
+        self.timeline.zero_ms.store(zero, Ordering::Release);
+        if self.checkpoints.restored.is_none() {
+            self.timeline.resume_ms.store(zero, Ordering::Release);
         }
     }
 
     /// The first batch time not to produce (`u64::MAX` while running).
     pub(crate) fn stop_at(&self) -> u64 {
-        self.stop_at.load(Ordering::Acquire)
+        self.stop.stop_at.load(Ordering::Acquire)
     }
 
     pub(crate) fn aborted(&self) -> bool {
-        self.aborted.load(Ordering::Acquire)
+        self.stop.aborted.load(Ordering::Acquire)
     }
 
     /// [`aborted`](Self::aborted) for per-record checks: a relaxed read.
     #[inline]
     pub(crate) fn halting(&self) -> bool {
-        self.aborted.load(Ordering::Relaxed)
+        self.stop.aborted.load(Ordering::Relaxed)
     }
 
     /// Registers an activator to wake when the context stops.
     pub(crate) fn register_waker(&self, activator: SyncActivator) {
-        self.wakers.lock().expect("wakers lock").push(activator);
+        self.stop
+            .wakers
+            .lock()
+            .expect("wakers lock")
+            .push(activator);
     }
 
     pub(crate) fn wake_all(&self) {
-        self.wakers
+        self.stop
+            .wakers
             .lock()
             .expect("wakers lock")
             .retain(|w| w.activate().is_ok());
-        for t in self.threads.lock().expect("threads lock").iter() {
+        for t in self.stop.threads.lock().expect("threads lock").iter() {
             t.unpark();
         }
     }
 
     pub(crate) fn is_worker_thread(&self) -> bool {
         let me = thread::current().id();
-        self.threads
+        self.stop
+            .threads
             .lock()
             .expect("threads lock")
             .iter()
@@ -367,13 +406,15 @@ impl Shared {
         // The batch being filled now: the first batch time after `now`.
         let open = zero + ((now - zero) / interval + 1) * interval;
         let mut last = open;
-        let grain = self.checkpoint_grain.load(Ordering::Acquire);
+        let grain = self.checkpoints.grain.load(Ordering::Acquire);
         if grain > 0 {
             let aligned = zero + (open - zero).div_ceil(grain) * grain;
             let bound = self.conf.effective_graceful_stop_timeout().as_millis() as u64 / 2;
             if aligned - open <= bound {
                 last = aligned;
-                self.final_checkpoint.store(last, Ordering::Release);
+                self.checkpoints
+                    .final_checkpoint
+                    .store(last, Ordering::Release);
             } else {
                 tracing::warn!(
                     "graceful stop: the next batch every stateful operator can checkpoint is {}                      ms away, too far within the stop timeout; stopping without a final                      checkpoint (a restart resumes from the last one)",
@@ -382,7 +423,7 @@ impl Shared {
             }
         }
         let stop_at = last + interval;
-        self.stop_at.fetch_min(stop_at, Ordering::AcqRel);
+        self.stop.stop_at.fetch_min(stop_at, Ordering::AcqRel);
         tracing::info!(
             last_batch = last,
             "stopping the StreamingContext gracefully: receiving stops, every batch received is              processed"
@@ -394,6 +435,7 @@ impl Shared {
     /// (never after a failure or a stop at once).
     pub(crate) fn extend_stop(&self, to: u64) {
         let _ = self
+            .stop
             .stop_at
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
                 (now != 0 && now != u64::MAX && now < to && !self.aborted()).then_some(to)
@@ -404,10 +446,10 @@ impl Shared {
     /// anything changed since `announced`: a failure (once), a stop at once,
     /// or the batch its sources stop at.
     pub(crate) fn control_update(&self, announced: &Option<Control>) -> Option<Control> {
-        let process = self.process;
+        let process = self.members.process;
         let next = if self.aborted() {
             match self.take_error() {
-                Some(_) if self.failed_by_peer.load(Ordering::Acquire) => return None,
+                Some(_) if self.members.failed_by_peer.load(Ordering::Acquire) => return None,
                 Some(e) => ControlKind::Failed(e.to_string()),
                 None => ControlKind::Halt,
             }
@@ -428,7 +470,7 @@ impl Shared {
     /// follows. A graceful stop ends at the latest batch any process asks
     /// for, so every process completes the same batches.
     pub(crate) fn on_control(&self, message: &Control) {
-        if message.process == self.process {
+        if message.process == self.members.process {
             return;
         }
         match &message.kind {
@@ -441,12 +483,15 @@ impl Shared {
                     self.request_stop(true);
                 }
                 let raised =
-                    self.stop_at
+                    self.stop
+                        .stop_at
                         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
                             (now != 0 && now < *at && !self.aborted()).then_some(*at)
                         });
-                if raised.is_ok() && self.final_checkpoint.load(Ordering::Acquire) != 0 {
-                    self.final_checkpoint
+                if raised.is_ok() && self.checkpoints.final_checkpoint.load(Ordering::Acquire) != 0
+                {
+                    self.checkpoints
+                        .final_checkpoint
                         .store(at - self.conf.batch_ms, Ordering::Release);
                 }
                 self.wake_all();
@@ -456,7 +501,7 @@ impl Shared {
                 self.halt();
             }
             ControlKind::Failed(error) => {
-                self.failed_by_peer.store(true, Ordering::Release);
+                self.members.failed_by_peer.store(true, Ordering::Release);
                 self.fail(Error::Cluster(format!(
                     "process {} of the cluster failed: {error}",
                     message.process
@@ -467,8 +512,8 @@ impl Shared {
 
     /// Stops every worker at once, without an error.
     pub(crate) fn halt(&self) {
-        self.aborted.store(true, Ordering::Release);
-        self.stop_at.store(0, Ordering::Release);
+        self.stop.aborted.store(true, Ordering::Release);
+        self.stop.stop_at.store(0, Ordering::Release);
         self.wake_all();
     }
 
@@ -476,18 +521,18 @@ impl Shared {
     pub(crate) fn fail(&self, error: Error) {
         tracing::error!("{error}");
         {
-            let mut slot = self.error.lock().expect("error lock");
+            let mut slot = self.stop.error.lock().expect("error lock");
             if slot.is_none() {
                 *slot = Some(error);
             }
         }
-        self.aborted.store(true, Ordering::Release);
-        self.stop_at.store(0, Ordering::Release);
+        self.stop.aborted.store(true, Ordering::Release);
+        self.stop.stop_at.store(0, Ordering::Release);
         self.wake_all();
     }
 
     pub(crate) fn take_error(&self) -> Option<Error> {
-        let slot = self.error.lock().expect("error lock");
+        let slot = self.stop.error.lock().expect("error lock");
         slot.clone()
     }
 
@@ -503,7 +548,7 @@ impl Shared {
 
     pub(crate) fn await_build_reports(&self) -> Result<()> {
         let mut b = self.build.lock().expect("build lock");
-        while b.reports.len() < self.workers {
+        while b.reports.len() < self.members.workers {
             b = self.build_cv.wait(b).expect("build lock");
         }
         if let Some(e) = b.reports.iter_mut().find_map(|r| r.error.take()) {
@@ -519,7 +564,7 @@ impl Shared {
         if !go {
             // timely steps a worker's dataflows to completion after the worker
             // returns: make every source and batch operator let go at once.
-            self.stop_at.store(0, Ordering::Release);
+            self.stop.stop_at.store(0, Ordering::Release);
         }
         let mut b = self.build.lock().expect("build lock");
         b.go = Some(go);
@@ -529,26 +574,26 @@ impl Shared {
     /// Counts a written part; the last worker to write commits the checkpoint.
     pub(crate) fn part_written(&self, time: u64, operators: Vec<String>) -> Result<()> {
         let all = {
-            let mut parts = self.parts.lock().expect("parts lock");
+            let mut parts = self.checkpoints.parts.lock().expect("parts lock");
             let n = parts.entry(time).or_default();
             *n += 1;
-            let all = *n == self.workers;
+            let all = *n == self.members.workers;
             if all {
                 parts.remove(&time);
             }
             all
         };
         if all {
-            let dir = self.checkpoint_dir.as_ref().expect("checkpointing is on");
+            let dir = self.checkpoints.dir.as_ref().expect("checkpointing is on");
             let commit = Commit {
                 time,
                 zero: self.zero(),
                 interval: self.conf.batch_ms,
-                workers: self.workers * self.processes,
-                processes: self.processes,
+                workers: self.members.workers * self.members.processes,
+                processes: self.members.processes,
                 operators,
             };
-            checkpoint::write_commit(dir, &commit, self.process)?;
+            checkpoint::write_commit(dir, &commit, self.members.process)?;
             tracing::debug!(time, "checkpoint committed");
         }
         Ok(())

@@ -283,7 +283,7 @@ impl<'s> StreamingScope<'s> {
             Arc::default()
         };
         let log = shared
-            .checkpoint_dir
+            .checkpoint_dir()
             .as_ref()
             .map(|d| d.join("plans").join(checkpoint.id.replace(':', "-")));
         let source = active.then(|| Planned {
