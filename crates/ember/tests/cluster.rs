@@ -123,6 +123,7 @@ fn in_child() -> bool {
         RESTART_CHILD,
         MISMATCH_CHILD,
         GRACEFUL_CHILD,
+        FALLIBLE_CHILD,
     ]
     .iter()
     .any(|v| std::env::var(v).is_ok())
@@ -815,4 +816,115 @@ fn a_graceful_stop_of_one_process_stops_every_process_after_the_same_whole_batch
         assert_eq!(pair[1].0, pair[0].0 + INTERVAL_MS, "{batches:?}");
     }
     assert!(batches.iter().all(|(_, n)| *n == 12), "{batches:?}");
+}
+
+// ---------------------------------------------------------------------------
+// A program's own error, returned from an output on process 0 of a cluster,
+// comes back from `await_termination` as itself.
+// ---------------------------------------------------------------------------
+
+const FALLIBLE_CHILD: &str = "EMBER_CLUSTER_FALLIBLE_CHILD";
+
+/// The program's own error type.
+#[derive(Debug)]
+struct Rejected {
+    batch: usize,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batch number {} is rejected", self.batch)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// One process of a 2 x 2 cluster counting an endless queue; the output
+/// returns `Rejected` at its third batch. Each process writes how it ended:
+/// process 0 whether the error downcasts to `Rejected`, with the operation
+/// and batch the error names.
+#[test]
+fn fallible_child_program() {
+    let Some(spec) = child_spec(FALLIBLE_CHILD) else {
+        return;
+    };
+    let [hosts, process, out] = &spec;
+    let args = cluster_args(hosts, process, 2, &[]);
+    let (conf, _) = StreamingConf::new("cluster-fallible", millis(INTERVAL_MS))
+        .ui(None)
+        .parse_args(args)
+        .unwrap();
+    let ssc = StreamingContext::new(conf).unwrap();
+    ssc.define(move |s| {
+        let mut seen = 0;
+        let line = "a b c d e f".to_string();
+        s.queue_stream(Queue::new(), false, Some(vec![line.clone(), line]))
+            .flat_map(|l| l.split(' ').map(str::to_string).collect::<Vec<_>>())
+            .map(|w| (w, 1u64))
+            .reduce_by_key(|a, b| a + b)
+            .try_foreach_rdd(move |_, _| {
+                seen += 1;
+                match seen {
+                    3 => Err(Rejected { batch: seen }),
+                    _ => Ok(()),
+                }
+            });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let ended = ssc.await_termination();
+    let text = match &ended {
+        Err(e @ ember::Error::User { operator, time, .. }) => format!(
+            "User {operator} at {} ms: {:?}",
+            time.milliseconds(),
+            e.downcast_ref::<Rejected>().map(|r| r.batch)
+        ),
+        other => format!("{other:?}"),
+    };
+    std::fs::write(out, text).unwrap();
+}
+
+#[test]
+fn a_user_error_in_a_cluster_is_downcast_with_operator_and_batch() {
+    if in_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+    let outs: Vec<_> = (0..2).map(|p| dir.path().join(format!("p{p}"))).collect();
+    let children: Vec<_> = (0..2)
+        .map(|p| {
+            child(
+                "fallible_child_program",
+                FALLIBLE_CHILD,
+                format!("{hosts}|{p}|{}", outs[p].display()),
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (p, c) in children.into_iter().enumerate() {
+        assert!(
+            c.wait_with_output().unwrap().status.success(),
+            "process {p}"
+        );
+    }
+    let ended: Vec<String> = outs
+        .iter()
+        .map(|o| std::fs::read_to_string(o).unwrap())
+        .collect();
+    // Process 0 gathers the batches, so its output failed: the error is the
+    // program's own value, naming the operation and a batch time.
+    assert!(
+        ended[0].starts_with("User try_foreach_rdd at ") && ended[0].ends_with(" ms: Some(3)"),
+        "{}",
+        ended[0]
+    );
+    // The other process stops with the failure, by message.
+    assert!(
+        ended[1].starts_with("Err(Cluster(\"process 0 of the cluster failed")
+            && ended[1].contains("batch number 3 is rejected"),
+        "{}",
+        ended[1]
+    );
 }

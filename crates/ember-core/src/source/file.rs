@@ -8,9 +8,12 @@
 //! starting with `.` or `_` are hidden and ignored. Write files elsewhere and
 //! move them in, so a file is complete when it appears.
 //!
-//! Worker 0 lists the directory; the batch's files, ordered by modification
-//! time and name, are split into contiguous runs, one per worker, which reads
-//! its files (so `print()` shows lines in file order).
+//! One worker lists the directory when a batch closes (the source is a
+//! [`BatchPlanner`]: with checkpointing, each batch's files are logged, and
+//! a restart runs the batches planned before it with the same files); the
+//! batch's files, ordered by modification time and name, are split into
+//! contiguous runs, one per worker, which reads its files (so `print()`
+//! shows lines in file order).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +26,9 @@ use timely::dataflow::operators::Operator;
 
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
-use crate::scope::{Stateful, StreamingScope};
-use crate::source::{batch_source, BatchSource};
+use crate::scope::StreamingScope;
+use crate::source::BatchPlanner;
+use crate::time::Time;
 
 /// Settings of [`StreamingScope::text_file_stream_with`].
 #[derive(Clone, Debug)]
@@ -53,7 +57,11 @@ impl FileStreamOptions {
 /// Spark's minimum remember window for file streams.
 const MIN_REMEMBER_MS: u64 = 60_000;
 
-struct DirectoryScan {
+/// Decides which new files each batch takes, on one worker: a
+/// [`BatchPlanner`], so with checkpointing every batch's files are logged
+/// and a restart runs the batches planned before it with exactly the same
+/// files.
+struct DirectoryPlanner {
     name: String,
     dir: PathBuf,
     peers: usize,
@@ -61,7 +69,6 @@ struct DirectoryScan {
     remember_ms: u64,
     /// Files taken, with the batch that took them.
     taken: HashMap<PathBuf, u64>,
-    checkpoint: Stateful,
 }
 
 /// What a directory scan checkpoints: files taken, and the start threshold.
@@ -78,7 +85,7 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     n.starts_with('.') || n.starts_with('_')
 }
 
-impl DirectoryScan {
+impl DirectoryPlanner {
     fn new_files(&mut self, time: u64) -> std::io::Result<Vec<PathBuf>> {
         let threshold = self
             .initial_threshold
@@ -107,41 +114,68 @@ impl DirectoryScan {
         }
         found.sort();
         let files: Vec<PathBuf> = found.into_iter().map(|(_, p)| p).collect();
-        for f in &files {
+        self.took(time, &files);
+        Ok(files)
+    }
+
+    /// Notes `files` as taken by the batch at `time`, and forgets files
+    /// older than the remember window.
+    fn took(&mut self, time: u64, files: &[PathBuf]) {
+        for f in files {
             self.taken.insert(f.clone(), time);
         }
         let remember = self.remember_ms;
         self.taken.retain(|_, t| *t + remember >= time);
-        Ok(files)
     }
 }
 
-impl BatchSource<(u64, PathBuf)> for DirectoryScan {
+impl BatchPlanner for DirectoryPlanner {
+    /// A file and the worker that reads it.
+    type Item = (u64, PathBuf);
+    type Position = ScanState;
+
+    fn plan(&mut self, time: Time, _cap: Option<u64>) -> Result<Vec<(u64, PathBuf)>> {
+        // Spark's file streams ignore rate limits: a file is taken whole.
+        match self.new_files(time.milliseconds()) {
+            Ok(files) => {
+                let n = files.len();
+                Ok(files
+                    .into_iter()
+                    .enumerate()
+                    // Contiguous runs: worker w reads files [n*w/p, n*(w+1)/p).
+                    .map(|(i, f)| (((i * self.peers) / n.max(1)) as u64, f))
+                    .collect())
+            }
+            Err(e) => {
+                tracing::warn!(
+                    source = %self.name,
+                    "cannot list {}: {e}; new files will be looked for again next batch",
+                    self.dir.display()
+                );
+                Ok(Vec::new())
+            }
+        }
+    }
+
     fn records(&self, _file: &(u64, PathBuf)) -> u64 {
         // Lines are counted when the files are read.
         0
     }
 
-    fn seal(&mut self, time: u64, out: &mut Vec<(u64, PathBuf)>) -> Result<()> {
-        let listed = self.new_files(time);
-        self.checkpoint
-            .save(time, || (&self.taken, self.initial_threshold));
-        match listed {
-            Ok(files) => {
-                let n = files.len();
-                for (i, f) in files.into_iter().enumerate() {
-                    // Contiguous runs: worker w reads files [n*w/p, n*(w+1)/p).
-                    let worker = (i * self.peers) / n.max(1);
-                    out.push((worker as u64, f));
-                }
-            }
-            Err(e) => tracing::warn!(
-                source = %self.name,
-                "cannot list {}: {e}; new files will be looked for again next batch",
-                self.dir.display()
-            ),
-        }
-        Ok(())
+    fn position(&self) -> ScanState {
+        (self.taken.clone(), self.initial_threshold)
+    }
+
+    fn restore(&mut self, (taken, threshold): ScanState) {
+        // Files that came while the program was down are new: the first
+        // run's start threshold holds.
+        self.taken = taken;
+        self.initial_threshold = threshold;
+    }
+
+    fn replayed(&mut self, time: Time, items: &[(u64, PathBuf)]) {
+        let files: Vec<PathBuf> = items.iter().map(|(_, f)| f.clone()).collect();
+        self.took(time.milliseconds(), &files);
     }
 }
 
@@ -234,65 +268,55 @@ impl<'s> StreamingScope<'s> {
             self.ctx.definition_error(e);
         }
         let interval = self.ctx.interval();
-        let checkpoint = self.ctx.stateful("text_file_stream", interval);
-        // Only worker 0 scans. Resuming, it takes back every file taken before
-        // and the first run's start threshold, so files that came while the
-        // program was down are new.
-        let mut initial_threshold = if options.new_files_only {
+        let initial_threshold = if options.new_files_only {
             self.ctx.shared.start_ms()
         } else {
             0
         };
-        let mut taken = HashMap::new();
-        let restored = checkpoint.restored::<ScanState>();
-        if let Some(threshold) = restored.iter().map(|(_, th)| *th).min() {
-            initial_threshold = threshold;
-        }
-        for (files, _) in restored {
-            taken.extend(files);
-        }
-        let scan = DirectoryScan {
-            name: name.clone(),
-            dir,
-            peers: self.ctx.peers,
-            initial_threshold,
-            remember_ms: MIN_REMEMBER_MS.div_ceil(interval) * interval,
-            taken,
-            checkpoint,
-        };
-        let files = batch_source(self, &name, self.ctx.index == 0, move |_| scan);
+        let peers = self.ctx.peers;
+        let planner_name = name.clone();
+        let files = self
+            .planned_source_as("text_file_stream", &name, false, move || DirectoryPlanner {
+                name: planner_name,
+                dir,
+                peers,
+                initial_threshold,
+                remember_ms: MIN_REMEMBER_MS.div_ceil(interval) * interval,
+                taken: HashMap::new(),
+            })
+            .to_timely();
         let shared = self.ctx.shared.clone();
         let lines = files
-            .exchange(|(worker, _)| *worker)
+            .exchange(move |(worker, _)| *worker % peers as u64)
             .unary::<CapacityContainerBuilder<Vec<String>>, _, _, _>(
-                Pipeline,
-                "ReadFiles",
-                move |_, _| {
-                    move |input, output| {
-                        input.for_each(|stamp, data| {
-                            let mut session = output.session(&stamp);
-                            for (_, path) in data.drain(..) {
-                                match std::fs::read(&path) {
-                                    Ok(bytes) => {
-                                        let lines = split_lines(&bytes);
-                                        let t = stamp.least().copied().unwrap_or_default();
-                                        shared.bus().add_records(t, &name, lines.len() as u64);
-                                        session.give_iterator(lines.into_iter())
-                                    }
-                                    Err(e) => shared.fail(Error::Source {
-                                        source_name: name.clone(),
-                                        message: format!(
+            Pipeline,
+            "ReadFiles",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each(|stamp, data| {
+                        let mut session = output.session(&stamp);
+                        for (_, path) in data.drain(..) {
+                            match std::fs::read(&path) {
+                                Ok(bytes) => {
+                                    let lines = split_lines(&bytes);
+                                    let t = stamp.least().copied().unwrap_or_default();
+                                    shared.bus().add_records(t, &name, lines.len() as u64);
+                                    session.give_iterator(lines.into_iter())
+                                }
+                                Err(e) => shared.fail(Error::Source {
+                                    source_name: name.clone(),
+                                    message: format!(
                                         "cannot read {}: a file must stay readable once moved in",
                                         path.display()
                                     ),
-                                        cause: Some(e.into()),
-                                    }),
-                                }
+                                    cause: Some(e.into()),
+                                }),
                             }
-                        });
-                    }
-                },
-            );
+                        }
+                    });
+                }
+            },
+        );
         DStream::new(lines, interval, self.ctx.clone())
     }
 }

@@ -78,6 +78,8 @@ struct Planned<P: BatchPlanner> {
     started: bool,
     bus: Arc<crate::listener::Bus>,
     worker: usize,
+    /// Listed among the receivers (listener events, the UI's table).
+    listed: bool,
 }
 
 /// A plan file: CRC32 of the body, then the body (postcard of time and items).
@@ -173,6 +175,9 @@ impl<P: BatchPlanner> Planned<P> {
                 }
             }
         }
+        if !self.listed {
+            return Ok(());
+        }
         self.bus.post(Event::ReceiverStarted(ReceiverInfo {
             name: self.name.clone(),
             active: true,
@@ -227,8 +232,8 @@ impl<P: BatchPlanner> BatchSource<P::Item> for Planned<P> {
         };
         let n: u64 = items.iter().map(|i| self.planner.records(i)).sum();
         self.planned.fetch_add(n, Ordering::Relaxed);
-        let position = self.planner.position();
-        self.checkpoint.save(time, || (time, position));
+        self.checkpoint
+            .save(time, || (time, self.planner.position()));
         if self.checkpoint.due(time) {
             self.trim();
         }
@@ -238,6 +243,9 @@ impl<P: BatchPlanner> BatchSource<P::Item> for Planned<P> {
 
     fn stop(&mut self) {
         self.planner.stop();
+        if !self.listed {
+            return;
+        }
         self.bus.post(Event::ReceiverStopped(ReceiverInfo {
             name: self.name.clone(),
             active: false,
@@ -268,13 +276,26 @@ impl<'s> StreamingScope<'s> {
         name: &str,
         make: impl FnOnce() -> P,
     ) -> DStream<'s, P::Item> {
+        self.planned_source_as("planned_source", name, true, make)
+    }
+
+    /// [`planned_source`](Self::planned_source) whose checkpointed state is
+    /// named after `kind`; `listed` says whether it appears among the
+    /// receivers (a file stream does not, as in Spark).
+    pub(crate) fn planned_source_as<P: BatchPlanner>(
+        &self,
+        kind: &str,
+        name: &str,
+        listed: bool,
+        make: impl FnOnce() -> P,
+    ) -> DStream<'s, P::Item> {
         let id = self.ctx.next_source_id();
         let planner_worker = id % self.ctx.peers;
         let active = self.ctx.index == planner_worker;
-        let checkpoint = self.ctx.stateful("planned_source", self.ctx.interval());
+        let checkpoint = self.ctx.stateful(kind, self.ctx.interval());
         let shared = self.ctx.shared.clone();
         let rate = Arc::new(shared.conf().rate_control());
-        let planned = if active {
+        let planned = if active && listed {
             shared.bus().listen(rate.listener(name));
             shared
                 .bus()
@@ -299,6 +320,7 @@ impl<'s> StreamingScope<'s> {
             started: false,
             bus: shared.bus().clone(),
             worker: self.ctx.index,
+            listed,
         });
         let stream = match source {
             Some(src) => batch_source(self, name, true, move |_| src),

@@ -279,3 +279,68 @@ fn restarts_are_reported_and_a_receivers_own_error_stops_the_context() {
         "{events:?}"
     );
 }
+
+/// `socket_stream` decodes a program's own records from the bytes: 4-byte
+/// big-endian numbers, split across writes at odd places; when the server
+/// closes, the receiver reconnects and goes on.
+#[test]
+fn socket_stream_decodes_records_across_reconnects() {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    const PER_CONNECTION: u32 = 5_000;
+    let server = std::thread::spawn(move || {
+        for connection in 0..2u32 {
+            let (mut conn, _) = listener.accept().unwrap();
+            let bytes: Vec<u8> = (connection * PER_CONNECTION..(connection + 1) * PER_CONNECTION)
+                .flat_map(u32::to_be_bytes)
+                .collect();
+            // Writes of 7 bytes and then larger ones: records cut in two.
+            for chunk in bytes.chunks(7).take(50) {
+                conn.write_all(chunk).unwrap();
+                conn.flush().unwrap();
+            }
+            conn.write_all(&bytes[350..]).unwrap();
+        }
+    });
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("socket-stream", seconds(1))
+        .master("local[2]")
+        .unwrap()
+        .ui(None);
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let out = seen.clone();
+    ssc.define(move |s| {
+        let out = out.clone();
+        let options = ember::ReceiverOptions::default().reconnect_delay(millis(20));
+        s.socket_stream_with(
+            "127.0.0.1",
+            port,
+            |r: &mut dyn BufRead| {
+                let mut b = [0u8; 4];
+                match r.read_exact(&mut b) {
+                    Ok(()) => Ok(Some(u32::from_be_bytes(b))),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+            options,
+        )
+        .foreach_rdd(move |b, _| out.lock().unwrap().extend(b));
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    await_read(&ssc, 2 * PER_CONNECTION as u64);
+    server.join().unwrap();
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(1000)).unwrap();
+    ssc.stop(false).unwrap();
+    let mut got = seen.lock().unwrap().clone();
+    got.sort_unstable();
+    assert_eq!(got, (0..2 * PER_CONNECTION).collect::<Vec<_>>());
+    assert_eq!(
+        ssc.receivers()[0].name,
+        format!("socket_stream(127.0.0.1:{port})")
+    );
+}
