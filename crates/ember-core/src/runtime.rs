@@ -91,10 +91,30 @@ struct CheckpointPlan {
     final_checkpoint: AtomicU64,
 }
 
+/// The stop point while running: no batch is the first not produced.
+const RUNNING: u64 = u64::MAX;
+/// The stop point after a stop at once: not even the first batch is produced.
+const HALTED: u64 = 0;
+
+/// Where the run stands with stopping (see [`Shared::stop_state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopState {
+    /// No stop asked for.
+    Running,
+    /// A graceful stop: sources produce the batches before `at`.
+    Graceful {
+        /// The first batch time not produced.
+        at: u64,
+    },
+    /// Stopped at once, by a stop without grace or a failure.
+    Halted,
+}
+
 /// How the run stops: the agreed stop batch, a stop at once, the error.
 struct StopControl {
-    /// The first batch time that is not produced; `u64::MAX` while running,
-    /// 0 after a stop at once (read through [`Shared::stop_at`]).
+    /// The first batch time that is not produced: [`RUNNING`] while
+    /// running, [`HALTED`] after a stop at once, so that a source compares a
+    /// batch time with it and nothing else (see [`Shared::stop_state`]).
     stop_at: AtomicU64,
     aborted: AtomicBool,
     error: Mutex<Option<Error>>,
@@ -308,7 +328,7 @@ impl Shared {
                 final_checkpoint: AtomicU64::new(0),
             },
             stop: StopControl {
-                stop_at: AtomicU64::new(u64::MAX),
+                stop_at: AtomicU64::new(RUNNING),
                 aborted: AtomicBool::new(false),
                 error: Mutex::new(None),
                 wakers: Mutex::new(Vec::new()),
@@ -343,9 +363,20 @@ impl Shared {
         }
     }
 
-    /// The first batch time not to produce (`u64::MAX` while running).
+    /// The first batch time not to produce: `u64::MAX` while running, 0
+    /// after a stop at once; for comparing batch times with (use
+    /// [`stop_state`](Self::stop_state) to ask which).
     pub(crate) fn stop_at(&self) -> u64 {
         self.stop.stop_at.load(Ordering::Acquire)
+    }
+
+    /// Whether and how the run is stopping.
+    pub(crate) fn stop_state(&self) -> StopState {
+        match self.stop_at() {
+            RUNNING => StopState::Running,
+            HALTED => StopState::Halted,
+            at => StopState::Graceful { at },
+        }
     }
 
     pub(crate) fn aborted(&self) -> bool {
@@ -438,7 +469,7 @@ impl Shared {
             .stop
             .stop_at
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                (now != 0 && now != u64::MAX && now < to && !self.aborted()).then_some(to)
+                (now != HALTED && now != RUNNING && now < to && !self.aborted()).then_some(to)
             });
     }
 
@@ -454,9 +485,10 @@ impl Shared {
                 None => ControlKind::Halt,
             }
         } else {
-            match self.stop_at() {
-                u64::MAX => return None,
-                at => ControlKind::StopAt(at),
+            match self.stop_state() {
+                StopState::Running => return None,
+                StopState::Graceful { at } => ControlKind::StopAt(at),
+                StopState::Halted => ControlKind::StopAt(HALTED),
             }
         };
         let next = Control {
@@ -475,7 +507,7 @@ impl Shared {
         }
         match &message.kind {
             ControlKind::StopAt(at) => {
-                if self.stop_at() == u64::MAX {
+                if self.stop_state() == StopState::Running {
                     tracing::info!(
                         process = message.process,
                         "another process of the cluster is stopping gracefully"
@@ -486,7 +518,7 @@ impl Shared {
                     self.stop
                         .stop_at
                         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                            (now != 0 && now < *at && !self.aborted()).then_some(*at)
+                            (now != HALTED && now < *at && !self.aborted()).then_some(*at)
                         });
                 if raised.is_ok() && self.checkpoints.final_checkpoint.load(Ordering::Acquire) != 0
                 {
@@ -513,7 +545,7 @@ impl Shared {
     /// Stops every worker at once, without an error.
     pub(crate) fn halt(&self) {
         self.stop.aborted.store(true, Ordering::Release);
-        self.stop.stop_at.store(0, Ordering::Release);
+        self.stop.stop_at.store(HALTED, Ordering::Release);
         self.wake_all();
     }
 
@@ -527,7 +559,7 @@ impl Shared {
             }
         }
         self.stop.aborted.store(true, Ordering::Release);
-        self.stop.stop_at.store(0, Ordering::Release);
+        self.stop.stop_at.store(HALTED, Ordering::Release);
         self.wake_all();
     }
 
@@ -564,7 +596,7 @@ impl Shared {
         if !go {
             // timely steps a worker's dataflows to completion after the worker
             // returns: make every source and batch operator let go at once.
-            self.stop.stop_at.store(0, Ordering::Release);
+            self.stop.stop_at.store(HALTED, Ordering::Release);
         }
         let mut b = self.build.lock().expect("build lock");
         b.go = Some(go);

@@ -312,7 +312,7 @@ impl FailureHandle {
     /// Whether the context is stopping or has stopped: a connector's own
     /// thread ends when this turns true.
     pub fn is_stopped(&self) -> bool {
-        self.shared.aborted() || self.shared.stop_at() != u64::MAX
+        self.shared.aborted() || self.shared.stop_state() != crate::runtime::StopState::Running
     }
 }
 
