@@ -724,17 +724,47 @@ fn graceful_child_program() {
 
 /// Starts the two processes of [`graceful_child_program`].
 fn graceful_cluster(outs: &[std::path::PathBuf], panic_at: &str) -> Vec<std::process::Child> {
+    two_processes(
+        "graceful_child_program",
+        GRACEFUL_CHILD,
+        outs,
+        &format!("|{panic_at}"),
+    )
+}
+
+/// Starts `test` as the two processes of a cluster, each told its hosts,
+/// its number, its output file and `more`.
+fn two_processes(
+    test: &str,
+    env: &str,
+    outs: &[std::path::PathBuf],
+    more: &str,
+) -> Vec<std::process::Child> {
     let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
     (0..2)
         .map(|p| {
             child(
-                "graceful_child_program",
-                GRACEFUL_CHILD,
-                format!("{hosts}|{p}|{}|{panic_at}", outs[p].display()),
+                test,
+                env,
+                format!("{hosts}|{p}|{}{more}", outs[p].display()),
             )
             .spawn()
             .unwrap()
         })
+        .collect()
+}
+
+/// Waits for the processes, each of which must exit cleanly, and returns
+/// what each wrote to its output file.
+fn endings(children: Vec<std::process::Child>, outs: &[std::path::PathBuf]) -> Vec<String> {
+    for (p, c) in children.into_iter().enumerate() {
+        assert!(
+            c.wait_with_output().unwrap().status.success(),
+            "process {p}"
+        );
+    }
+    outs.iter()
+        .map(|o| std::fs::read_to_string(o).unwrap())
         .collect()
 }
 
@@ -745,16 +775,7 @@ fn when_one_process_fails_the_others_stop_with_its_error() {
     }
     let dir = tempfile::tempdir().unwrap();
     let outs: Vec<_> = (0..2).map(|p| dir.path().join(format!("p{p}"))).collect();
-    for (p, c) in graceful_cluster(&outs, "3").into_iter().enumerate() {
-        assert!(
-            c.wait_with_output().unwrap().status.success(),
-            "process {p}"
-        );
-    }
-    let ended: Vec<String> = outs
-        .iter()
-        .map(|o| std::fs::read_to_string(o).unwrap())
-        .collect();
+    let ended = endings(graceful_cluster(&outs, "3"), &outs);
     assert!(
         ended[0].starts_with("Err(UserCode") && ended[0].contains("fails at batch 3"),
         "{}",
@@ -890,29 +911,9 @@ fn a_user_error_in_a_cluster_is_downcast_with_operator_and_batch() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let hosts = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
     let outs: Vec<_> = (0..2).map(|p| dir.path().join(format!("p{p}"))).collect();
-    let children: Vec<_> = (0..2)
-        .map(|p| {
-            child(
-                "fallible_child_program",
-                FALLIBLE_CHILD,
-                format!("{hosts}|{p}|{}", outs[p].display()),
-            )
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    for (p, c) in children.into_iter().enumerate() {
-        assert!(
-            c.wait_with_output().unwrap().status.success(),
-            "process {p}"
-        );
-    }
-    let ended: Vec<String> = outs
-        .iter()
-        .map(|o| std::fs::read_to_string(o).unwrap())
-        .collect();
+    let children = two_processes("fallible_child_program", FALLIBLE_CHILD, &outs, "");
+    let ended = endings(children, &outs);
     // Process 0 gathers the batches, so its output failed: the error is the
     // program's own value, naming the operation and a batch time.
     assert!(
