@@ -506,6 +506,18 @@ impl StreamingContext {
             .map(|s| Time::from_millis(s.zero() + s.conf().batch_ms))
     }
 
+    /// The batch time of the checkpoint this run resumed from, once started
+    /// ([`get_or_create`](Self::get_or_create) found one); `None` on a fresh
+    /// start. Spark's `getOrCreate` tells the same by not calling its
+    /// creating function; ember always calls it, so ask here.
+    pub fn resumed_from(&self) -> Option<Time> {
+        self.shared().and_then(|s| {
+            s.restored()
+                .as_ref()
+                .map(|r| Time::from_millis(r.commit.time))
+        })
+    }
+
     /// The newest batch that every output operation has finished, if any.
     pub fn last_completed_batch(&self) -> Option<Time> {
         self.shared()
@@ -984,6 +996,11 @@ fn build_graph(
         }));
         ctx.settle_checkpoint_interval();
         ctx.check_restored_graph();
+        if index == 0 && shared.checkpoint_dir().is_none() {
+            if let Some(warning) = unsaved_state(&ctx.stateful_ids()) {
+                tracing::warn!("{warning}");
+            }
+        }
         let error = match built {
             Ok(()) => ctx.take_error(),
             Err(p) => Some(Error::UserCode {
@@ -996,6 +1013,38 @@ fn build_graph(
             error,
         };
         (report, ctx)
+    })
+}
+
+/// The operators whose state Spark refuses to keep without a checkpoint
+/// directory.
+const NEED_CHECKPOINTS: [&str; 3] = [
+    "update_state_by_key",
+    "map_with_state",
+    "reduce_by_key_and_window",
+];
+
+/// The warning for a graph without a checkpoint directory whose stateful
+/// operators (`stateful`, as `index:kind`) would lose their state at a
+/// restart; `None` when there are none. Spark refuses to start such a
+/// program; ember runs it, and says so once.
+fn unsaved_state(stateful: &[String]) -> Option<String> {
+    let lost: Vec<&str> = stateful
+        .iter()
+        .map(String::as_str)
+        .filter(|id| {
+            id.split_once(':')
+                .is_some_and(|(_, kind)| NEED_CHECKPOINTS.contains(&kind))
+        })
+        .collect();
+    (!lost.is_empty()).then(|| {
+        format!(
+            "no checkpoint directory: the state of {} is kept in memory only and is lost when \
+             the program stops or dies (Spark refuses to start without one); call \
+             ssc.checkpoint(dir) and create the context with StreamingContext::get_or_create \
+             to resume after a restart",
+            lost.join(", ")
+        )
     })
 }
 
@@ -1096,4 +1145,32 @@ fn worker_panicked(shared: &Shared, index: usize, payload: &(dyn std::any::Any +
         });
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsaved_state;
+
+    #[test]
+    fn state_without_checkpoints_is_named_once() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let w = unsaved_state(&ids(&[
+            "0:socket_text_stream",
+            "1:window",
+            "2:update_state_by_key",
+            "3:reduce_by_key_and_window",
+        ]))
+        .expect("a warning");
+        assert!(
+            w.contains("the state of 2:update_state_by_key, 3:reduce_by_key_and_window is kept"),
+            "{w}"
+        );
+        assert!(w.contains("ssc.checkpoint(dir)"), "{w}");
+        // Sources and plain windows: nothing Spark would refuse.
+        assert_eq!(
+            unsaved_state(&ids(&["0:socket_text_stream", "1:window"])),
+            None
+        );
+        assert!(unsaved_state(&ids(&["0:map_with_state"])).is_some());
+    }
 }

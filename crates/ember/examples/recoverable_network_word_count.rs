@@ -54,7 +54,6 @@ fn main() -> anyhow::Result<()> {
 
     let dir = checkpoint.clone();
     let ssc = StreamingContext::get_or_create(&checkpoint, move || {
-        eprintln!("creating a new context (no checkpoint to resume from)");
         let ssc = StreamingContext::new(conf)?;
         ssc.checkpoint(&dir);
         ssc.define(move |s| {
@@ -82,6 +81,18 @@ fn main() -> anyhow::Result<()> {
         Ok(ssc)
     })?;
     ssc.start()?;
+    // ember always runs the closure above (the program's current code);
+    // whether there was a checkpoint to resume from shows after start.
+    match ssc.resumed_from() {
+        Some(time) => eprintln!(
+            "resumed from the checkpoint at {time} in {}",
+            checkpoint.display()
+        ),
+        None => eprintln!(
+            "no complete checkpoint in {}: started afresh",
+            checkpoint.display()
+        ),
+    }
     ssc.await_termination()?;
     Ok(())
 }

@@ -106,6 +106,7 @@ fn get_or_create_resumes_state_and_files_at_another_parallelism() {
         seen.lock().unwrap().last().unwrap(),
         &(2000, counts(&[("a", 2), ("b", 1)]))
     );
+    assert_eq!(ssc.resumed_from(), None, "the first run starts afresh");
 
     // Second run, 3 workers, from the checkpoint at 2000: f3 arrives at 3000.
     let clock = ManualClock::starting_at(T0 + 2000);
@@ -113,6 +114,7 @@ fn get_or_create_resumes_state_and_files_at_another_parallelism() {
     let ssc = context(3, &clock, ckpt.path(), input.path(), false, &seen);
     ssc.start().unwrap();
     assert_eq!(ssc.first_batch_time(), Some(Time::from_millis(T0 + 1000)));
+    assert_eq!(ssc.resumed_from(), Some(Time::from_millis(T0 + 2000)));
     clock.advance(seconds(1));
     ssc.await_batch(Time::from_millis(T0 + 3000)).unwrap();
     ssc.stop(false).unwrap();
