@@ -89,7 +89,8 @@ fn main() -> anyhow::Result<()> {
             checkpoint.display()
         ),
         None => eprintln!(
-            "no complete checkpoint in {}: started afresh",
+            "no complete checkpoint in {} (one is taken every 10 s): the counts start \
+             empty; lines received before a kill are replayed from the write-ahead log",
             checkpoint.display()
         ),
     }
