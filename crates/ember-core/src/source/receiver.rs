@@ -51,6 +51,11 @@ pub struct ReceiverOptions {
     /// Also `fsync` each log write (survives a machine crash, not only a
     /// killed process; slower).
     pub sync_write_ahead_log: bool,
+    /// For text sockets: a line longer than this many bytes is dropped up
+    /// to its newline, with a warning and a count (as Hadoop's line reader
+    /// skips lines over its `maxLineLength`), so a peer that never sends a
+    /// newline cannot fill the memory. 16 MiB.
+    pub max_line_bytes: usize,
 }
 
 /// The settings of [`StreamingScope::socket_text_stream_with`]: a socket is
@@ -65,6 +70,7 @@ impl Default for ReceiverOptions {
             buffered_blocks: 32,
             write_ahead_log: false,
             sync_write_ahead_log: false,
+            max_line_bytes: 16 << 20,
         }
     }
 }
@@ -80,6 +86,13 @@ impl ReceiverOptions {
     /// [`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint)).
     pub fn write_ahead_log(mut self, on: bool) -> Self {
         self.write_ahead_log = on;
+        self
+    }
+
+    /// Sets the longest line a text socket keeps (see
+    /// [`max_line_bytes`](Self::max_line_bytes)).
+    pub fn max_line_bytes(mut self, bytes: usize) -> Self {
+        self.max_line_bytes = bytes;
         self
     }
 

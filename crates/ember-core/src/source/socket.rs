@@ -26,6 +26,8 @@ use crate::Data;
 /// The text receiver's thread side.
 struct SocketReceiver {
     address: String,
+    /// Longer lines are dropped.
+    max_line: usize,
 }
 
 enum Ended {
@@ -74,14 +76,31 @@ impl SocketReceiver {
         if let Err(e) = stream.set_read_timeout(Some(READ_POLL)) {
             return Ended::Failed(e);
         }
-        let mut reader = BufReader::with_capacity(1 << 20, stream);
+        // A read never holds more than a whole line may be long, so a line that
+        // arrives in one read is within the limit too.
+        let mut reader = BufReader::with_capacity(self.max_line.min(1 << 20), stream);
         let mut line = Vec::new();
         let mut block = LineBlock::with_capacity(BLOCK_BYTES);
         let mut invalid = 0u64;
+        let mut invalid_told = false;
+        // A line longer than the limit is dropped up to its newline, as
+        // Hadoop's reader skips lines over its maxLineLength: a peer that
+        // never sends a newline must not fill the memory.
+        let mut skipping = false;
+        let mut too_long = 0u64;
         let mut block_lines = feed.block_lines();
         let ended = loop {
             if feed.stopped() {
                 break Ended::Stopped;
+            }
+            if invalid > 0 && !invalid_told {
+                invalid_told = true;
+                tracing::warn!(
+                    source = %feed.name(),
+                    "a line from {} is not valid UTF-8: invalid bytes become U+FFFD (the count \
+                     follows when the connection ends)",
+                    self.address
+                );
             }
             // Whole runs of lines are copied straight from the reader's
             // buffer into the block; `line` only gathers a line split across
@@ -89,14 +108,22 @@ impl SocketReceiver {
             match reader.fill_buf() {
                 Ok([]) => {
                     // Like Java's readLine, a last line without newline counts.
-                    if !line.is_empty() {
+                    if !line.is_empty() && !skipping {
                         decode_into(&mut block, &line, &mut invalid);
                     }
                     break Ended::Closed;
                 }
                 Ok(buf) => {
                     // Bytes taken as whole lines, 0 when `buf` ends none.
-                    let taken = if line.is_empty() {
+                    let taken = if skipping {
+                        match memchr::memchr(b'\n', buf) {
+                            Some(i) => {
+                                skipping = false;
+                                i + 1
+                            }
+                            None => buf.len(),
+                        }
+                    } else if line.is_empty() {
                         take_lines(&mut block, buf, block_lines, &mut invalid)
                     } else if let Some(i) = memchr::memchr(b'\n', buf) {
                         line.extend_from_slice(&buf[..=i]);
@@ -106,12 +133,28 @@ impl SocketReceiver {
                     } else {
                         0
                     };
-                    let used = if taken == 0 {
+                    let used = if taken > 0 {
+                        taken
+                    } else if line.len() + buf.len() > self.max_line {
+                        // Too long already: drop it up to its newline.
+                        too_long += 1;
+                        if too_long == 1 {
+                            tracing::warn!(
+                                source = %feed.name(),
+                                "a line from {} is longer than {} bytes: dropped up to its \
+                                 newline (raise ReceiverOptions::max_line_bytes to keep such \
+                                 lines)",
+                                self.address,
+                                self.max_line
+                            );
+                        }
+                        line.clear();
+                        skipping = true;
+                        buf.len()
+                    } else {
                         // The start of a line still arriving.
                         line.extend_from_slice(buf);
                         buf.len()
-                    } else {
-                        taken
                     };
                     reader.consume(used);
                     let idle = reader.buffer().is_empty();
@@ -136,6 +179,14 @@ impl SocketReceiver {
                 source = %feed.name(),
                 "{invalid} line(s) from {} were not valid UTF-8; invalid bytes became U+FFFD",
                 self.address
+            );
+        }
+        if too_long > 0 {
+            tracing::warn!(
+                source = %feed.name(),
+                "{too_long} line(s) from {} longer than {} bytes were dropped",
+                self.address,
+                self.max_line
             );
         }
         // What was read is handed over, unless the stop drops it anyway.
@@ -212,7 +263,10 @@ impl<'s> StreamingScope<'s> {
     ) -> DStream<'s, String> {
         let address = socket_address(host, port);
         let name = format!("socket_text_stream({address})");
-        let receiver = SocketReceiver { address };
+        let receiver = SocketReceiver {
+            address,
+            max_line: options.max_line_bytes.max(1),
+        };
         let blocks = receiver_blocks(self, "socket_text_stream", name, options, receiver);
         // Blocks become lines inside whichever operator reads them (no copy
         // through an operator of its own).

@@ -188,3 +188,67 @@ fn words_borrowed_from_received_lines_are_counted_like_owned_ones() {
         assert_eq!(*counts.lock().unwrap(), want, "workers = {workers}");
     }
 }
+
+/// A line longer than `max_line_bytes` (a peer that never sends a newline,
+/// say) is dropped up to its newline instead of filling the memory; the
+/// lines around it arrive. Shorter lines, and every line under the default
+/// limit, are kept whole.
+#[test]
+fn a_line_over_the_limit_is_dropped_and_the_rest_kept() {
+    let long = "x".repeat(3 << 20);
+    for (limit, want) in [
+        (
+            Some(1 << 20),
+            vec!["before".to_string(), "after".to_string()],
+        ),
+        (
+            None,
+            vec!["before".to_string(), long.clone(), "after".to_string()],
+        ),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let text = format!("before\n{long}\nafter\n");
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            // Written in pieces, so the long line spans many reads.
+            for piece in text.as_bytes().chunks(100_000) {
+                conn.write_all(piece).unwrap();
+            }
+            // Held open until the test has what it needs.
+            conn
+        });
+        let clock = ManualClock::new();
+        let conf = StreamingConf::new("long-lines", seconds(1))
+            .master("local[2]")
+            .unwrap()
+            .ui(None);
+        let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        ssc.define(move |s| {
+            let sink = sink.clone();
+            let mut options = SocketOptions::default();
+            if let Some(limit) = limit {
+                options = options.max_line_bytes(limit);
+            }
+            s.socket_text_stream_with("127.0.0.1", port, options)
+                .foreach_rdd(move |batch, _| sink.lock().unwrap().extend(batch));
+        })
+        .unwrap();
+        ssc.start().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut batch = 0;
+        while seen.lock().unwrap().last() != Some(&"after".to_string()) {
+            assert!(Instant::now() < deadline, "no `after` line within 30 s");
+            batch += 1;
+            clock.advance(seconds(1));
+            ssc.await_batch(Time::from_millis(batch * 1000)).unwrap();
+        }
+        ssc.stop(false).unwrap();
+        drop(server.join().unwrap());
+        let got = seen.lock().unwrap().clone();
+        assert_eq!(got.len(), want.len(), "limit {limit:?}");
+        assert!(got == want, "limit {limit:?}: the lines differ");
+    }
+}
