@@ -64,8 +64,8 @@ pub(crate) struct Restored {
     pub(crate) states: BTreeMap<String, Vec<Vec<u8>>>,
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let payload = to_bytes("the checkpoint's commit record", value)?;
+fn encode<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {
+    let payload = to_bytes(path, "a checkpoint file", value)?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -115,21 +115,23 @@ fn decode<T: for<'de> Deserialize<'de>>(path: &Path, bytes: &[u8]) -> Result<T> 
     postcard::from_bytes(payload).map_err(|e| corrupt(path, format!("undecodable payload: {e}")))
 }
 
-/// Serializes one operator's state (or, for `op` = `plan log`, a plan).
+/// Serializes `what` (an operator's state, a plan, a log record) for the
+/// checkpoint files at `path`.
 ///
 /// # Errors
 ///
-/// [`Error::Checkpoint`] naming `op` when the value's `Serialize` cannot be
-/// written in postcard's format (e.g. `#[serde(flatten)]`, which needs maps
-/// of unknown length): never empty bytes that would only fail at restore.
-pub(crate) fn to_bytes<T: Serialize>(op: &str, value: &T) -> Result<Vec<u8>> {
+/// [`Error::Checkpoint`] at `path` naming `what` when the value's
+/// `Serialize` cannot be written in postcard's format (e.g.
+/// `#[serde(flatten)]`, which needs maps of unknown length): never empty
+/// bytes that would only fail at restore.
+pub(crate) fn to_bytes<T: Serialize>(path: &Path, what: &str, value: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|e| Error::Checkpoint {
-        path: PathBuf::from(op),
+        path: path.to_path_buf(),
         message: format!(
-            "the state of {op} cannot be encoded for the checkpoint ({e}): its record, key or \
-             state type has a Serialize that needs a self-describing format (e.g. \
-             #[serde(flatten)] or a map of unknown length); give it a plain derived Serialize, \
-             or run without checkpointing"
+            "{what} cannot be encoded for the checkpoint ({e}): its record, key or state type \
+             has a Serialize that needs a self-describing format (e.g. #[serde(flatten)] or a \
+             map of unknown length); give it a plain derived Serialize, or run without \
+             checkpointing"
         ),
         cause: None,
     })
@@ -172,7 +174,8 @@ fn checkpoint_dir(dir: &Path, time: u64) -> PathBuf {
 pub(crate) fn write_part(dir: &Path, time: u64, worker: usize, part: &Part) -> Result<()> {
     let d = checkpoint_dir(dir, time);
     std::fs::create_dir_all(&d).map_err(|e| io(&d, "cannot create checkpoint directory", e))?;
-    write_atomic(&d.join(format!("part-{worker}")), &encode(part)?)
+    let path = d.join(format!("part-{worker}"));
+    write_atomic(&path, &encode(&path, part)?)
 }
 
 /// The file that marks `process`'s parts of a checkpoint written.
@@ -201,7 +204,8 @@ fn is_complete(path: &Path) -> bool {
 /// removes all but the two newest complete checkpoints.
 pub(crate) fn write_commit(dir: &Path, commit: &Commit, process: usize) -> Result<()> {
     let d = checkpoint_dir(dir, commit.time);
-    write_atomic(&d.join(marker(process)), &encode(commit)?)?;
+    let path = d.join(marker(process));
+    write_atomic(&path, &encode(&path, commit)?)?;
     let mut complete = list(dir)?;
     complete.retain(|(_, p)| is_complete(p));
     if complete.len() > 2 {
@@ -317,7 +321,7 @@ mod tests {
     fn write(dir: &Path, time: u64) {
         for w in 0..2 {
             let mut part = Part::new();
-            part.insert("0:x".into(), to_bytes("0:x", &(time, w)).unwrap());
+            part.insert("0:x".into(), to_bytes(dir, "0:x", &(time, w)).unwrap());
             write_part(dir, time, w, &part).unwrap();
         }
         write_commit(dir, &commit(time), 0).unwrap();

@@ -246,18 +246,10 @@ impl Stateful {
     /// the operator and the batch.
     pub(crate) fn save<T: Serialize>(&self, t: u64, state: impl FnOnce() -> T) {
         if self.due(t) {
-            let op = format!("operator {} at batch {t} ms", self.id);
-            let bytes = match checkpoint::to_bytes(&op, &state()) {
+            let dir = self.ctx.shared.checkpoint_dir().clone().unwrap_or_default();
+            let what = format!("the state of operator {} at batch {t} ms", self.id);
+            let bytes = match checkpoint::to_bytes(&dir, &what, &state()) {
                 Ok(bytes) => bytes,
-                Err(Error::Checkpoint { message, .. }) => {
-                    let path = self.ctx.shared.checkpoint_dir().clone().unwrap_or_default();
-                    self.ctx.shared.fail(Error::Checkpoint {
-                        path,
-                        message,
-                        cause: None,
-                    });
-                    return;
-                }
                 Err(e) => {
                     self.ctx.shared.fail(e);
                     return;

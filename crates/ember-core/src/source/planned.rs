@@ -93,10 +93,11 @@ fn plan_time(name: &str) -> Option<u64> {
 }
 
 fn write_plan<T: Serialize>(dir: &Path, time: u64, items: &[T]) -> Result<()> {
-    let body = crate::checkpoint::to_bytes("the plan log", &(time, items))?;
+    let path = plan_path(dir, time);
+    let what = format!("the plan of batch {time} ms");
+    let body = crate::checkpoint::to_bytes(&path, &what, &(time, items))?;
     let mut bytes = crc32fast::hash(&body).to_le_bytes().to_vec();
     bytes.extend_from_slice(&body);
-    let path = plan_path(dir, time);
     let tmp = path.with_extension("tmp");
     let io = |e: std::io::Error| Error::Checkpoint {
         path: path.clone(),

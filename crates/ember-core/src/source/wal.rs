@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::to_bytes;
 use crate::error::{Error, Result};
 #[cfg(test)]
 use crate::source::lines::LineBlock;
@@ -35,19 +36,6 @@ pub(crate) enum Record<B> {
 enum RecordRef<'a, B> {
     Block { seq: u64, lines: &'a B },
     Sealed { time: u64, through: u64 },
-}
-
-/// A record that cannot be encoded (a receiver's record type whose
-/// `Serialize` postcard cannot write) is the program's to fix.
-fn encode<T: Serialize>(dir: &Path, value: &T) -> Result<Vec<u8>> {
-    postcard::to_stdvec(value).map_err(|e| Error::Checkpoint {
-        path: dir.to_path_buf(),
-        message: format!(
-            "cannot encode a write-ahead log record ({e}): the receiver's record type needs a \
-             plain derived Serialize (no #[serde(flatten)] or maps of unknown length)"
-        ),
-        cause: None,
-    })
 }
 
 /// The log being written by this run.
@@ -178,7 +166,11 @@ impl Wal {
 
     /// Appends a received block (see [`append`](Self::append)).
     pub(crate) fn append_block<B: Serialize>(&mut self, seq: u64, lines: &B) -> Result<()> {
-        let payload = encode(&self.dir, &RecordRef::Block { seq, lines })?;
+        let payload = to_bytes(
+            &self.dir,
+            "a write-ahead log record",
+            &RecordRef::Block { seq, lines },
+        )?;
         self.append_payload(&payload)?;
         self.max_seq = self.max_seq.max(Some(seq));
         Ok(())
@@ -188,7 +180,7 @@ impl Wal {
     /// earlier batches (see [`append_payload`](Self::append_payload)).
     pub(crate) fn append_sealed(&mut self, time: u64, through: u64) -> Result<()> {
         let record: RecordRef<'_, ()> = RecordRef::Sealed { time, through };
-        let payload = encode(&self.dir, &record)?;
+        let payload = to_bytes(&self.dir, "a write-ahead log record", &record)?;
         self.append_payload(&payload)
     }
 
