@@ -15,6 +15,7 @@ use timely::dataflow::StreamVec;
 
 use super::DStream;
 use crate::listener::{wall_ms, Event, OutputOperationInfo};
+use crate::runtime::Shared;
 use crate::show::Show;
 use crate::time::Time;
 use crate::{Data, Error};
@@ -65,19 +66,11 @@ impl<'s, T: Data> DStream<'s, T> {
                 failure_reason: None,
             };
             bus.post(Event::OutputStarted(info.clone()));
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(batch, time)));
+            let call = OutputCall::run(|| f(batch, time));
             info.end_time = Some(wall_ms());
-            match &ran {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => info.failure_reason = Some(e.to_string()),
-                Err(p) => info.failure_reason = Some(panic_text(&**p)),
-            }
+            info.failure_reason = call.failure();
             bus.post(Event::OutputCompleted(info));
-            match ran {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => shared.fail(e),
-                Err(p) => std::panic::resume_unwind(p),
-            }
+            call.finish(&shared);
         }
     }
 
@@ -178,11 +171,9 @@ impl<'s, T: Data> DStream<'s, T> {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let work = self.reported("try_foreach_rdd", move |batch, time| {
+        self.gathered_output("try_foreach_rdd", move |batch, time| {
             f(batch, time).map_err(|e| Error::user("try_foreach_rdd", time, e))
         });
-        let out = self.on_gathered::<()>("ForeachRDD", None, work);
-        self.register_output(out);
     }
 
     /// [`foreach_rdd`](Self::foreach_rdd) reported to listeners as `name`.
@@ -191,10 +182,20 @@ impl<'s, T: Data> DStream<'s, T> {
         name: &'static str,
         mut f: impl FnMut(Vec<T>, Time) + 'static,
     ) {
-        let work = self.reported(name, move |batch, time| {
+        self.gathered_output(name, move |batch, time| {
             f(batch, time);
             Ok(())
         });
+    }
+
+    /// An output that calls `f` with each whole batch, gathered on one
+    /// worker, reported to listeners as `name`.
+    fn gathered_output(
+        &self,
+        name: &'static str,
+        f: impl FnMut(Vec<T>, Time) -> crate::Result<()> + 'static,
+    ) {
+        let work = self.reported(name, f);
         let out = self.on_gathered::<()>("ForeachRDD", None, work);
         self.register_output(out);
     }
@@ -249,22 +250,13 @@ impl<'s, T: Data> DStream<'s, T> {
             move |t, part, out: &mut Vec<PartDone>| {
                 let time = Time::from_millis(t);
                 let start = wall_ms();
-                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(part, time)));
-                let failure = match &ran {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(p) => Some(panic_text(&**p)),
-                };
+                let call = OutputCall::run(|| f(part, time));
                 out.push(PartDone {
                     start,
                     end: wall_ms(),
-                    failure,
+                    failure: call.failure(),
                 });
-                match ran {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => shared.fail(e),
-                    Err(p) => std::panic::resume_unwind(p),
-                }
+                call.finish(&shared);
             },
         );
         let is_first = self.ctx.index == 0;
@@ -370,12 +362,38 @@ struct PartDone {
     failure: Option<String>,
 }
 
-/// A panic's message, for listeners.
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panicked".to_string())
+/// One call of an output's function, its panic caught: what listeners are
+/// told of it, then what it does to the context.
+struct OutputCall(std::thread::Result<crate::Result<()>>);
+
+impl OutputCall {
+    fn run(f: impl FnOnce() -> crate::Result<()>) -> Self {
+        OutputCall(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
+    }
+
+    /// The failure, as listeners read it: the error, or the panic's message.
+    fn failure(&self) -> Option<String> {
+        match &self.0 {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(p) => Some(
+                p.downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panicked".to_string()),
+            ),
+        }
+    }
+
+    /// An error stops the context; a panic goes on unwinding, to stop it as
+    /// a panic of the program's code.
+    fn finish(self, shared: &Shared) {
+        match self.0 {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => shared.fail(e),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
 }
 
 /// Spark's `print()` text for one batch; `batch` holds at most `n + 1` records.

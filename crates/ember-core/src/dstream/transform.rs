@@ -82,13 +82,7 @@ impl<'s, T: Data> DStream<'s, T> {
         U: Data,
         I: IntoIterator<Item = U>,
     {
-        self.with(self.batch_fold(
-            Pipeline,
-            "MapPartitions",
-            Vec::new,
-            |acc: &mut Vec<T>, data| acc.append(data),
-            move |_, acc, out| out.extend(f(acc.into_iter())),
-        ))
+        self.try_map_partitions(move |part| Ok::<_, std::convert::Infallible>(f(part)))
     }
 
     /// [`map_partitions`](Self::map_partitions) for a function that can
@@ -296,9 +290,7 @@ impl<'s, T: Data> DStream<'s, T> {
         &self,
         mut f: impl FnMut(Vec<T>, Time) -> Vec<U> + 'static,
     ) -> DStream<'s, U> {
-        self.with(self.on_gathered("Transform", None, move |batch, t, out| {
-            out.extend(f(batch, t))
-        }))
+        self.try_transform(move |batch, t| Ok::<_, std::convert::Infallible>(f(batch, t)))
     }
 
     /// [`transform`](Self::transform) for a function that can fail: an `Err`
