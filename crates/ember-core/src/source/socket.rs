@@ -390,7 +390,6 @@ where
             return ctx.restart(format!("cannot set up {}: {e}", self.address));
         }
         ctx.report_started();
-        let mut records = Vec::new();
         let ended = {
             let mut reader = BufReader::with_capacity(
                 BLOCK_BYTES,
@@ -402,14 +401,12 @@ where
             loop {
                 match (self.converter)(&mut reader) {
                     Ok(Some(record)) => {
-                        records.push(record);
-                        // Store as a block whatever was decoded from the
-                        // bytes already read.
-                        if reader.buffer().is_empty() || records.len() >= 1024 {
-                            let ctx = &mut *reader.get_mut().ctx;
-                            if !ctx.store_all(records.drain(..)) || !ctx.flush() {
-                                break None;
-                            }
+                        // What was decoded from the bytes already read is
+                        // handed over before the next read may wait.
+                        let idle = reader.buffer().is_empty();
+                        let ctx = &mut *reader.get_mut().ctx;
+                        if !ctx.store(record) || (idle && !ctx.flush()) {
+                            break None;
                         }
                     }
                     Ok(None) => break Some(format!("{} closed the connection", self.address)),
@@ -423,9 +420,6 @@ where
                 }
             }
         };
-        if !ctx.store_all(records) {
-            return Received::Stopped;
-        }
         match ended {
             None => Received::Stopped,
             Some(reason) if ctx.is_stopped() => {
