@@ -1,0 +1,300 @@
+"""StreamingContext: the entry point of a streaming program, as in PySpark."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from datetime import datetime
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from ember.context import SparkContext
+from ember.rdd import RDD
+from ember.streaming.dstream import DStream, _batch_time, _items, _ms
+from ember.streaming.listener import StreamingListener, _ListenerAdapter
+
+__all__ = ["StreamingContext"]
+
+
+def _native():
+    from ember import _native
+
+    return _native
+
+
+def _is_true(value: Optional[str]) -> Optional[bool]:
+    if value is None:
+        return None
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _to_ms(t: Any) -> int:
+    if isinstance(t, datetime):
+        return round(t.timestamp() * 1000)
+    if isinstance(t, (int, float)):
+        return round(t * 1000)
+    raise TypeError(f"expected a datetime or seconds since the epoch, got {t!r}")
+
+
+class StreamingContext:
+    """The main entry point of a streaming program: creates DStreams from
+    sources, and starts and stops their processing.
+
+    ``StreamingContext(sparkContext, batchDuration)`` cuts the input into
+    batches every ``batchDuration`` seconds (floats allowed: ``0.5``) on the
+    SparkContext's master (``local[N]``: N workers). Define the DStreams and
+    their outputs, then call :meth:`start` and :meth:`awaitTermination`.
+    """
+
+    _activeContext: Optional["StreamingContext"] = None
+    _lock = threading.RLock()
+
+    def __init__(self, sparkContext: SparkContext, batchDuration: Optional[float] = None,
+                 jssc: Any = None) -> None:
+        if jssc is not None:
+            raise ValueError("ember has no JVM: jssc is not supported")
+        if batchDuration is None:
+            raise ValueError("batchDuration is required (seconds between batches)")
+        native = _native()
+        native.init_logging()
+        self._sc = sparkContext
+        self._batch_ms = _ms(batchDuration, "batchDuration")
+        conf = sparkContext.getConf()
+        ui: Optional[str] = None
+        if _is_true(conf.get("spark.ui.enabled")) is False:
+            ui = "off"
+        elif conf.get("spark.ui.port") is not None:
+            ui = f"127.0.0.1:{conf.get('spark.ui.port')}"
+        clock = conf.get("spark.streaming.clock") or ""
+        self._manual = "ManualClock" in clock or clock == "manual"
+        max_rate = conf.get("spark.streaming.receiver.maxRate")
+        self._native = native.NativeContext(
+            sparkContext.appName or "ember",
+            sparkContext.master,
+            self._batch_ms,
+            self._manual,
+            ui,
+            float(max_rate) if max_rate else None,
+            _is_true(conf.get("spark.streaming.backpressure.enabled")),
+        )
+        self._workers: int = self._native.workers()
+        self._nodes: List[Tuple[int, str, List[int], Dict[str, Any]]] = []
+        self._streams: List[DStream] = []
+        self._state = "initialized"
+        self._remember_ms: Optional[int] = None
+        self._history: Dict[int, Deque[Tuple[int, List[Any]]]] = {}
+        self._history_lock = threading.Lock()
+        self._clock_ms = 0
+
+    # -- class methods ------------------------------------------------------
+
+    @classmethod
+    def getOrCreate(cls, checkpointPath: str, setupFunc: Callable[[], "StreamingContext"]) -> "StreamingContext":
+        """A context that resumes from the checkpoint in ``checkpointPath``
+        when there is one, else starts afresh.
+
+        ``setupFunc`` builds the context and its DStreams. Unlike PySpark,
+        ember calls it in both cases, since the graph of Python functions is
+        not stored in the checkpoint; the state, windows and source positions
+        are restored from the checkpoint at :meth:`start`.
+        """
+        ssc = setupFunc()
+        if not isinstance(ssc, StreamingContext):
+            raise TypeError("setupFunc must return a StreamingContext")
+        ssc._native.recover(checkpointPath)
+        return ssc
+
+    @classmethod
+    def getActive(cls) -> Optional["StreamingContext"]:
+        """The context that is running, or None."""
+        return cls._activeContext
+
+    @classmethod
+    def getActiveOrCreate(cls, checkpointPath: Optional[str],
+                          setupFunc: Callable[[], "StreamingContext"]) -> "StreamingContext":
+        """The running context, else one from :meth:`getOrCreate` (or from
+        ``setupFunc`` when ``checkpointPath`` is None)."""
+        active = cls.getActive()
+        if active is not None:
+            return active
+        if checkpointPath is not None:
+            return cls.getOrCreate(checkpointPath, setupFunc)
+        return setupFunc()
+
+    @property
+    def sparkContext(self) -> SparkContext:
+        """The SparkContext this context was made with."""
+        return self._sc
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts processing. The DStreams and outputs must be defined by now."""
+        with StreamingContext._lock:
+            if self._state == "active":
+                raise ValueError("StreamingContext has already been started")
+            if self._state == "stopped":
+                raise ValueError("StreamingContext has already been stopped")
+            active = StreamingContext._activeContext
+            if active is not None and active is not self:
+                raise ValueError("Only one StreamingContext may be started at a time")
+            if self._remember_ms is not None:
+                for stream in list(self._streams):
+                    self._record(stream)
+            self._native.define(list(self._nodes))
+            self._native.start()
+            self._state = "active"
+            StreamingContext._activeContext = self
+
+    def awaitTermination(self, timeout: Optional[float] = None) -> None:
+        """Waits until the context stops, or ``timeout`` seconds. Raises the
+        exception that stopped it, if any: a Python function's own exception
+        with its traceback, or a :class:`ember.StreamingError`."""
+        self._native.await_termination(timeout)
+
+    def awaitTerminationOrTimeout(self, timeout: float) -> bool:
+        """Waits at most ``timeout`` seconds; True if the context stopped."""
+        return self._native.await_termination(timeout)
+
+    def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
+        """Stops processing: gracefully (every record received is processed
+        first) or at once. Also stops the SparkContext unless told not to."""
+        with StreamingContext._lock:
+            try:
+                self._native.stop(bool(stopGraceFully))
+            finally:
+                self._state = "stopped"
+                if StreamingContext._activeContext is self:
+                    StreamingContext._activeContext = None
+                if stopSparkContext:
+                    self._sc.stop()
+
+    def remember(self, duration: float) -> None:
+        """Keeps every DStream's batches for ``duration`` seconds, for
+        :meth:`DStream.slice`."""
+        self._check_not_started()
+        self._remember_ms = _ms(duration, "remember duration")
+
+    def checkpoint(self, directory: str) -> None:
+        """Checkpoints the state of stateful operations into ``directory``."""
+        self._native.checkpoint(str(directory))
+
+    # -- sources --------------------------------------------------------------
+
+    def socketTextStream(self, hostname: str, port: int, storageLevel: Any = None) -> DStream:
+        """Lines of text read from a TCP connection to ``hostname:port``
+        (UTF-8, split at ``\\n``); reconnects when the connection drops."""
+        self._check_not_started()
+        return DStream(self, "socket", [], {"host": str(hostname), "port": int(port)}, self._batch_ms)
+
+    def textFileStream(self, directory: str) -> DStream:
+        """Lines of the files that appear in ``directory`` (each new file once,
+        hidden files skipped)."""
+        self._check_not_started()
+        return DStream(self, "text_file", [], {"dir": str(directory)}, self._batch_ms)
+
+    def binaryRecordsStream(self, directory: str, recordLength: int) -> DStream:
+        """Not available yet: ember's directory source reads text files only."""
+        raise NotImplementedError(
+            "binaryRecordsStream is not supported by ember yet; textFileStream reads text files"
+        )
+
+    def queueStream(self, rdds: List[Any], oneAtATime: bool = True, default: Any = None) -> DStream:
+        """A DStream of the given RDDs (or lists): one per batch, or all in the
+        first batch when ``oneAtATime`` is False; ``default`` (or an empty
+        batch) once the queue is empty. The queue is read when this is called,
+        as PySpark does."""
+        self._check_not_started()
+        batches = [_items(r) for r in rdds]
+        args = {"batches": batches, "one_at_a_time": bool(oneAtATime), "default": _items(default)}
+        return DStream(self, "queue", [], args, self._batch_ms)
+
+    # -- composition ----------------------------------------------------------
+
+    def transform(self, dstreams: List[DStream], transformFunc: Callable[[List[RDD]], Any]) -> DStream:
+        """A DStream of ``transformFunc([rdd of each DStream])`` per batch."""
+        for d in dstreams[1:]:
+            dstreams[0]._check_slide(d, "transform")
+        return self._transform(list(dstreams), lambda t, rdds: transformFunc(rdds))
+
+    def union(self, *dstreams: DStream) -> DStream:
+        """The records of all the DStreams, batch by batch."""
+        if not dstreams:
+            raise ValueError("should have at least one DStream to union")
+        if len(dstreams) == 1:
+            return dstreams[0]
+        for d in dstreams[1:]:
+            dstreams[0]._check_slide(d, "union")
+        self._check_not_started()
+        return DStream(self, "union", list(dstreams))
+
+    def addStreamingListener(self, streamingListener: StreamingListener) -> None:
+        """Adds a listener of batch, receiver and output events."""
+        self._native.add_listener(_ListenerAdapter(streamingListener))
+
+    # -- internals ------------------------------------------------------------
+
+    def _check_not_started(self) -> None:
+        if self._state != "initialized":
+            raise ValueError("Adding new inputs, transformations, and output operations after "
+                             "starting a context is not supported")
+
+    def _register(self, stream: DStream) -> None:
+        self._streams.append(stream)
+
+    def _add_node(self, kind: str, parents: List[int], args: Dict[str, Any]) -> int:
+        node = len(self._nodes)
+        self._nodes.append((node, kind, parents, args))
+        return node
+
+    def _transform_args(self, func: Callable[[datetime, List[RDD]], Any]) -> Dict[str, Any]:
+        ctx = self._sc
+        workers = self._workers
+
+        def call(ms: int, lists: List[List[Any]]) -> List[Any]:
+            rdds = [RDD._from_items(items, workers, ctx) for items in lists]
+            out = func(_batch_time(ms), rdds)
+            if out is None:
+                return []
+            if isinstance(out, RDD):
+                return out.collect()
+            return list(out)
+
+        return {"func": call}
+
+    def _transform(self, dstreams: List[DStream], func: Callable[[datetime, List[RDD]], Any]) -> DStream:
+        self._check_not_started()
+        return DStream(self, "transform", dstreams, self._transform_args(func))
+
+    def _record(self, stream: DStream) -> None:
+        keep = self._remember_ms or 0
+        history: Deque[Tuple[int, List[Any]]] = deque()
+        self._history[id(stream)] = history
+
+        def store(ms: int, records: List[Any]) -> None:
+            with self._history_lock:
+                history.append((ms, records))
+                while history and history[0][0] <= ms - keep - stream._slide_ms:
+                    history.popleft()
+
+        self._add_node("foreach", [stream._node_id()], {"func": store})
+
+    def _slice(self, stream: DStream, begin: Any, end: Any) -> List[RDD]:
+        history = self._history.get(id(stream))
+        if history is None:
+            raise ValueError("slice needs ssc.remember(duration) before ssc.start(): ember keeps "
+                             "a DStream's batches for slicing only then")
+        lo, hi = _to_ms(begin), _to_ms(end)
+        with self._history_lock:
+            kept = list(history)
+        return [RDD._from_items(items, self._workers, self._sc) for ms, items in kept if lo <= ms <= hi]
+
+    # -- testing --------------------------------------------------------------
+
+    def _run_batches(self, count: int = 1) -> None:
+        """On a manual clock (``spark.streaming.clock`` set to
+        ``org.apache.spark.util.ManualClock``): moves the clock one batch at a
+        time and waits until every output has finished each batch."""
+        for _ in range(count):
+            self._clock_ms += self._batch_ms
+            self._native.advance(self._batch_ms)
+            self._native.await_batch(self._clock_ms)

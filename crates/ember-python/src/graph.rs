@@ -1,0 +1,656 @@
+//! The DStream graph a Python program describes, and how each worker builds
+//! it from ember's operators.
+//!
+//! Python builds the graph lazily, as PySpark does, and hands it over at
+//! `start()` as a list of nodes in creation order (parents first). Each node
+//! names an operation; Python functions are called once per batch and
+//! partition for the per-record stages (Python fuses consecutive ones into
+//! one function), and once per key for the functions that combine values of
+//! one key (reductions, state updates), with the GIL taken only for the call.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ember::{DStream, Error, FailureHandle, StateSpec, StreamingScope, Time};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::value::{from_py, iter_from_py, list_to_py, to_py, Value};
+
+/// A Python callable, shared by every worker.
+pub(crate) type Func = Arc<Py<PyAny>>;
+
+/// A window's length and slide in milliseconds (no slide: the batch's).
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    length: u64,
+    slide: Option<u64>,
+}
+
+impl Window {
+    fn length(&self) -> Duration {
+        Duration::from_millis(self.length)
+    }
+    fn slide(&self) -> Option<Duration> {
+        self.slide.map(Duration::from_millis)
+    }
+}
+
+/// How the sides of a join are kept.
+#[derive(Clone, Copy)]
+pub(crate) enum JoinKind {
+    Inner,
+    LeftOuter,
+    RightOuter,
+    FullOuter,
+    Cogroup,
+}
+
+/// One operation of the graph.
+pub(crate) enum Op {
+    Queue {
+        batches: Vec<Vec<Value>>,
+        one_at_a_time: bool,
+        default: Option<Vec<Value>>,
+    },
+    Socket {
+        host: String,
+        port: u16,
+    },
+    TextFile {
+        dir: String,
+    },
+    /// `func(partition_index, records) -> iterable`, once per partition.
+    Partitions {
+        func: Func,
+    },
+    Union,
+    Repartition {
+        partitions: usize,
+    },
+    Count,
+    CountByValue,
+    Glom,
+    /// Folds the batch's partial results (one per partition) with `func`.
+    Reduce {
+        func: Func,
+    },
+    GroupByKey,
+    Window(Window),
+    CountByWindow(Window),
+    CountByValueAndWindow(Window),
+    GroupByKeyAndWindow(Window),
+    ReduceByWindow {
+        func: Func,
+        inv: Option<Func>,
+        window: Window,
+    },
+    ReduceByKeyAndWindow {
+        func: Func,
+        inv: Option<Func>,
+        filter: Option<Func>,
+        window: Window,
+    },
+    UpdateStateByKey {
+        func: Func,
+        initial: Vec<Value>,
+    },
+    /// `call(key, value, has_value, exists, state, timing_out)` →
+    /// `(emit, mapped, action, state)`, action 0 keep, 1 update, 2 remove.
+    MapWithState {
+        call: Func,
+        timeout: Option<u64>,
+        initial: Vec<Value>,
+    },
+    /// The state snapshots of the `MapWithState` node that is the parent.
+    StateSnapshots,
+    Join(JoinKind),
+    /// `func(time_ms, [records of each parent]) -> iterable`, on one worker.
+    Transform {
+        func: Func,
+    },
+    /// `func(time_ms, records)`, on one worker.
+    Foreach {
+        func: Func,
+    },
+}
+
+/// A node: its operation and the nodes it reads.
+pub(crate) struct Node {
+    id: usize,
+    op: Op,
+    parents: Vec<usize>,
+}
+
+/// The whole graph, shared by the workers.
+pub(crate) struct Plan {
+    nodes: Vec<Node>,
+}
+
+fn arg<'py, T: FromPyObjectOwned<'py>>(args: &Bound<'py, PyDict>, name: &str) -> PyResult<T> {
+    match args.get_item(name)? {
+        Some(v) => v
+            .extract::<T>()
+            .map_err(Into::into)
+            .map_err(|e: PyErr| PyTypeError::new_err(format!("argument {name}: {e}"))),
+        None => Err(PyValueError::new_err(format!("missing argument {name}"))),
+    }
+}
+
+fn opt_func(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Func>> {
+    Ok(match args.get_item(name)? {
+        Some(v) if !v.is_none() => Some(Arc::new(v.unbind())),
+        _ => None,
+    })
+}
+
+fn func(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Func> {
+    opt_func(args, name)?.ok_or_else(|| PyValueError::new_err(format!("missing function {name}")))
+}
+
+fn window(args: &Bound<'_, PyDict>) -> PyResult<Window> {
+    Ok(Window {
+        length: arg(args, "length_ms")?,
+        slide: arg(args, "slide_ms")?,
+    })
+}
+
+fn values(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Vec<Value>> {
+    match args.get_item(name)? {
+        Some(v) if !v.is_none() => iter_from_py(&v),
+        _ => Ok(Vec::new()),
+    }
+}
+
+impl Plan {
+    /// Reads the nodes Python describes as `(id, kind, parents, args)`.
+    pub(crate) fn from_py(nodes: &Bound<'_, PyList>) -> PyResult<Plan> {
+        let mut out = Vec::with_capacity(nodes.len());
+        for node in nodes.iter() {
+            let (id, kind, parents, args): (usize, String, Vec<usize>, Bound<'_, PyDict>) =
+                node.extract()?;
+            let args = &args;
+            let op = match kind.as_str() {
+                "queue" => {
+                    let batches = args
+                        .get_item("batches")?
+                        .ok_or_else(|| PyValueError::new_err("queue without batches"))?;
+                    let batches = batches
+                        .try_iter()?
+                        .map(|b| iter_from_py(&b?))
+                        .collect::<PyResult<Vec<_>>>()?;
+                    let default = match args.get_item("default")? {
+                        Some(d) if !d.is_none() => Some(iter_from_py(&d)?),
+                        _ => None,
+                    };
+                    Op::Queue {
+                        batches,
+                        one_at_a_time: arg(args, "one_at_a_time")?,
+                        default,
+                    }
+                }
+                "socket" => Op::Socket {
+                    host: arg(args, "host")?,
+                    port: arg(args, "port")?,
+                },
+                "text_file" => Op::TextFile {
+                    dir: arg(args, "dir")?,
+                },
+                "partitions" => Op::Partitions {
+                    func: func(args, "func")?,
+                },
+                "union" => Op::Union,
+                "repartition" => Op::Repartition {
+                    partitions: arg(args, "partitions")?,
+                },
+                "count" => Op::Count,
+                "count_by_value" => Op::CountByValue,
+                "glom" => Op::Glom,
+                "reduce" => Op::Reduce {
+                    func: func(args, "func")?,
+                },
+                "group_by_key" => Op::GroupByKey,
+                "window" => Op::Window(window(args)?),
+                "count_by_window" => Op::CountByWindow(window(args)?),
+                "count_by_value_and_window" => Op::CountByValueAndWindow(window(args)?),
+                "group_by_key_and_window" => Op::GroupByKeyAndWindow(window(args)?),
+                "reduce_by_window" => Op::ReduceByWindow {
+                    func: func(args, "func")?,
+                    inv: opt_func(args, "inv")?,
+                    window: window(args)?,
+                },
+                "reduce_by_key_and_window" => Op::ReduceByKeyAndWindow {
+                    func: func(args, "func")?,
+                    inv: opt_func(args, "inv")?,
+                    filter: opt_func(args, "filter")?,
+                    window: window(args)?,
+                },
+                "update_state_by_key" => Op::UpdateStateByKey {
+                    func: func(args, "func")?,
+                    initial: values(args, "initial")?,
+                },
+                "map_with_state" => Op::MapWithState {
+                    call: func(args, "call")?,
+                    timeout: arg(args, "timeout_ms")?,
+                    initial: values(args, "initial")?,
+                },
+                "state_snapshots" => Op::StateSnapshots,
+                "join" => Op::Join(JoinKind::Inner),
+                "left_outer_join" => Op::Join(JoinKind::LeftOuter),
+                "right_outer_join" => Op::Join(JoinKind::RightOuter),
+                "full_outer_join" => Op::Join(JoinKind::FullOuter),
+                "cogroup" => Op::Join(JoinKind::Cogroup),
+                "transform" => Op::Transform {
+                    func: func(args, "func")?,
+                },
+                "foreach" => Op::Foreach {
+                    func: func(args, "func")?,
+                },
+                other => return Err(PyValueError::new_err(format!("unknown operation {other}"))),
+            };
+            out.push(Node { id, op, parents });
+        }
+        Ok(Plan { nodes: out })
+    }
+
+    /// Builds the graph on one worker.
+    pub(crate) fn build(&self, s: &StreamingScope<'_>) {
+        let mut built: HashMap<usize, DStream<'_, Value>> = HashMap::new();
+        let mut snapshots: HashMap<usize, DStream<'_, Value>> = HashMap::new();
+        let fail = s.failure_handle();
+        for node in &self.nodes {
+            let parents: Vec<DStream<'_, Value>> = node
+                .parents
+                .iter()
+                .map(|p| built.get(p).cloned())
+                .collect::<Option<_>>()
+                .unwrap_or_default();
+            if parents.len() != node.parents.len() {
+                s.fail_definition(Error::InvalidGraph(format!(
+                    "node {} reads a node defined after it",
+                    node.id
+                )));
+                return;
+            }
+            let stream = match build_node(s, node, &parents, &fail, &mut snapshots) {
+                Some(stream) => stream,
+                None => continue,
+            };
+            built.insert(node.id, stream);
+        }
+    }
+}
+
+/// A Python exception raised by a function called once per key, where the
+/// engine has no batch at hand; the context stops with it.
+#[derive(Debug)]
+pub(crate) struct PythonFailure {
+    operation: &'static str,
+    error: PyErr,
+}
+
+impl fmt::Display for PythonFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the function of {} raised {}",
+            self.operation, self.error
+        )
+    }
+}
+
+impl std::error::Error for PythonFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Calls a two-argument Python function of values (a reduction); an
+/// exception stops the context and the call gives `None`.
+#[derive(Clone)]
+struct Combine {
+    func: Func,
+    fail: FailureHandle,
+    operation: &'static str,
+}
+
+impl Combine {
+    fn new(func: &Func, fail: &FailureHandle, operation: &'static str) -> Self {
+        Combine {
+            func: func.clone(),
+            fail: fail.clone(),
+            operation,
+        }
+    }
+
+    fn call(&self, a: &Value, b: &Value) -> Value {
+        let result = Python::attach(|py| {
+            let out = self.func.bind(py).call1((to_py(py, a)?, to_py(py, b)?))?;
+            from_py(&out)
+        });
+        self.settle(result).unwrap_or(Value::None)
+    }
+
+    fn settle<T>(&self, result: PyResult<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(error) => {
+                self.fail.fail(Error::connector(PythonFailure {
+                    operation: self.operation,
+                    error,
+                }));
+                None
+            }
+        }
+    }
+}
+
+/// The records as `(key, value)` pairs; anything else stops the context with
+/// a `TypeError` naming the operation and the record.
+fn pairs<'s>(stream: &DStream<'s, Value>, operation: &'static str) -> DStream<'s, (Value, Value)> {
+    stream.try_map_partitions(move |part| {
+        part.map(|v| {
+            v.into_pair().map_err(|bad| {
+                PyTypeError::new_err(format!(
+                    "{operation} needs (key, value) pairs, got {}",
+                    bad.describe()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, PyErr>>()
+    })
+}
+
+fn unpair<'s>(stream: &DStream<'s, (Value, Value)>) -> DStream<'s, Value> {
+    stream.map(|(k, v)| Value::pair(k, v))
+}
+
+fn call_partition(func: &Func, index: usize, part: Vec<Value>) -> PyResult<Vec<Value>> {
+    Python::attach(|py| {
+        let list = list_to_py(py, &part)?;
+        drop(part);
+        let out = func.bind(py).call1((index, list))?;
+        iter_from_py(&out)
+    })
+}
+
+fn build_node<'s>(
+    s: &StreamingScope<'s>,
+    node: &Node,
+    parents: &[DStream<'s, Value>],
+    fail: &FailureHandle,
+    snapshots: &mut HashMap<usize, DStream<'s, Value>>,
+) -> Option<DStream<'s, Value>> {
+    let first = parents.first();
+    let stream = match &node.op {
+        Op::Queue {
+            batches,
+            one_at_a_time,
+            default,
+        } => s.queue_stream(batches.clone(), *one_at_a_time, default.clone()),
+        Op::Socket { host, port } => s.socket_text_stream(host, *port).map(Value::Str),
+        Op::TextFile { dir } => s.text_file_stream(dir).map(Value::Str),
+        Op::Partitions { func } => {
+            let func = func.clone();
+            let index = s.worker_index();
+            first?.try_map_partitions(move |part| call_partition(&func, index, part.collect()))
+        }
+        Op::Union => {
+            let mut out = first?.clone();
+            for other in &parents[1..] {
+                out = out.union(other);
+            }
+            out
+        }
+        Op::Repartition { partitions } => first?.repartition(*partitions),
+        Op::Count => first?.count().map(|n| Value::Int(n as i64)),
+        Op::CountByValue => first?
+            .count_by_value()
+            .map(|(v, n)| Value::pair(v, Value::Int(n as i64))),
+        Op::Glom => first?.glom().map(Value::List),
+        Op::Reduce { func } => {
+            let f = Combine::new(func, fail, "reduce");
+            first?.reduce(move |a, b| f.call(&a, &b))
+        }
+        Op::GroupByKey => pairs(first?, "groupByKey")
+            .group_by_key()
+            .map(|(k, vs)| Value::pair(k, Value::List(vs))),
+        Op::Window(w) => first?.window(w.length(), w.slide()),
+        Op::CountByWindow(w) => first?
+            .count_by_window(w.length(), w.slide())
+            .map(|n| Value::Int(n as i64)),
+        Op::CountByValueAndWindow(w) => first?
+            .count_by_value_and_window(w.length(), w.slide())
+            .map(|(v, n)| Value::pair(v, Value::Int(n as i64))),
+        Op::GroupByKeyAndWindow(w) => pairs(first?, "groupByKeyAndWindow")
+            .group_by_key_and_window(w.length(), w.slide())
+            .map(|(k, vs)| Value::pair(k, Value::List(vs))),
+        Op::ReduceByWindow { func, inv, window } => {
+            let f = Combine::new(func, fail, "reduceByWindow");
+            match inv {
+                Some(inv) => {
+                    let g = Combine::new(inv, fail, "reduceByWindow");
+                    first?.reduce_by_window_inv(
+                        move |a, b| f.call(&a, &b),
+                        move |a, b| g.call(&a, &b),
+                        window.length(),
+                        window.slide(),
+                    )
+                }
+                None => first?.reduce_by_window(
+                    move |a, b| f.call(&a, &b),
+                    window.length(),
+                    window.slide(),
+                ),
+            }
+        }
+        Op::ReduceByKeyAndWindow {
+            func,
+            inv,
+            filter,
+            window,
+        } => {
+            let keyed = pairs(first?, "reduceByKeyAndWindow");
+            let f = Combine::new(func, fail, "reduceByKeyAndWindow");
+            let out = match (inv, filter) {
+                (None, _) => keyed.reduce_by_key_and_window(
+                    move |a, b| f.call(&a, &b),
+                    window.length(),
+                    window.slide(),
+                ),
+                (Some(inv), None) => {
+                    let g = Combine::new(inv, fail, "reduceByKeyAndWindow");
+                    keyed.reduce_by_key_and_window_inv(
+                        move |a, b| f.call(&a, &b),
+                        move |a, b| g.call(&a, &b),
+                        window.length(),
+                        window.slide(),
+                    )
+                }
+                (Some(inv), Some(filter)) => {
+                    let g = Combine::new(inv, fail, "reduceByKeyAndWindow");
+                    let keep = Combine::new(filter, fail, "reduceByKeyAndWindow");
+                    keyed.reduce_by_key_and_window_inv_filter(
+                        move |a, b| f.call(&a, &b),
+                        move |a, b| g.call(&a, &b),
+                        move |(k, v)| {
+                            let kept = Python::attach(|py| {
+                                let pair = PyTuple::new(py, [to_py(py, k)?, to_py(py, v)?])?;
+                                keep.func.bind(py).call1((pair,))?.is_truthy()
+                            });
+                            keep.settle(kept).unwrap_or(false)
+                        },
+                        window.length(),
+                        window.slide(),
+                    )
+                }
+            };
+            unpair(&out)
+        }
+        Op::UpdateStateByKey { func, initial } => {
+            let keyed = pairs(first?, "updateStateByKey");
+            let initial = initial
+                .iter()
+                .cloned()
+                .filter_map(|v| v.into_pair().ok())
+                .collect();
+            let update = Combine::new(func, fail, "updateStateByKey");
+            let out = keyed.update_state_by_key_with_initial(
+                move |values: Vec<Value>, state: Option<Value>| {
+                    let result = Python::attach(|py| {
+                        let values = list_to_py(py, &values)?;
+                        let state = match &state {
+                            Some(s) => to_py(py, s)?,
+                            None => py.None().into_bound(py),
+                        };
+                        let out = update.func.bind(py).call1((values, state))?;
+                        if out.is_none() {
+                            Ok(None)
+                        } else {
+                            from_py(&out).map(Some)
+                        }
+                    });
+                    update.settle(result).flatten()
+                },
+                initial,
+            );
+            unpair(&out)
+        }
+        Op::MapWithState {
+            call,
+            timeout,
+            initial,
+        } => {
+            let keyed = pairs(first?, "mapWithState");
+            let call = Combine::new(call, fail, "mapWithState");
+            let mut spec = StateSpec::function_with_time(
+                move |_time: Time,
+                      key: &Value,
+                      value: Option<Value>,
+                      state: &mut ember::State<Value>| {
+                    let result = Python::attach(|py| -> PyResult<(bool, Value, u8, Value)> {
+                        let none = py.None().into_bound(py);
+                        let value_py = match &value {
+                            Some(v) => to_py(py, v)?,
+                            None => none.clone(),
+                        };
+                        let state_py = match state.get() {
+                            Some(v) => to_py(py, v)?,
+                            None => none.clone(),
+                        };
+                        let out = call.func.bind(py).call1((
+                            to_py(py, key)?,
+                            value_py,
+                            value.is_some(),
+                            state.exists(),
+                            state_py,
+                            state.is_timing_out(),
+                        ))?;
+                        let (emit, mapped, action, new_state): (
+                            bool,
+                            Bound<'_, PyAny>,
+                            u8,
+                            Bound<'_, PyAny>,
+                        ) = out.extract()?;
+                        Ok((emit, from_py(&mapped)?, action, from_py(&new_state)?))
+                    });
+                    let (emit, mapped, action, new_state) = call.settle(result)?;
+                    let changed = match action {
+                        1 => state.update(new_state),
+                        2 => state.remove(),
+                        _ => Ok(()),
+                    };
+                    if let Err(e) = changed {
+                        call.settle::<()>(Err(pyo3::exceptions::PyRuntimeError::new_err(
+                            e.to_string(),
+                        )));
+                    }
+                    emit.then_some(mapped)
+                },
+            );
+            spec = spec.initial_state(
+                initial
+                    .iter()
+                    .cloned()
+                    .filter_map(|v| v.into_pair().ok())
+                    .collect(),
+            );
+            if let Some(ms) = timeout {
+                spec = spec.timeout(Duration::from_millis(*ms));
+            }
+            let mapped = keyed.map_with_state(spec);
+            snapshots.insert(node.id, unpair(&mapped.state_snapshots()));
+            mapped.stream()
+        }
+        Op::StateSnapshots => snapshots.get(node.parents.first()?)?.clone(),
+        Op::Join(kind) => {
+            let left = pairs(first?, "join");
+            let right = pairs(parents.get(1)?, "join");
+            let opt = |v: Option<Value>| v.unwrap_or(Value::None);
+            let out = match kind {
+                JoinKind::Inner => left.join(&right).map(|(k, (v, w))| (k, Value::pair(v, w))),
+                JoinKind::LeftOuter => left
+                    .left_outer_join(&right)
+                    .map(move |(k, (v, w))| (k, Value::pair(v, opt(w)))),
+                JoinKind::RightOuter => left
+                    .right_outer_join(&right)
+                    .map(move |(k, (v, w))| (k, Value::pair(opt(v), w))),
+                JoinKind::FullOuter => left
+                    .full_outer_join(&right)
+                    .map(move |(k, (v, w))| (k, Value::pair(opt(v), opt(w)))),
+                JoinKind::Cogroup => left
+                    .cogroup(&right)
+                    .map(|(k, (vs, ws))| (k, Value::pair(Value::List(vs), Value::List(ws)))),
+            };
+            unpair(&out)
+        }
+        Op::Transform { func } => transform(parents, func.clone())?,
+        Op::Foreach { func } => {
+            let func = func.clone();
+            first?.try_foreach_rdd(move |batch, time| {
+                Python::attach(|py| {
+                    let list = list_to_py(py, &batch)?;
+                    func.bind(py).call1((time.milliseconds(), list)).map(drop)
+                })
+            });
+            return None;
+        }
+    };
+    Some(stream)
+}
+
+/// A transform of one or more streams: the batch of each, gathered on one
+/// worker, goes to `func` as a list of lists.
+fn transform<'s>(parents: &[DStream<'s, Value>], func: Func) -> Option<DStream<'s, Value>> {
+    let count = parents.len();
+    let call = move |lists: Vec<Vec<Value>>, time: Time| {
+        Python::attach(|py| {
+            let lists = lists
+                .iter()
+                .map(|l| list_to_py(py, l))
+                .collect::<PyResult<Vec<_>>>()?;
+            let out = func
+                .bind(py)
+                .call1((time.milliseconds(), PyList::new(py, lists)?))?;
+            iter_from_py(&out)
+        })
+    };
+    if count == 1 {
+        return Some(parents[0].try_transform(move |batch, time| call(vec![batch], time)));
+    }
+    // Several streams: tag each record with its stream, union, split again.
+    let mut tagged = parents.first()?.map(|v| (0usize, v));
+    for (i, other) in parents.iter().enumerate().skip(1) {
+        tagged = tagged.union(&other.map(move |v| (i, v)));
+    }
+    Some(tagged.try_transform(move |batch, time| {
+        let mut lists = vec![Vec::new(); count];
+        for (i, v) in batch {
+            lists[i].push(v);
+        }
+        call(lists, time)
+    }))
+}
