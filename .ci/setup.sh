@@ -3,6 +3,9 @@
 set -euo pipefail
 need=()
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+# The Python API's tests build the package in a virtual environment.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv python3-dev)
 # Browser tests of the web UI run Debian's Chromium headless.
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then

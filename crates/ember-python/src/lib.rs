@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ember::{ManualClock, StreamingConf, StreamingContext, Time};
 use pyo3::create_exception;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -152,10 +152,17 @@ impl NativeContext {
             let done = py
                 .detach(|| self.ssc.await_termination_or_timeout(slice))
                 .map_err(to_pyerr)?;
+            // Ctrl-C: ember's own signal handler stops the context
+            // gracefully (a second Ctrl-C exits at once), so Python's
+            // KeyboardInterrupt is taken here and the wait goes on.
+            if let Err(e) = py.check_signals() {
+                if !e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                    return Err(e);
+                }
+            }
             if done {
                 return Ok(true);
             }
-            py.check_signals()?;
         }
     }
 

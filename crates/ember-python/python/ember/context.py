@@ -49,8 +49,9 @@ class SparkConf:
     ----------
     loadDefaults : bool
         Whether to start from the settings a launcher passes in the
-        environment: ``EMBER_MASTER`` becomes ``spark.master`` and
-        ``EMBER_APP_NAME`` becomes ``spark.app.name``.
+        environment: ``EMBER_MASTER`` becomes ``spark.master``,
+        ``EMBER_APP_NAME`` becomes ``spark.app.name``, and each
+        ``EMBER_CONF_<key>`` becomes ``<key>``.
 
     All setters return the conf itself, so calls can be chained.
 
@@ -66,6 +67,10 @@ class SparkConf:
                 value = os.environ.get(variable)
                 if value:
                     self._conf[key] = value
+            # The launcher's `--conf key=value` settings.
+            for variable, value in os.environ.items():
+                if variable.startswith("EMBER_CONF_"):
+                    self._conf[variable[len("EMBER_CONF_"):]] = value
 
     def set(self, key: str, value: Any) -> "SparkConf":
         """Set ``key`` to ``str(value)``."""

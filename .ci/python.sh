@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The Python API as a user gets it: `pip install` of the checkout into a
+# fresh virtual environment (maturin and the crates come from the
+# registries), then its pytest suites, including Spark's own Python
+# streaming examples run unmodified under `python -m ember.submit`. The
+# examples are read from the pyspark distribution on PyPI, downloaded here.
+set -euo pipefail
+python=${EMBER_PYTHON:-python3}
+venv=target/python-venv
+pyspark_version=4.3.0
+rm -rf "$venv"
+"$python" -m venv "$venv"
+echo "python: installing ./crates/ember-python (a release build of the engine, a few minutes)"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "./crates/ember-python[test]"
+
+downloads=target/pyspark-download
+examples=target/pyspark-examples
+if [ ! -d "$examples/pyspark-$pyspark_version" ]; then
+  mkdir -p "$downloads" "$examples"
+  [ -f "$downloads/pyspark-$pyspark_version.tar.gz" ] ||
+    "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+      -d "$downloads" "pyspark==$pyspark_version"
+  tar xzf "$downloads/pyspark-$pyspark_version.tar.gz" -C "$examples" \
+    --wildcards "pyspark-$pyspark_version/deps/examples/streaming/*"
+fi
+export EMBER_PYSPARK_EXAMPLES=$PWD/$examples/pyspark-$pyspark_version/deps/examples/streaming
+export EMBER_REQUIRE_PYSPARK_EXAMPLES=1
+# Run from the tests' folder so that `ember` is the installed package, not
+# the source tree.
+cd crates/ember-python/tests
+"../../../$venv/bin/python" -m pytest -q -p no:cacheprovider .
