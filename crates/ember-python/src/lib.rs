@@ -57,9 +57,11 @@ struct NativeContext {
 impl NativeContext {
     /// A context named `app_name` on `master` with batches every `batch_ms`.
     /// `manual_clock` makes batches follow [`NativeContext::advance`];
-    /// `ui` is an address, `"off"`, or `None` for the default.
+    /// `ui` is an address, `"off"`, or `None` for the default;
+    /// `checkpoint_ms` sets how often state is checkpointed.
     #[new]
-    #[pyo3(signature = (app_name, master, batch_ms, manual_clock=false, ui=None, max_rate=None, backpressure=None))]
+    #[pyo3(signature = (app_name, master, batch_ms, manual_clock=false, ui=None, max_rate=None, backpressure=None, checkpoint_ms=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         app_name: String,
         master: String,
@@ -68,6 +70,7 @@ impl NativeContext {
         ui: Option<String>,
         max_rate: Option<f64>,
         backpressure: Option<bool>,
+        checkpoint_ms: Option<u64>,
     ) -> PyResult<Self> {
         let mut conf = StreamingConf::new(app_name, Duration::from_millis(batch_ms))
             .with_env()
@@ -84,6 +87,9 @@ impl NativeContext {
         }
         if let Some(on) = backpressure {
             conf = conf.backpressure(on);
+        }
+        if let Some(ms) = checkpoint_ms {
+            conf = conf.checkpoint_interval(Duration::from_millis(ms));
         }
         let (ssc, clock) = if manual_clock {
             let clock = ManualClock::new();

@@ -67,7 +67,7 @@ class StreamingContext:
         clock = conf.get("spark.streaming.clock") or ""
         self._manual = "ManualClock" in clock or clock == "manual"
         max_rate = conf.get("spark.streaming.receiver.maxRate")
-        self._native = native.NativeContext(
+        self._settings = (
             sparkContext.appName or "ember",
             sparkContext.master,
             self._batch_ms,
@@ -76,6 +76,13 @@ class StreamingContext:
             float(max_rate) if max_rate else None,
             _is_true(conf.get("spark.streaming.backpressure.enabled")),
         )
+        # Checks the settings now; start() makes the context that runs, with
+        # what the program set since (checkpoints, listeners).
+        self._native = native.NativeContext(*self._settings)
+        self._checkpoint_dir: Optional[str] = None
+        self._checkpoint_ms: Optional[int] = None
+        self._recover_dir: Optional[str] = None
+        self._listeners: List[_ListenerAdapter] = []
         self._workers: int = self._native.workers()
         self._nodes: List[Tuple[int, str, List[int], Dict[str, Any]]] = []
         self._streams: List[DStream] = []
@@ -100,7 +107,7 @@ class StreamingContext:
         ssc = setupFunc()
         if not isinstance(ssc, StreamingContext):
             raise TypeError("setupFunc must return a StreamingContext")
-        ssc._native.recover(checkpointPath)
+        ssc._recover_dir = str(checkpointPath)
         return ssc
 
     @classmethod
@@ -140,7 +147,15 @@ class StreamingContext:
             if self._remember_ms is not None:
                 for stream in list(self._streams):
                     self._record(stream)
-            self._native.define(list(self._nodes))
+            native = _native().NativeContext(*self._settings, checkpoint_ms=self._checkpoint_ms)
+            if self._checkpoint_dir is not None:
+                native.checkpoint(self._checkpoint_dir)
+            if self._recover_dir is not None:
+                native.recover(self._recover_dir)
+            for adapter in self._listeners:
+                native.add_listener(adapter)
+            native.define(list(self._nodes))
+            self._native = native
             self._native.start()
             self._state = "active"
             StreamingContext._activeContext = self
@@ -176,7 +191,7 @@ class StreamingContext:
 
     def checkpoint(self, directory: str) -> None:
         """Checkpoints the state of stateful operations into ``directory``."""
-        self._native.checkpoint(str(directory))
+        self._checkpoint_dir = str(directory)
 
     # -- sources --------------------------------------------------------------
 
@@ -229,7 +244,7 @@ class StreamingContext:
 
     def addStreamingListener(self, streamingListener: StreamingListener) -> None:
         """Adds a listener of batch, receiver and output events."""
-        self._native.add_listener(_ListenerAdapter(streamingListener))
+        self._listeners.append(_ListenerAdapter(streamingListener))
 
     # -- internals ------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 from functools import reduce as _fold
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from ember.rdd import RDD, ResultIterable
 
@@ -44,12 +44,26 @@ def _arg_count(func: Callable[..., Any]) -> int:
     return count
 
 
+def _pairs(operation: str, records: Iterable[Any]) -> Iterator[Tuple[Any, Any]]:
+    """The records as ``(key, value)`` pairs; any other record raises a
+    TypeError naming ``operation``, as the engine's keyed operations do."""
+    for record in records:
+        try:
+            key, value = record
+        except (TypeError, ValueError):
+            shown = repr(record)
+            if len(shown) > 80:
+                shown = shown[:80] + "..."
+            raise TypeError(f"{operation} needs (key, value) pairs, got {shown}") from None
+        yield key, value
+
+
 def _combine_locally(
-    create: Callable[[Any], Any], merge: Callable[[Any, Any], Any]
+    create: Callable[[Any], Any], merge: Callable[[Any, Any], Any], operation: str
 ) -> Callable[[int, Iterable[Any]], Iterable[Any]]:
     def combine(_: int, records: Iterable[Any]) -> Iterable[Any]:
         combined: dict = {}
-        for k, v in records:
+        for k, v in _pairs(operation, records):
             if k in combined:
                 combined[k] = merge(combined[k], v)
             else:
@@ -202,7 +216,7 @@ class DStream:
 
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: Optional[int] = None) -> "DStream":
         """Folds the values of each key within each batch with ``func``."""
-        return self.combineByKey(_identity, func, func, numPartitions)
+        return self._combine_by_key(_identity, func, func, "reduceByKey")
 
     def combineByKey(self, createCombiner: Callable[[Any], Any], mergeValue: Callable[[Any, Any], Any],
                      mergeCombiners: Callable[[Any, Any], Any],
@@ -210,11 +224,14 @@ class DStream:
         """Combines the values of each key within each batch: ``createCombiner``
         starts a combiner from a value, ``mergeValue`` adds a value to one and
         ``mergeCombiners`` merges two."""
+        return self._combine_by_key(createCombiner, mergeValue, mergeCombiners, "combineByKey")
 
+    def _combine_by_key(self, createCombiner: Callable[[Any], Any], mergeValue: Callable[[Any, Any], Any],
+                        mergeCombiners: Callable[[Any, Any], Any], operation: str) -> "DStream":
         def merge(_: int, groups: Iterable[Any]) -> Iterable[Any]:
             return [(k, _fold(mergeCombiners, cs)) for k, cs in groups]
 
-        local = self._pipe(_combine_locally(createCombiner, mergeValue))
+        local = self._pipe(_combine_locally(createCombiner, mergeValue, operation))
         return local._then("group_by_key")._pipe(merge)
 
     def partitionBy(self, numPartitions: int, partitionFunc: Any = None) -> "DStream":
@@ -224,7 +241,8 @@ class DStream:
         def flatten(_: int, groups: Iterable[Any]) -> Iterable[Any]:
             return [(k, v) for k, vs in groups for v in vs]
 
-        return self._then("group_by_key")._pipe(flatten)
+        checked = self._pipe(lambda _, it: _pairs("partitionBy", it))
+        return checked._then("group_by_key")._pipe(flatten)
 
     def groupByKey(self, numPartitions: Optional[int] = None) -> "DStream":
         """The values of each key within each batch, as a ResultIterable."""
@@ -236,11 +254,11 @@ class DStream:
 
     def mapValues(self, f: Callable[[Any], Any]) -> "DStream":
         """Applies ``f`` to the value of each (key, value) record."""
-        return self._pipe(lambda _, it: ((k, f(v)) for k, v in it))
+        return self._pipe(lambda _, it: ((k, f(v)) for k, v in _pairs("mapValues", it)))
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> "DStream":
         """Applies ``f`` to each value and pairs the key with each result."""
-        return self._pipe(lambda _, it: ((k, x) for k, v in it for x in f(v)))
+        return self._pipe(lambda _, it: ((k, x) for k, v in _pairs("flatMapValues", it) for x in f(v)))
 
     def glom(self) -> "DStream":
         """Each partition of each batch as one list."""
@@ -258,9 +276,14 @@ class DStream:
         return self
 
     def checkpoint(self, interval: float) -> "DStream":
-        """Accepted for PySpark's sake: ember checkpoints every stateful
-        operation at the context's checkpoint interval."""
-        _ms(interval, "checkpoint interval")
+        """Checkpoints state every ``interval`` seconds (with
+        ``ssc.checkpoint(directory)``). ember checkpoints all stateful
+        operations together, at the smallest interval any DStream asks for;
+        the default, as Spark's, is the smallest multiple of the slides of at
+        least 10 s."""
+        ms = _ms(interval, "checkpoint interval")
+        current = self._ssc._checkpoint_ms
+        self._ssc._checkpoint_ms = ms if current is None else min(current, ms)
         return self
 
     # -- outputs --------------------------------------------------------------
@@ -417,7 +440,7 @@ class DStream:
         taken out with it) and ``filterFunc`` drops the keys it rejects."""
         w = self._window_ms(windowDuration, slideDuration)
         args = {"func": func, "inv": invFunc, "filter": filterFunc if invFunc else None, **w}
-        local = self._pipe(_combine_locally(_identity, func))
+        local = self._pipe(_combine_locally(_identity, func, "reduceByKeyAndWindow"))
         return local._then("reduce_by_key_and_window", args, w["slide_ms"])
 
     # -- state --------------------------------------------------------------
