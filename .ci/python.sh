@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python API as a user gets it: `pip install` of the checkout into a
 # fresh virtual environment (maturin and the crates come from the
-# registries), then its pytest suites, including Spark's own Python
+# registries), then its pytest suites (the connectors' against a real
+# broker and PostgreSQL server), including Spark's own Python
 # streaming examples run unmodified under `python -m ember.submit`. The
 # examples are read from the pyspark distribution on PyPI, downloaded here.
 set -euo pipefail
@@ -25,6 +26,14 @@ if [ ! -d "$examples/pyspark-$pyspark_version" ]; then
 fi
 export EMBER_PYSPARK_EXAMPLES=$PWD/$examples/pyspark-$pyspark_version/deps/examples/streaming
 export EMBER_REQUIRE_PYSPARK_EXAMPLES=1
+
+# The connector tests talk to a real broker and a real PostgreSQL server.
+source .ci/postgres.sh
+source .ci/kafka.sh
+trap 'stop_postgres; stop_kafka' EXIT
+start_postgres
+start_kafka
+export EMBER_REQUIRE_SERVICES=1
 # Run from the tests' folder so that `ember` is the installed package, not
 # the source tree.
 cd crates/ember-python/tests

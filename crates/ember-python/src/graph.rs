@@ -8,7 +8,7 @@
 //! one function), and once per key for the functions that combine values of
 //! one key (reductions, state updates), with the GIL taken only for the call.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,6 +115,33 @@ pub(crate) enum Op {
     /// `func(time_ms, records)`, on one worker.
     Foreach {
         func: Func,
+    },
+    /// A live page of the web UI: pairs by value, or the records.
+    Dashboard {
+        title: String,
+        pairs: bool,
+    },
+    /// Kafka's direct stream (see `connectors::kafka`).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    Kafka {
+        topics: Vec<String>,
+        params: BTreeMap<String, String>,
+    },
+    /// Writes to a Kafka topic.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    KafkaSink {
+        brokers: String,
+        topic: String,
+        config: BTreeMap<String, String>,
+    },
+    /// Writes to a PostgreSQL table, exactly once.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgres {
+        url: String,
+        table: String,
+        columns: Vec<String>,
+        keys: Option<Vec<String>>,
+        create_sql: Option<String>,
     },
 }
 
@@ -248,6 +275,26 @@ impl Plan {
                 },
                 "foreach" => Op::Foreach {
                     func: func(args, "func")?,
+                },
+                "dashboard" => Op::Dashboard {
+                    title: arg(args, "title")?,
+                    pairs: arg(args, "pairs")?,
+                },
+                "kafka" => Op::Kafka {
+                    topics: arg(args, "topics")?,
+                    params: crate::connectors::settings(args, "params")?,
+                },
+                "kafka_sink" => Op::KafkaSink {
+                    brokers: arg(args, "brokers")?,
+                    topic: arg(args, "topic")?,
+                    config: crate::connectors::settings(args, "config")?,
+                },
+                "postgres" => Op::Postgres {
+                    url: arg(args, "url")?,
+                    table: arg(args, "table")?,
+                    columns: arg(args, "columns")?,
+                    keys: arg(args, "keys")?,
+                    create_sql: arg(args, "create_sql")?,
                 },
                 other => return Err(PyValueError::new_err(format!("unknown operation {other}"))),
             };
@@ -587,8 +634,15 @@ fn build_node<'s>(
         }
         Op::StateSnapshots => snapshots.get(node.parents.first()?)?.clone(),
         Op::Join(kind) => {
-            let left = pairs(first?, "join");
-            let right = pairs(parents.get(1)?, "join");
+            let name = match kind {
+                JoinKind::Inner => "join",
+                JoinKind::LeftOuter => "leftOuterJoin",
+                JoinKind::RightOuter => "rightOuterJoin",
+                JoinKind::FullOuter => "fullOuterJoin",
+                JoinKind::Cogroup => "cogroup",
+            };
+            let left = pairs(first?, name);
+            let right = pairs(parents.get(1)?, name);
             let opt = |v: Option<Value>| v.unwrap_or(Value::None);
             let out = match kind {
                 JoinKind::Inner => left.join(&right).map(|(k, (v, w))| (k, Value::pair(v, w))),
@@ -618,8 +672,76 @@ fn build_node<'s>(
             });
             return None;
         }
+        Op::Dashboard { title, pairs } => {
+            crate::connectors::dashboard(first?, title, *pairs);
+            return None;
+        }
+        Op::Kafka { topics, params } => {
+            #[cfg(feature = "kafka")]
+            match crate::connectors::kafka::direct_stream(s, topics, params) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    s.fail_definition(Error::connector(PythonFailure {
+                        operation: "KafkaUtils.createDirectStream",
+                        error: e,
+                    }));
+                    return None;
+                }
+            }
+            #[cfg(not(feature = "kafka"))]
+            {
+                let _ = (topics, params);
+                return missing(s, "kafka");
+            }
+        }
+        Op::KafkaSink {
+            brokers,
+            topic,
+            config,
+        } => {
+            #[cfg(feature = "kafka")]
+            crate::connectors::kafka::sink(first?, brokers, topic, config);
+            #[cfg(not(feature = "kafka"))]
+            {
+                let _ = (brokers, topic, config);
+                missing::<()>(s, "kafka");
+            }
+            return None;
+        }
+        Op::Postgres {
+            url,
+            table,
+            columns,
+            keys,
+            create_sql,
+        } => {
+            #[cfg(feature = "postgres")]
+            crate::connectors::postgres::sink(
+                first?,
+                url,
+                table,
+                columns,
+                keys.as_deref(),
+                create_sql.as_deref(),
+            );
+            #[cfg(not(feature = "postgres"))]
+            {
+                let _ = (url, table, columns, keys, create_sql);
+                missing::<()>(s, "postgres");
+            }
+            return None;
+        }
     };
     Some(stream)
+}
+
+/// Refuses a graph that needs a connector this build lacks.
+#[allow(dead_code)]
+fn missing<T>(s: &StreamingScope<'_>, feature: &str) -> Option<T> {
+    s.fail_definition(Error::Config(format!(
+        "this build of ember's Python package has no {feature} support (cargo feature \"{feature}\")"
+    )));
+    None
 }
 
 /// A transform of one or more streams: the batch of each, gathered on one

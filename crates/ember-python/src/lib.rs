@@ -7,6 +7,7 @@
 //! [`Value`](value::Value)s; Python runs only for the program's functions.
 //! The GIL is released while the engine starts, runs, waits and stops.
 
+mod connectors;
 mod graph;
 mod listener;
 pub mod value;

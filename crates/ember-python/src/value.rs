@@ -89,7 +89,8 @@ impl Value {
 
     /// A short description for error messages: the type and a bounded repr.
     pub fn describe(&self) -> String {
-        let text = format!("{self:?}");
+        let mut text = String::new();
+        self.write_repr(&mut text);
         let short: String = text.chars().take(80).collect();
         if short.len() < text.len() {
             format!("{short}…")
@@ -133,6 +134,13 @@ impl PartialEq for Value {
             (Value::Object(a), Value::Object(b)) => {
                 Python::attach(|py| a.0.bind(py).eq(b.0.bind(py)).unwrap_or(false))
             }
+            // An object can equal a built-in value (an IntEnum member, a str
+            // subclass, a namedtuple, a Decimal): Python decides.
+            (Value::Object(o), native) | (native, Value::Object(o)) => Python::attach(|py| {
+                to_py(py, native)
+                    .and_then(|n| o.0.bind(py).eq(n))
+                    .unwrap_or(false)
+            }),
             _ => false,
         }
     }
@@ -174,13 +182,63 @@ impl Hash for Value {
                 }
                 sum.hash(state);
             }
-            Value::Object(o) => {
-                7u8.hash(state);
-                Python::attach(|py| o.0.bind(py).hash().unwrap_or(0)).hash(state);
-            }
+            Value::Object(o) => match Python::attach(|py| canonical(o.0.bind(py))) {
+                // Hashed as the built-in value it equals, so that both meet.
+                Some(native) => native.hash(state),
+                None => {
+                    7u8.hash(state);
+                    Python::attach(|py| o.0.bind(py).hash().unwrap_or(0)).hash(state);
+                }
+            },
             Value::Bool(_) | Value::Int(_) | Value::BigInt(_) | Value::Float(_) => {}
         }
     }
+}
+
+/// The built-in value an object of another type equals, if any: the value
+/// of an `int`, `float`, `str`, `bytes` or `tuple` subclass, and the float a
+/// number such as a `Decimal` or `Fraction` equals.
+fn canonical(obj: &Bound<'_, PyAny>) -> Option<Value> {
+    if obj.is_instance_of::<PyBool>() {
+        return Some(Value::Bool(obj.is_truthy().ok()?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        let int = obj.py().get_type::<PyInt>().call1((obj,)).ok()?;
+        return from_py(&int).ok();
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return Some(Value::Float(obj.extract::<f64>().ok()?));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s.to_str().ok().map(|s| Value::Str(s.to_owned()));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Some(Value::Bytes(b.as_bytes().to_vec()));
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t
+            .iter()
+            .map(|x| from_py(&x))
+            .collect::<PyResult<Vec<_>>>()
+            .ok()
+            .map(Value::Tuple);
+    }
+    let number = obj.py().import("numbers").ok()?.getattr("Number").ok()?;
+    if obj.is_instance(&number).ok()? {
+        // A number that equals a float (a Decimal or Fraction that is a
+        // whole number or a binary fraction) hashes as that float.
+        let f: f64 = obj
+            .py()
+            .get_type::<PyFloat>()
+            .call1((obj,))
+            .ok()?
+            .extract()
+            .ok()?;
+        if obj.eq(f).ok()? {
+            return Some(Value::Float(f));
+        }
+    }
+    None
 }
 
 /// Converts a Python object into a record.
@@ -189,7 +247,12 @@ pub fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::None);
     }
     if obj.is_exact_instance_of::<PyString>() {
-        return Ok(Value::Str(obj.cast::<PyString>()?.to_str()?.to_owned()));
+        // A str with a lone surrogate (from os.fsdecode of a name that is
+        // not UTF-8) is not Unicode text Rust can hold: it stays an object.
+        if let Ok(text) = obj.cast::<PyString>()?.to_str() {
+            return Ok(Value::Str(text.to_owned()));
+        }
+        return Ok(Value::Object(PyObject(Arc::new(obj.clone().unbind()))));
     }
     if obj.is_exact_instance_of::<PyBool>() {
         return Ok(Value::Bool(obj.is_truthy()?));
@@ -308,5 +371,150 @@ mod pickled {
             Ok(PyObject(Arc::new(obj.unbind())))
         })
         .map_err(|e| de::Error::custom(format!("cannot unpickle a record: {e}")))
+    }
+}
+
+impl Value {
+    /// The value as a float when it is a number (or a bool).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            Value::Int(i) => Some(*i as f64),
+            Value::BigInt(digits) => digits.parse().ok(),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// Writes Python's `repr()` of the value.
+    fn write_repr(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let seq = |out: &mut String, items: &[Value], open: &str, close: &str| {
+            out.push_str(open);
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                item.write_repr(out);
+            }
+            if open == "(" && items.len() == 1 {
+                out.push(',');
+            }
+            out.push_str(close);
+        };
+        match self {
+            Value::None => out.push_str("None"),
+            Value::Bool(true) => out.push_str("True"),
+            Value::Bool(false) => out.push_str("False"),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::BigInt(digits) => out.push_str(digits),
+            Value::Float(f) => out.push_str(&float_repr(*f)),
+            Value::Str(s) => {
+                let quote = if s.contains('\'') && !s.contains('"') {
+                    '"'
+                } else {
+                    '\''
+                };
+                out.push(quote);
+                for c in s.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        c if c == quote => {
+                            out.push('\\');
+                            out.push(c);
+                        }
+                        c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                            let _ = write!(out, "\\x{:02x}", c as u32);
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out.push(quote);
+            }
+            Value::Bytes(b) => {
+                out.push_str("b'");
+                for &byte in b {
+                    match byte {
+                        b'\\' => out.push_str("\\\\"),
+                        b'\'' => out.push_str("\\'"),
+                        b'\n' => out.push_str("\\n"),
+                        b'\r' => out.push_str("\\r"),
+                        b'\t' => out.push_str("\\t"),
+                        0x20..=0x7e => out.push(byte as char),
+                        _ => {
+                            let _ = write!(out, "\\x{byte:02x}");
+                        }
+                    }
+                }
+                out.push('\'');
+            }
+            Value::Tuple(items) => seq(out, items, "(", ")"),
+            Value::List(items) => seq(out, items, "[", "]"),
+            Value::Dict(entries) => {
+                out.push('{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    k.write_repr(out);
+                    out.push_str(": ");
+                    v.write_repr(out);
+                }
+                out.push('}');
+            }
+            Value::Object(o) => {
+                let text = Python::attach(|py| {
+                    o.0.bind(py)
+                        .repr()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|_| "<object>".into())
+                });
+                out.push_str(&text);
+            }
+        }
+    }
+}
+
+/// Python's `repr()` of a float: shortest round-trip digits, `.0` on whole
+/// numbers, and an exponent below 1e-4 and from 1e16.
+fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let abs = f.abs();
+    if abs == 0.0 || (1e-4..1e16).contains(&abs) {
+        let text = format!("{f}");
+        return if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        };
+    }
+    // Rust writes `1e16` and `1.5e-5`; Python `1e+16` and `1.5e-05`.
+    let text = format!("{f:e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let (sign, digits) = match exponent.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exponent),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
+}
+
+/// Python's `str()`: text as it is, everything else as `repr()` (so
+/// `print(record)` and the dashboard agree with Python).
+impl ember::Show for Value {
+    fn fmt_show(&self, out: &mut String) {
+        match self {
+            Value::Str(s) => out.push_str(s),
+            other => other.write_repr(out),
+        }
     }
 }

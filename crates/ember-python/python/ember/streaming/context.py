@@ -246,6 +246,11 @@ class StreamingContext:
         """Adds a listener of batch, receiver and output events."""
         self._listeners.append(_ListenerAdapter(streamingListener))
 
+    @property
+    def uiWebUrl(self) -> Optional[str]:
+        """The web UI's address (Streaming page, dashboards) while running."""
+        return self._native.ui_url()
+
     # -- internals ------------------------------------------------------------
 
     def _check_not_started(self) -> None:

@@ -332,6 +332,45 @@ class DStream:
 
         self.foreachRDD(save)
 
+    # -- outputs beyond PySpark ---------------------------------------------
+
+    def toDashboard(self, title: str) -> None:
+        """Shows every batch's ``(key, number)`` pairs on a live page of the
+        web UI (``/dashboard/<n>``, the n-th dashboard defined): the keys with
+        the largest values as a bar chart and a sorted table."""
+        self._output("dashboard", {"title": str(title), "pairs": True})
+
+    def toDashboardRecords(self, title: str) -> None:
+        """Shows the first 100 records of every batch on a live page of the
+        web UI, as ``print`` would show them."""
+        self._output("dashboard", {"title": str(title), "pairs": False})
+
+    def saveToKafka(self, brokers: str, topic: str, config: Optional[dict] = None) -> None:
+        """Writes every record to the Kafka ``topic``: a ``(key, value)`` pair
+        or a value alone, each ``str`` (written as UTF-8) or ``bytes``. The
+        producer is idempotent; a delivery failure stops the context.
+        ``config`` adds librdkafka producer settings."""
+        args = {"brokers": str(brokers), "topic": str(topic),
+                "config": {str(k): str(v) for k, v in (config or {}).items()}}
+        self._output("kafka_sink", args)
+
+    def saveToPostgres(self, url: str, table: str, columns: List[str],
+                       keys: Optional[List[str]] = None, createTableSql: Optional[str] = None) -> None:
+        """Writes every batch to a PostgreSQL table in one transaction, exactly
+        once across restarts: each record is a tuple with one value per
+        column (None, bool, int, float, str or bytes). With ``keys`` rows are
+        upserted on those columns, else appended. ``url`` is a
+        ``postgres://`` URL or ``key=value`` connection string;
+        ``createTableSql`` creates the table when it is missing."""
+        args = {"url": str(url), "table": str(table), "columns": [str(c) for c in columns],
+                "keys": None if keys is None else [str(k) for k in keys],
+                "create_sql": createTableSql}
+        self._output("postgres", args)
+
+    def _output(self, kind: str, args: dict) -> None:
+        self._ssc._check_not_started()
+        self._ssc._add_node(kind, [self._node_id()], args)
+
     # -- transforms ---------------------------------------------------------
 
     def transform(self, func: Callable[..., Any]) -> "TransformedDStream":

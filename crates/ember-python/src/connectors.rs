@@ -1,0 +1,250 @@
+//! The connectors and outputs beyond PySpark: Kafka's direct stream and
+//! sink, the PostgreSQL sink and the live dashboard, for Python streams.
+//!
+//! Records are checked before anything is written: a record the output
+//! cannot take stops the context with a `TypeError` naming it, and the
+//! batch is not written in part.
+
+use std::collections::BTreeMap;
+
+use ember::DStream;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::value::Value;
+
+/// A dashboard: the pairs' keys by value, or the records as text.
+pub(crate) fn dashboard(stream: &DStream<'_, Value>, title: &str, pairs: bool) {
+    if pairs {
+        let checked = stream.try_map_partitions(|part| {
+            part.map(|v| match v.into_pair() {
+                Ok((k, n)) if n.as_f64().is_some() => Ok((k, n)),
+                Ok((_, n)) => Err(PyTypeError::new_err(format!(
+                    "toDashboard needs (key, number) pairs, got the value {}",
+                    n.describe()
+                ))),
+                Err(bad) => Err(PyTypeError::new_err(format!(
+                    "toDashboard needs (key, number) pairs, got {}",
+                    bad.describe()
+                ))),
+            })
+            .collect::<Result<Vec<_>, PyErr>>()
+        });
+        checked.to_dashboard(title);
+    } else {
+        stream.to_dashboard_records(title);
+    }
+}
+
+impl ember::DashboardValue for Value {
+    fn as_f64(&self) -> f64 {
+        Value::as_f64(self).unwrap_or(f64::NAN)
+    }
+}
+
+/// The settings of a Kafka output or input: a dict of librdkafka keys.
+pub(crate) fn settings(args: &Bound<'_, PyDict>, name: &str) -> PyResult<BTreeMap<String, String>> {
+    match args.get_item(name)? {
+        Some(d) if !d.is_none() => d.extract(),
+        _ => Ok(BTreeMap::new()),
+    }
+}
+
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka {
+    use super::*;
+    use ember::kafka::{create_direct_stream, KafkaExt, KafkaParams, KafkaSink, Subscribe};
+    use ember::StreamingScope;
+    use pyo3::exceptions::PyValueError;
+
+    /// Text or bytes as bytes (text as UTF-8); anything else is refused.
+    fn bytes_of(v: &Value, what: &str) -> PyResult<Vec<u8>> {
+        match v {
+            Value::Bytes(b) => Ok(b.clone()),
+            Value::Str(s) => Ok(s.as_bytes().to_vec()),
+            other => Err(PyTypeError::new_err(format!(
+                "saveToKafka: the {what} must be str or bytes, got {}",
+                other.describe()
+            ))),
+        }
+    }
+
+    /// Kafka's direct stream: each record as
+    /// `(topic, partition, offset, key, value)`, key and value as bytes or
+    /// None; Python decodes them.
+    pub(crate) fn direct_stream<'s>(
+        s: &StreamingScope<'s>,
+        topics: &[String],
+        params: &BTreeMap<String, String>,
+    ) -> PyResult<DStream<'s, Value>> {
+        let brokers = params
+            .get("bootstrap.servers")
+            .or_else(|| params.get("metadata.broker.list"))
+            .ok_or_else(|| {
+                PyValueError::new_err(
+                    "kafkaParams needs \"bootstrap.servers\" (or \"metadata.broker.list\")",
+                )
+            })?;
+        let mut kp = KafkaParams::new(brokers.clone());
+        for (k, v) in params {
+            if k == "metadata.broker.list" {
+                continue;
+            }
+            if k == "auto.offset.reset" && v == "smallest" {
+                kp = kp.set(k, "earliest");
+            } else if k == "auto.offset.reset" && v == "largest" {
+                kp = kp.set(k, "latest");
+            } else {
+                kp = kp.set(k.clone(), v.clone());
+            }
+        }
+        let stream = create_direct_stream(s, Subscribe::topics(topics.to_vec()), kp);
+        Ok(stream.records().map(|r| {
+            let bytes = |b: Option<Vec<u8>>| b.map(Value::Bytes).unwrap_or(Value::None);
+            Value::Tuple(vec![
+                Value::Str(r.topic.clone()),
+                Value::Int(i64::from(r.partition)),
+                Value::Int(r.offset),
+                bytes(r.key.clone()),
+                bytes(r.value.clone()),
+            ])
+        }))
+    }
+
+    /// Writes each record to `topic`: a `(key, value)` pair or a value, as
+    /// str (UTF-8) or bytes.
+    pub(crate) fn sink(
+        stream: &DStream<'_, Value>,
+        brokers: &str,
+        topic: &str,
+        config: &BTreeMap<String, String>,
+    ) {
+        let mut sink = KafkaSink::new(brokers, topic);
+        for (k, v) in config {
+            sink = sink.set(k.clone(), v.clone());
+        }
+        let checked = stream.try_map_partitions(|part| {
+            part.map(|v| match v {
+                Value::Tuple(kv) if kv.len() == 2 => {
+                    let key = match &kv[0] {
+                        Value::None => None,
+                        k => Some(bytes_of(k, "key")?),
+                    };
+                    Ok((key, bytes_of(&kv[1], "value")?))
+                }
+                v => Ok((None, bytes_of(&v, "record")?)),
+            })
+            .collect::<Result<Vec<_>, PyErr>>()
+        });
+        checked.save_to_kafka(sink, |(k, v)| (k.clone(), v.clone()));
+    }
+}
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres {
+    use super::*;
+    use ember::postgres::{PostgresExt, PostgresSink, Row, ToRow};
+    use serde::{Deserialize, Serialize};
+
+    /// One column value of a row.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    enum Cell {
+        Null,
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    /// A record checked to be a flat tuple of column values.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct SqlRow(Vec<Cell>);
+
+    impl ToRow for SqlRow {
+        fn to_row<'a>(&'a self, row: &mut Row<'a>) {
+            for cell in &self.0 {
+                match cell {
+                    Cell::Null => row.push_null(),
+                    Cell::Bool(b) => row.push(b),
+                    Cell::Int(i) => row.push(i),
+                    Cell::Float(f) => row.push(f),
+                    Cell::Text(s) => row.push(s),
+                    Cell::Bytes(b) => row.push(b),
+                }
+            }
+        }
+    }
+
+    fn cell(v: Value) -> Result<Cell, Value> {
+        Ok(match v {
+            Value::None => Cell::Null,
+            Value::Bool(b) => Cell::Bool(b),
+            Value::Int(i) => Cell::Int(i),
+            Value::Float(f) => Cell::Float(f),
+            Value::Str(s) => Cell::Text(s),
+            Value::Bytes(b) => Cell::Bytes(b),
+            other => return Err(other),
+        })
+    }
+
+    /// Writes each record, a tuple with one value per column (a single
+    /// value for one column), exactly once per batch.
+    pub(crate) fn sink(
+        stream: &DStream<'_, Value>,
+        url: &str,
+        table: &str,
+        columns: &[String],
+        keys: Option<&[String]>,
+        create_sql: Option<&str>,
+    ) {
+        let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let mut sink = match keys {
+            Some(keys) => {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                PostgresSink::upsert(url, table, &cols, &keys)
+            }
+            None => PostgresSink::append(url, table, &cols),
+        };
+        if let Some(sql) = create_sql {
+            sink = sink.create_table_sql(sql);
+        }
+        let width = columns.len();
+        let checked = stream.try_map_partitions(move |part| {
+            part.map(|v| {
+                let values = match v {
+                    Value::Tuple(items) => items,
+                    single if width == 1 => vec![single],
+                    other => {
+                        return Err(PyTypeError::new_err(format!(
+                            "saveToPostgres needs tuples of {width} values, got {}",
+                            other.describe()
+                        )))
+                    }
+                };
+                if values.len() != width {
+                    return Err(PyTypeError::new_err(format!(
+                        "saveToPostgres needs tuples of {width} values (one per column), got {}",
+                        values.len()
+                    )));
+                }
+                let cells = values
+                    .into_iter()
+                    .map(|v| {
+                        cell(v).map_err(|bad| {
+                            PyTypeError::new_err(format!(
+                                "saveToPostgres takes None, bool, int (64-bit), float, str and \
+                                 bytes columns, got {}",
+                                bad.describe()
+                            ))
+                        })
+                    })
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok(SqlRow(cells))
+            })
+            .collect::<Result<Vec<_>, PyErr>>()
+        });
+        checked.save_to_postgres(sink);
+    }
+}
