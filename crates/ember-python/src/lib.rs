@@ -1,9 +1,9 @@
 //! ember's Python API: the native half of the `ember` Python package.
 //!
 //! The Python package (`python/ember`) mirrors `pyspark.streaming`: it builds
-//! the DStream graph lazily and hands it to [`NativeContext`] at `start()`,
+//! the DStream graph lazily and hands it to `NativeContext` at `start()`,
 //! which builds it on every worker of an ember
-//! [`StreamingContext`](ember::StreamingContext). Records are native
+//! [`ember::StreamingContext`]. Records are native
 //! [`Value`](value::Value)s; Python runs only for the program's functions.
 //! The GIL is released while the engine starts, runs, waits and stops.
 
@@ -57,7 +57,7 @@ struct NativeContext {
 #[pymethods]
 impl NativeContext {
     /// A context named `app_name` on `master` with batches every `batch_ms`.
-    /// `manual_clock` makes batches follow [`NativeContext::advance`];
+    /// `manual_clock` makes batches follow `advance`;
     /// `ui` is an address, `"off"`, or `None` for the default;
     /// `checkpoint_ms` sets how often state is checkpointed.
     #[new]
