@@ -126,3 +126,67 @@ fn a_missing_directory_fails_start_with_a_source_error() {
     let err = ssc.start().unwrap_err();
     assert!(err.to_string().contains("is not a directory"), "{err}");
 }
+
+#[test]
+fn binary_records_cut_each_new_file_into_fixed_length_records() {
+    for workers in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let (d, s) = (dir.path(), staging.path());
+        write_with_mtime(d, s, "old.bin", "zzzz", T0 - 5_000); // before start
+        write_with_mtime(d, s, "a.bin", "abcdef", T0 + 500); // batch 1000
+        write_with_mtime(d, s, "b.bin", "", T0 + 1_200); // batch 2000: no records
+        write_with_mtime(d, s, "c.bin", "ghij", T0 + 1_500); // batch 2000
+
+        let clock = ManualClock::starting_at(T0);
+        let conf = StreamingConf::new("binary", seconds(1))
+            .master(&format!("local[{workers}]"))
+            .unwrap();
+        let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let path = d.to_path_buf();
+        ssc.define(move |sc| {
+            let sink = sink.clone();
+            sc.binary_records_stream(&path, 2)
+                .foreach_rdd(move |b, t| sink.lock().unwrap().push((t.milliseconds() - T0, b)));
+        })
+        .unwrap();
+        ssc.start().unwrap();
+        for i in 1..=2 {
+            clock.advance(seconds(1));
+            ssc.await_batch(Time::from_millis(T0 + i * 1000)).unwrap();
+        }
+        ssc.stop(false).unwrap();
+        let records = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        let want = vec![
+            (1000, records(&["ab", "cd", "ef"])),
+            (2000, records(&["gh", "ij"])),
+        ];
+        assert_eq!(*seen.lock().unwrap(), want, "workers = {workers}");
+    }
+}
+
+#[test]
+fn a_binary_file_with_a_partial_record_stops_the_context_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    write_with_mtime(dir.path(), staging.path(), "odd.bin", "abcde", T0 + 500);
+    let clock = ManualClock::starting_at(T0);
+    let conf = StreamingConf::new("binary", seconds(1))
+        .master("local[2]")
+        .unwrap();
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    let path = dir.path().to_path_buf();
+    ssc.define(move |sc| sc.binary_records_stream(&path, 2).print())
+        .unwrap();
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    let err = ssc.await_termination().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ember::Error::Source { .. }), "{err:?}");
+    assert!(
+        text.contains("odd.bin") && text.contains("not a multiple"),
+        "{text}"
+    );
+}
