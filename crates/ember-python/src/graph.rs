@@ -63,6 +63,10 @@ pub(crate) enum Op {
     TextFile {
         dir: String,
     },
+    BinaryRecords {
+        dir: String,
+        record_length: usize,
+    },
     /// `func(partition_index, records) -> iterable`, once per partition.
     Partitions {
         func: Func,
@@ -225,6 +229,10 @@ impl Plan {
                 },
                 "text_file" => Op::TextFile {
                     dir: arg(args, "dir")?,
+                },
+                "binary_records" => Op::BinaryRecords {
+                    dir: arg(args, "dir")?,
+                    record_length: arg(args, "record_length")?,
                 },
                 "partitions" => Op::Partitions {
                     func: func(args, "func")?,
@@ -440,6 +448,9 @@ fn build_node<'s>(
         } => s.queue_stream(batches.clone(), *one_at_a_time, default.clone()),
         Op::Socket { host, port } => s.socket_text_stream(host, *port).map(Value::Str),
         Op::TextFile { dir } => s.text_file_stream(dir).map(Value::Str),
+        Op::BinaryRecords { dir, record_length } => s
+            .binary_records_stream(dir, *record_length)
+            .map(Value::Bytes),
         Op::Partitions { func } => {
             let func = func.clone();
             let index = s.worker_index();

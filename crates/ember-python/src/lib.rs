@@ -193,6 +193,12 @@ impl NativeContext {
             .map_err(to_pyerr)
     }
 
+    /// The time of the first batch in ms, once started: windows emit every
+    /// slide from one interval before it.
+    fn first_batch_ms(&self) -> Option<u64> {
+        self.ssc.first_batch_time().map(|t| t.milliseconds())
+    }
+
     /// The web UI's address while it runs.
     fn ui_url(&self) -> Option<String> {
         self.ssc.ui_url()

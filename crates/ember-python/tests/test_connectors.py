@@ -23,18 +23,10 @@ import pytest
 from ember import SparkConf, SparkContext
 from ember.streaming import StreamingContext
 from ember.streaming.kafka import KafkaUtils
+from support import create_topic, need_service
 
 BROKERS = os.environ.get("EMBER_TEST_KAFKA_BROKERS")
 POSTGRES = os.environ.get("EMBER_TEST_POSTGRES_URL")
-REQUIRED = os.environ.get("EMBER_REQUIRE_SERVICES") == "1"
-
-
-def _need(value, what: str):
-    if not value:
-        if REQUIRED:
-            pytest.fail(f"{what} is required (EMBER_REQUIRE_SERVICES=1) but not set")
-        pytest.skip(f"{what} not set")
-    return value
 
 
 def _context(master: str = "local[2]", ui: bool = False) -> StreamingContext:
@@ -47,19 +39,11 @@ def _context(master: str = "local[2]", ui: bool = False) -> StreamingContext:
     return StreamingContext(sc, 1)
 
 
-def _create_topic(brokers: str, topic: str, partitions: int) -> None:
-    tansu = shutil.which("tansu")
-    if tansu is None:
-        pytest.fail("tansu is needed to create topics: .ci/setup.sh installs it")
-    subprocess.run([tansu, "topic", "create", topic, "--partitions", str(partitions),
-                    "--broker", f"tcp://{brokers}"], check=True, capture_output=True)
-
-
 @pytest.mark.parametrize("master", ["local[1]", "local[3]"])
 def test_kafka_round_trip(master: str) -> None:
-    brokers = _need(BROKERS, "EMBER_TEST_KAFKA_BROKERS")
+    brokers = need_service(BROKERS, "EMBER_TEST_KAFKA_BROKERS")
     topic = f"py-{uuid.uuid4().hex[:8]}"
-    _create_topic(brokers, topic, 3)
+    create_topic(brokers, topic, 3)
     records = [(f"k{i % 7}", f"value {i}") for i in range(200)] + [(None, "no key"), (b"\x00\xff", b"raw")]
 
     # Write: one batch of pairs, keys and values as str or bytes.
@@ -96,9 +80,9 @@ def test_kafka_round_trip(master: str) -> None:
 
 
 def test_kafka_word_count_with_default_decoders() -> None:
-    brokers = _need(BROKERS, "EMBER_TEST_KAFKA_BROKERS")
+    brokers = need_service(BROKERS, "EMBER_TEST_KAFKA_BROKERS")
     topic = f"py-{uuid.uuid4().hex[:8]}"
-    _create_topic(brokers, topic, 2)
+    create_topic(brokers, topic, 2)
     lines = ["to be or not to be", "that is the question"]
     ssc = _context()
     ssc.queueStream([[("line", l) for l in lines]]).saveToKafka(brokers, topic)
@@ -118,7 +102,7 @@ def test_kafka_word_count_with_default_decoders() -> None:
 
 
 def test_kafka_sink_refuses_records_it_cannot_write() -> None:
-    brokers = _need(BROKERS, "EMBER_TEST_KAFKA_BROKERS")
+    brokers = need_service(BROKERS, "EMBER_TEST_KAFKA_BROKERS")
     ssc = _context()
     ssc.queueStream([[("k", 42)]]).saveToKafka(brokers, "never-written")
     ssc.start()
@@ -138,7 +122,7 @@ def _psql(url: str, sql: str) -> str:
 
 @pytest.mark.parametrize("master", ["local[1]", "local[3]"])
 def test_postgres_upsert_running_counts(master: str) -> None:
-    url = _need(POSTGRES, "EMBER_TEST_POSTGRES_URL")
+    url = need_service(POSTGRES, "EMBER_TEST_POSTGRES_URL")
     table = f"py_counts_{uuid.uuid4().hex[:8]}"
     batches = [["a b a", "c"], ["b b"], [], ["a"]]
     ssc = _context(master)
@@ -156,7 +140,7 @@ def test_postgres_upsert_running_counts(master: str) -> None:
 
 
 def test_postgres_refuses_wrong_records_and_writes_nothing() -> None:
-    url = _need(POSTGRES, "EMBER_TEST_POSTGRES_URL")
+    url = need_service(POSTGRES, "EMBER_TEST_POSTGRES_URL")
     table = f"py_bad_{uuid.uuid4().hex[:8]}"
     ssc = _context()
     ssc.queueStream([[("a", 1), ("b", [1, 2])]]).saveToPostgres(

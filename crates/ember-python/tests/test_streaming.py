@@ -1652,3 +1652,34 @@ def test_same_results_on_one_and_three_workers():
     assert windowed[4] == [("a", 4), ("b", 3), ("c", 2), ("d", 2)]
     assert running[4] == [("a", 4), ("b", 3), ("c", 2), ("d", 2)]
     assert grouped_window == [[("a", [1, 1]), ("b", [1]), ("c", [1])], [("a", [1]), ("b", [1, 1]), ("c", [1]), ("d", [1, 1])]]
+
+
+# ----------------------------------------------------------------------
+# Several outputs: each batch runs them in the order they were defined
+# ----------------------------------------------------------------------
+
+
+def test_outputs_of_a_batch_run_in_definition_order(ssc, capsys):
+    numbers = ssc.queueStream([[1, 2, 3], [4], [5, 6]])
+    order = []
+    numbers.count().foreachRDD(lambda t, rdd: order.append(("count", to_ms(t))))
+    numbers.window(2, 2).foreachRDD(lambda t, rdd: order.append(("window", to_ms(t))))
+    numbers.map(lambda x: (x % 2, x)).reduceByKey(operator.add) \
+        .foreachRDD(lambda t, rdd: order.append(("sums", to_ms(t))))
+    numbers.pprint(1)
+    numbers.count().pprint()
+    run(ssc, 3)
+    # The window of 2 s every 2 s is due at 2000 only (slides from time 0).
+    assert order == [("count", 1000), ("sums", 1000),
+                     ("count", 2000), ("window", 2000), ("sums", 2000),
+                     ("count", 3000), ("sums", 3000)]
+    dashes = "-" * 43
+    out = capsys.readouterr().out
+
+    def block(ms, records):
+        return "".join([f"{dashes}\nTime: {datetime.fromtimestamp(ms / 1000)}\n{dashes}\n",
+                        *(f"{r}\n" for r in records), "\n"])
+
+    assert out == (block(1000, ["1", "..."]) + block(1000, ["3"])
+                   + block(2000, ["4"]) + block(2000, ["1"])
+                   + block(3000, ["5", "..."]) + block(3000, ["2"]))

@@ -35,6 +35,65 @@ def _to_ms(t: Any) -> int:
     raise TypeError(f"expected a datetime or seconds since the epoch, got {t!r}")
 
 
+class _OutputOrder:
+    """Runs the Python outputs of each batch one after another, in the order
+    the program defined them, as Spark runs a batch's output operations (so
+    that several ``pprint`` s print in the same order as PySpark's).
+
+    The engine calls each output on one worker as its batch completes; an
+    output's call is held until every output due at that batch time has
+    arrived (a windowed output is due only at its slides), then all run in
+    definition order. A batch is also released when an output of a later
+    batch arrives, and whatever is held when the context stops runs then:
+    nothing is held back for good.
+    """
+
+    def __init__(self) -> None:
+        self._slides: List[int] = []
+        self._held: Dict[int, Dict[int, Tuple[Callable[[int, List[Any]], None], List[Any]]]] = {}
+        self._lock = threading.Lock()
+        self.zero_ms: Optional[int] = None
+
+    def add(self, slide_ms: int, func: Callable[[int, List[Any]], None]) -> Callable[[int, List[Any]], None]:
+        """``func`` as an output that runs in its turn."""
+        index = len(self._slides)
+        self._slides.append(slide_ms)
+
+        def call(ms: int, records: List[Any]) -> None:
+            for f, t, recs in self._arrive(index, ms, func, records):
+                f(t, recs)
+
+        return call
+
+    def _due(self, ms: int) -> Optional[set]:
+        if self.zero_ms is None:
+            return None
+        return {i for i, slide in enumerate(self._slides) if (ms - self.zero_ms) % slide == 0}
+
+    def _arrive(self, index: int, ms: int, func: Callable[[int, List[Any]], None],
+                records: List[Any]) -> List[Tuple[Callable[[int, List[Any]], None], int, List[Any]]]:
+        with self._lock:
+            self._held.setdefault(ms, {})[index] = (func, records)
+            ready = []
+            for t in sorted(self._held):
+                waiting = self._held[t]
+                due = self._due(t)
+                if t < ms or due is None or due <= waiting.keys():
+                    ready.extend((f, t, r) for _, (f, r) in sorted(waiting.items()))
+                    del self._held[t]
+                else:
+                    break
+            return ready
+
+    def drain(self) -> None:
+        """Runs what is still held (after the context stopped)."""
+        with self._lock:
+            ready = [(f, t, r) for t in sorted(self._held) for _, (f, r) in sorted(self._held[t].items())]
+            self._held.clear()
+        for f, t, r in ready:
+            f(t, r)
+
+
 class StreamingContext:
     """The main entry point of a streaming program: creates DStreams from
     sources, and starts and stops their processing.
@@ -91,6 +150,7 @@ class StreamingContext:
         self._history: Dict[int, Deque[Tuple[int, List[Any]]]] = {}
         self._history_lock = threading.Lock()
         self._clock_ms = 0
+        self._outputs = _OutputOrder()
 
     # -- class methods ------------------------------------------------------
 
@@ -157,6 +217,9 @@ class StreamingContext:
             native.define(list(self._nodes))
             self._native = native
             self._native.start()
+            first = native.first_batch_ms()
+            if first is not None:
+                self._outputs.zero_ms = first - self._batch_ms
             self._state = "active"
             StreamingContext._activeContext = self
 
@@ -176,6 +239,7 @@ class StreamingContext:
         with StreamingContext._lock:
             try:
                 self._native.stop(bool(stopGraceFully))
+                self._outputs.drain()
             finally:
                 self._state = "stopped"
                 if StreamingContext._activeContext is self:
@@ -208,10 +272,15 @@ class StreamingContext:
         return DStream(self, "text_file", [], {"dir": str(directory)}, self._batch_ms)
 
     def binaryRecordsStream(self, directory: str, recordLength: int) -> DStream:
-        """Not available yet: ember's directory source reads text files only."""
-        raise NotImplementedError(
-            "binaryRecordsStream is not supported by ember yet; textFileStream reads text files"
-        )
+        """The fixed-length records (``bytes`` of ``recordLength``) of the files
+        that appear in ``directory``, with :meth:`textFileStream`'s rules. A
+        file whose length is not a multiple of ``recordLength`` stops the
+        context with an error naming it."""
+        self._check_not_started()
+        if not isinstance(recordLength, int) or recordLength < 1:
+            raise ValueError(f"recordLength must be a positive int, got {recordLength!r}")
+        args = {"dir": str(directory), "record_length": recordLength}
+        return DStream(self, "binary_records", [], args, self._batch_ms)
 
     def queueStream(self, rdds: List[Any], oneAtATime: bool = True, default: Any = None) -> DStream:
         """A DStream of the given RDDs (or lists): one per batch, or all in the

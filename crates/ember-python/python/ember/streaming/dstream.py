@@ -303,7 +303,8 @@ class DStream:
             else:
                 func(rdd)
 
-        self._ssc._add_node("foreach", [self._node_id()], {"func": call})
+        ordered = self._ssc._outputs.add(self._slide_ms, call)
+        self._ssc._add_node("foreach", [self._node_id()], {"func": ordered})
 
     def pprint(self, num: int = 10) -> None:
         """Prints the first ``num`` records of every batch, as PySpark does."""
