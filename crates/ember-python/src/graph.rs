@@ -59,6 +59,7 @@ pub(crate) enum Op {
     Socket {
         host: String,
         port: u16,
+        write_ahead_log: bool,
     },
     TextFile {
         dir: String,
@@ -226,6 +227,7 @@ impl Plan {
                 "socket" => Op::Socket {
                     host: arg(args, "host")?,
                     port: arg(args, "port")?,
+                    write_ahead_log: arg(args, "write_ahead_log")?,
                 },
                 "text_file" => Op::TextFile {
                     dir: arg(args, "dir")?,
@@ -446,7 +448,15 @@ fn build_node<'s>(
             one_at_a_time,
             default,
         } => s.queue_stream(batches.clone(), *one_at_a_time, default.clone()),
-        Op::Socket { host, port } => s.socket_text_stream(host, *port).map(Value::Str),
+        Op::Socket {
+            host,
+            port,
+            write_ahead_log,
+        } => {
+            let options = ember::ReceiverOptions::default().write_ahead_log(*write_ahead_log);
+            s.socket_text_stream_with(host, *port, options)
+                .map(Value::Str)
+        }
         Op::TextFile { dir } => s.text_file_stream(dir).map(Value::Str),
         Op::BinaryRecords { dir, record_length } => s
             .binary_records_stream(dir, *record_length)

@@ -90,3 +90,32 @@ def test_a_partial_binary_record_stops_the_context(ssc: StreamingContext, tmp_pa
 def test_record_length_must_be_positive(ssc: StreamingContext, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="recordLength"):
         ssc.binaryRecordsStream(str(tmp_path), 0)
+
+
+@pytest.mark.parametrize("wal", [True, False])
+def test_socket_write_ahead_log_follows_the_spark_setting(tmp_path: Path, wal: bool) -> None:
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    conf = SparkConf().set("spark.ui.enabled", "false") \
+        .set("spark.streaming.receiver.writeAheadLog.enable", str(wal).lower())
+    sc = SparkContext(master="local[2]", appName="wal", conf=conf)
+    ssc = StreamingContext(sc, 0.2)
+    ssc.checkpoint(str(tmp_path / "ckpt"))
+    got = Collected()
+    ssc.socketTextStream("127.0.0.1", port).foreachRDD(got.add)
+    try:
+        ssc.start()
+        conn, _ = server.accept()
+        conn.sendall(b"one\ntwo\n")
+        got.wait_for(lambda r: len(r) >= 2, ssc)
+        conn.close()
+    finally:
+        ssc.stop(stopSparkContext=True)
+        server.close()
+    assert sorted(got.records) == ["one", "two"]
+    logged = [p for p in (tmp_path / "ckpt").rglob("*") if p.is_file() and "receiver" in str(p)]
+    assert bool(logged) == wal, logged

@@ -261,9 +261,16 @@ class StreamingContext:
 
     def socketTextStream(self, hostname: str, port: int, storageLevel: Any = None) -> DStream:
         """Lines of text read from a TCP connection to ``hostname:port``
-        (UTF-8, split at ``\\n``); reconnects when the connection drops."""
+        (UTF-8, split at ``\\n``); reconnects when the connection drops.
+
+        With ``spark.streaming.receiver.writeAheadLog.enable`` set to true in
+        the SparkConf (and ``checkpoint(directory)``), every block received
+        is logged before it is used, so a restart from the checkpoint loses
+        nothing received."""
         self._check_not_started()
-        return DStream(self, "socket", [], {"host": str(hostname), "port": int(port)}, self._batch_ms)
+        wal = _is_true(self._sc.getConf().get("spark.streaming.receiver.writeAheadLog.enable"))
+        args = {"host": str(hostname), "port": int(port), "write_ahead_log": bool(wal)}
+        return DStream(self, "socket", [], args, self._batch_ms)
 
     def textFileStream(self, directory: str) -> DStream:
         """Lines of the files that appear in ``directory`` (each new file once,
