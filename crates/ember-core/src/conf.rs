@@ -144,6 +144,7 @@ pub struct StreamingConf {
     pub(crate) pid: PidSettings,
     pub(crate) graceful_stop_timeout: Option<Duration>,
     pub(crate) stop_on_signals: bool,
+    pub(crate) default_logging: bool,
     pub(crate) cluster: ClusterFlags,
     pub(crate) connect_timeout: Duration,
 }
@@ -179,6 +180,7 @@ impl StreamingConf {
             pid: PidSettings::default(),
             graceful_stop_timeout: None,
             stop_on_signals: true,
+            default_logging: true,
             cluster: ClusterFlags::default(),
             connect_timeout: Duration::from_secs(60),
         }
@@ -281,6 +283,14 @@ impl StreamingConf {
     /// intervals).
     pub fn graceful_stop_timeout(mut self, timeout: Duration) -> Self {
         self.graceful_stop_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the context installs ember's stderr log subscriber at start
+    /// when the program has none (the default; see [`crate::logging`]). Off,
+    /// nothing is logged unless the program installs a subscriber.
+    pub fn default_logging(mut self, on: bool) -> Self {
+        self.default_logging = on;
         self
     }
 

@@ -287,6 +287,7 @@ impl StreamingContext {
                 ))
             }
         }
+        crate::logging::ensure_default(self.inner.conf.default_logging);
         let definitions = self
             .inner
             .definitions

@@ -51,6 +51,7 @@ mod duration;
 mod error;
 pub mod hash;
 mod listener;
+pub mod logging;
 pub mod rate;
 mod runtime;
 mod scope;

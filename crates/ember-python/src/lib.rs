@@ -214,14 +214,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Installs a log subscriber printing ember's warnings and errors to stderr
-/// (`RUST_LOG` overrides the level), once per process.
+/// Installs ember's stderr log subscriber (warnings, errors and the
+/// context's lifecycle; `RUST_LOG` overrides the level), once per process.
 #[pyfunction]
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    ember::logging::init();
 }
