@@ -84,5 +84,24 @@ pub use time::{millis, minutes, seconds, Time};
 
 /// What a DStream's records must be: cloneable, sendable between threads,
 /// and serializable so they can cross process boundaries in cluster mode.
+///
+/// For a type of your own, derive serde's traits (with `serde = { version =
+/// "1", features = ["derive"] }` in `Cargo.toml`):
+///
+/// ```
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct Click {
+///     user: String,
+///     page: String,
+/// }
+///
+/// fn is_data<T: ember_core::Data>() {}
+/// is_data::<Click>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a DStream record: records must be `Clone + Send + 'static` and serde-serializable",
+    label = "not a record type",
+    note = "add `#[derive(Clone, serde::Serialize, serde::Deserialize)]` to your type (serde with its \"derive\" feature in Cargo.toml)"
+)]
 pub trait Data: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static {}
 impl<T: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static> Data for T {}

@@ -19,6 +19,11 @@ use std::fmt::{self, Write};
 /// assert_eq!(vec![1, 2].show(), "CompactBuffer(1, 2)");
 /// ```
 #[doc(alias = "toString")]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be printed by `print()`: it does not implement `ember::Show`",
+    label = "no `Show` implementation",
+    note = "implement `ember::Show` (`fn fmt_show(&self, out: &mut String)`, Spark's toString form), or wrap a `Display` type in `ember::ShowDisplay`"
+)]
 pub trait Show {
     /// Writes the record's text.
     fn fmt_show(&self, out: &mut String);
@@ -155,8 +160,20 @@ show_tuple!(A, B, C, D);
 show_tuple!(A, B, C, D, E);
 show_tuple!(A, B, C, D, E, F);
 
-/// A `Show` wrapper for `Display` types: `ShowDisplay(x)` prints as `x`'s `Display`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A `Show` wrapper for `Display` types: `ShowDisplay(x)` prints as `x`'s
+/// `Display`. It is a record when `T` is (serde sees `T` itself):
+///
+/// ```
+/// use ember_core::{Show, ShowDisplay};
+///
+/// fn is_printable_record<T: ember_core::Data + Show>() {}
+/// is_printable_record::<ShowDisplay<std::net::Ipv4Addr>>();
+/// assert_eq!(ShowDisplay(std::net::Ipv4Addr::LOCALHOST).show(), "127.0.0.1");
+/// ```
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct ShowDisplay<T>(pub T);
 
 impl<T: fmt::Display> Show for ShowDisplay<T> {
