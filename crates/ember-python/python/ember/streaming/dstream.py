@@ -126,6 +126,10 @@ class DStream:
         self._ssc._check_not_started()
         return DStream(self._ssc, kind, parents, args, slide_ms)
 
+    def _then(self, kind: str, args: Optional[dict] = None, slide_ms: Optional[int] = None) -> "DStream":
+        """An operation of the engine over this stream alone."""
+        return self._derive(kind, [self], args, slide_ms)
+
     def _pipe(self, func: Callable[[int, Iterable[Any]], Iterable[Any]]) -> "DStream":
         """A narrow stage over this stream, fused with this stream's own narrow
         stage when it has one and is not otherwise used by the engine."""
@@ -208,9 +212,6 @@ class DStream:
             return []
 
         return self._pipe(fold)._then("reduce", {"func": func})
-
-    def _then(self, kind: str, args: Optional[dict] = None, slide_ms: Optional[int] = None) -> "DStream":
-        return self._derive(kind, [self], args, slide_ms)
 
     # -- keyed, per batch ---------------------------------------------------
 
