@@ -101,14 +101,14 @@ pub(crate) enum Op {
     },
     UpdateStateByKey {
         func: Func,
-        initial: Vec<Value>,
+        initial: Vec<(Value, Value)>,
     },
     /// `call(key, value, has_value, exists, state, timing_out)` →
     /// `(emit, mapped, action, state)`, action 0 keep, 1 update, 2 remove.
     MapWithState {
         call: Func,
         timeout: Option<u64>,
-        initial: Vec<Value>,
+        initial: Vec<(Value, Value)>,
     },
     /// The state snapshots of the `MapWithState` node that is the parent.
     StateSnapshots,
@@ -190,11 +190,23 @@ fn window(args: &Bound<'_, PyDict>) -> PyResult<Window> {
     })
 }
 
-fn values(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Vec<Value>> {
-    match args.get_item(name)? {
-        Some(v) if !v.is_none() => iter_from_py(&v),
-        _ => Ok(Vec::new()),
-    }
+/// An initial state: `(key, state)` pairs; anything else is a `TypeError`.
+fn initial_pairs(args: &Bound<'_, PyDict>, operation: &str) -> PyResult<Vec<(Value, Value)>> {
+    let items = match args.get_item("initial")? {
+        Some(v) if !v.is_none() => iter_from_py(&v)?,
+        _ => return Ok(Vec::new()),
+    };
+    items
+        .into_iter()
+        .map(|v| {
+            v.into_pair().map_err(|bad| {
+                PyTypeError::new_err(format!(
+                    "{operation}: the initial state needs (key, state) pairs, got {}",
+                    bad.describe()
+                ))
+            })
+        })
+        .collect()
 }
 
 impl Plan {
@@ -267,12 +279,12 @@ impl Plan {
                 },
                 "update_state_by_key" => Op::UpdateStateByKey {
                     func: func(args, "func")?,
-                    initial: values(args, "initial")?,
+                    initial: initial_pairs(args, "updateStateByKey")?,
                 },
                 "map_with_state" => Op::MapWithState {
                     call: func(args, "call")?,
                     timeout: arg(args, "timeout_ms")?,
-                    initial: values(args, "initial")?,
+                    initial: initial_pairs(args, "mapWithState")?,
                 },
                 "state_snapshots" => Op::StateSnapshots,
                 "join" => Op::Join(JoinKind::Inner),
@@ -560,11 +572,6 @@ fn build_node<'s>(
         }
         Op::UpdateStateByKey { func, initial } => {
             let keyed = pairs(first?, "updateStateByKey");
-            let initial = initial
-                .iter()
-                .cloned()
-                .filter_map(|v| v.into_pair().ok())
-                .collect();
             let update = Combine::new(func, fail, "updateStateByKey");
             let out = keyed.update_state_by_key_with_initial(
                 move |values: Vec<Value>, state: Option<Value>| {
@@ -583,7 +590,7 @@ fn build_node<'s>(
                     });
                     update.settle(result).flatten()
                 },
-                initial,
+                initial.clone(),
             );
             unpair(&out)
         }
@@ -639,13 +646,7 @@ fn build_node<'s>(
                     emit.then_some(mapped)
                 },
             );
-            spec = spec.initial_state(
-                initial
-                    .iter()
-                    .cloned()
-                    .filter_map(|v| v.into_pair().ok())
-                    .collect(),
-            );
+            spec = spec.initial_state(initial.clone());
             if let Some(ms) = timeout {
                 spec = spec.timeout(Duration::from_millis(*ms));
             }

@@ -1683,3 +1683,18 @@ def test_outputs_of_a_batch_run_in_definition_order(ssc, capsys):
     assert out == (block(1000, ["1", "..."]) + block(1000, ["3"])
                    + block(2000, ["4"]) + block(2000, ["1"])
                    + block(3000, ["5", "..."]) + block(3000, ["2"]))
+
+
+@pytest.mark.parametrize("operation", ["updateStateByKey", "mapWithState"])
+def test_an_initial_state_that_is_not_pairs_is_refused_at_start(ssc, operation):
+    from ember.streaming import StateSpec
+
+    pairs = ssc.queueStream([[("a", 1)]])
+    initial = [("a", 1), 7]
+    if operation == "updateStateByKey":
+        out = pairs.updateStateByKey(lambda vs, s: s, initialRDD=initial)
+    else:
+        out = pairs.mapWithState(StateSpec.function(lambda k, v, st: v).initialState(initial))
+    out.foreachRDD(lambda rdd: None)
+    with pytest.raises(TypeError, match=f"{operation}: the initial state needs .key, state. pairs, got 7"):
+        ssc.start()
