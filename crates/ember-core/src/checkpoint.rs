@@ -7,6 +7,7 @@
 //! <dir>/checkpoint-<t>/COMMIT       written last by process 0 (the only one
 //!                                   in local mode)
 //! <dir>/checkpoint-<t>/COMMIT-<p>   written last by process p > 0 of a cluster
+//! <dir>/COMMITTED                   written once, when a first checkpoint completed
 //! ```
 //!
 //! Every file starts with a header — magic `EMBERCKP`, format version, payload
@@ -18,6 +19,12 @@
 //! same checkpoint. On restore the newest valid checkpoint
 //! is used; an invalid newer one is logged and skipped. The two newest
 //! complete checkpoints are kept, older ones removed.
+//!
+//! `COMMITTED` is what tells a directory whose commit markers were lost
+//! from one where no checkpoint ever completed: with it and no complete
+//! checkpoint, restoring is refused instead of starting afresh over lost
+//! state. [`set_aside`] moves a directory's contents away for an explicit
+//! fresh start.
 //!
 //! Each stateful operator has a stable id from its place in the graph and its
 //! kind (`3:update_state_by_key`). `COMMIT` lists them, so a program whose
@@ -33,6 +40,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"EMBERCKP";
+/// Written once a first checkpoint completed in a directory.
+const COMMITTED: &str = "COMMITTED";
+/// How to start afresh, for the errors that refuse to resume.
+pub(crate) const FRESH_START: &str = "start afresh explicitly with --fresh-start \
+     (StreamingConf::fresh_start), which sets the directory's contents aside";
+
 /// Bumped when the layout of a payload changes; older files are refused.
 pub(crate) const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 4;
@@ -96,7 +109,7 @@ fn decode<T: for<'de> Deserialize<'de>>(path: &Path, bytes: &[u8]) -> Result<T> 
             path,
             format!(
                 "written by checkpoint format {version}, this ember reads format {FORMAT_VERSION}: \
-                 restore with the ember version that wrote it, or remove the checkpoint directory"
+                 restore with the ember version that wrote it, or {FRESH_START}"
             ),
         ));
     }
@@ -142,8 +155,8 @@ pub(crate) fn from_bytes<T: for<'de> Deserialize<'de>>(op: &str, bytes: &[u8]) -
     postcard::from_bytes(bytes).map_err(|e| Error::Checkpoint {
         path: PathBuf::from(op),
         message: format!(
-            "the state of operator {op} does not decode ({e}): its record or state type changed; \
-                 remove the checkpoint directory to start afresh"
+            "the state of operator {op} does not decode ({e}): its record or state type changed \
+             since the checkpoint was written; run the program that wrote it, or {FRESH_START}"
         ),
         cause: None,
     })
@@ -208,6 +221,16 @@ pub(crate) fn write_commit(dir: &Path, commit: &Commit, process: usize) -> Resul
     write_atomic(&path, &encode(&path, commit)?)?;
     let mut complete = list(dir)?;
     complete.retain(|(_, p)| is_complete(p));
+    let committed = dir.join(COMMITTED);
+    if !complete.is_empty() && !committed.exists() {
+        // Only its existence matters, so racing processes cannot spoil it.
+        std::fs::write(
+            &committed,
+            "A checkpoint completed in this directory: ember will not start afresh here \
+             silently if the checkpoints' COMMIT markers go missing.\n",
+        )
+        .map_err(|e| io(&committed, "cannot write checkpoint file", e))?;
+    }
     if complete.len() > 2 {
         for (_, old) in &complete[..complete.len() - 2] {
             if let Err(e) = std::fs::remove_dir_all(old) {
@@ -281,26 +304,108 @@ fn read_one(path: &Path) -> Result<Restored> {
 ///
 /// # Errors
 ///
-/// [`Error::Checkpoint`] when complete checkpoints exist but none is valid:
-/// ember never silently starts afresh over a damaged checkpoint.
+/// [`Error::Checkpoint`] when complete checkpoints exist but none is valid,
+/// or when none is complete although one completed before (their commit
+/// markers are gone): ember never silently starts afresh over a damaged
+/// checkpoint.
 pub(crate) fn read_latest(dir: &Path) -> Result<Option<Restored>> {
     let mut last_error = None;
-    for (_, path) in list(dir)?.into_iter().rev() {
-        if !is_complete(&path) {
+    let all = list(dir)?;
+    for (_, path) in all.iter().rev() {
+        if !is_complete(path) {
             continue;
         }
-        match read_one(&path) {
-            Ok(r) => return Ok(Some(r)),
+        match read_one(path) {
+            Ok(r) => {
+                if last_error.is_some() {
+                    tracing::warn!(
+                        "recovery: falling back to the older complete checkpoint {}",
+                        path.display()
+                    );
+                }
+                return Ok(Some(r));
+            }
             Err(e) => {
-                tracing::error!("skipping damaged checkpoint {}: {e}", path.display());
+                tracing::warn!(
+                    "recovery: skipping damaged checkpoint {}: {e}",
+                    path.display()
+                );
                 last_error = Some(e);
             }
         }
     }
-    match last_error {
-        Some(e) => Err(e),
-        None => Ok(None),
+    if let Some(e) = last_error {
+        return Err(e);
     }
+    let Some((_, newest)) = all.last() else {
+        return Ok(None);
+    };
+    let markers = newest.join("COMMIT");
+    if dir.join(COMMITTED).exists() {
+        let names: Vec<String> = all
+            .iter()
+            .map(|(_, p)| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        return Err(Error::Checkpoint {
+            path: markers,
+            message: format!(
+                "no checkpoint here is complete although one completed before: the commit \
+                 markers (COMMIT, COMMIT-<process>) of {} are missing, so their state cannot \
+                 be trusted and starting from empty state would lose it; restore the missing \
+                 markers from a backup, or {FRESH_START}",
+                names.join(", ")
+            ),
+            cause: None,
+        });
+    }
+    tracing::warn!(
+        "recovery: no checkpoint in {} ever completed ({} has no COMMIT): starting afresh",
+        dir.display(),
+        newest.display()
+    );
+    Ok(None)
+}
+
+/// Moves what `dir` holds (checkpoints, plan logs, write-ahead logs) into a
+/// new `dir/set-aside-<unix ms>` for a fresh start, and returns that path;
+/// `None` when there was nothing to move.
+///
+/// # Errors
+///
+/// [`Error::Checkpoint`] when the contents cannot be moved.
+pub(crate) fn set_aside(dir: &Path) -> Result<Option<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(dir, "cannot list the checkpoint directory", e)),
+    };
+    let moving: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("checkpoint-") || matches!(&*name, "plans" | "receivers" | COMMITTED)
+        })
+        .map(|e| e.path())
+        .collect();
+    if moving.is_empty() {
+        return Ok(None);
+    }
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let aside = dir.join(format!("set-aside-{ms}"));
+    std::fs::create_dir_all(&aside).map_err(|e| io(&aside, "cannot create", e))?;
+    for path in moving {
+        let to = aside.join(path.file_name().unwrap_or_default());
+        std::fs::rename(&path, &to).map_err(|e| io(&path, "cannot move aside", e))?;
+    }
+    Ok(Some(aside))
 }
 
 #[cfg(test)]
@@ -425,8 +530,56 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let e = read_latest(d.path()).unwrap_err().to_string();
         assert!(
-            e.contains("format 99") && e.contains("remove the checkpoint directory"),
+            e.contains("format 99") && e.contains("--fresh-start"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn lost_commit_markers_are_refused_not_a_fresh_start() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), 1000);
+        write(d.path(), 2000);
+        for t in [1000, 2000] {
+            std::fs::remove_file(d.path().join(format!("checkpoint-{t}/COMMIT"))).unwrap();
+        }
+        let e = read_latest(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("checkpoint-1000, checkpoint-2000")
+                && e.contains("checkpoint-2000/COMMIT")
+                && e.contains("--fresh-start"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_first_checkpoint_that_never_completed_starts_afresh() {
+        let d = tempfile::tempdir().unwrap();
+        write_part(d.path(), 1000, 0, &Part::new()).unwrap();
+        assert!(read_latest(d.path()).unwrap().is_none());
+        assert!(!d.path().join(COMMITTED).exists());
+        write(d.path(), 2000);
+        assert!(d.path().join(COMMITTED).exists());
+    }
+
+    #[test]
+    fn set_aside_moves_everything_ember_wrote() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(set_aside(d.path()).unwrap().is_none());
+        write(d.path(), 1000);
+        std::fs::create_dir_all(d.path().join("plans/1-kafka")).unwrap();
+        std::fs::create_dir_all(d.path().join("receivers/0-socket")).unwrap();
+        std::fs::write(d.path().join("notes.txt"), "the user's").unwrap();
+        let aside = set_aside(d.path()).unwrap().unwrap();
+        assert!(read_latest(d.path()).unwrap().is_none());
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let name = aside.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(left, ["notes.txt".to_string(), name]);
+        assert_eq!(read_latest(&aside).unwrap().unwrap().commit.time, 1000);
+        assert!(aside.join("plans/1-kafka").is_dir() && aside.join("receivers").is_dir());
     }
 }

@@ -25,6 +25,7 @@
 //! | `--backpressure-initial-rate R` | the rate before the first estimate | `5000` |
 //! | `--graceful-stop-timeout D` | bound on a graceful stop | `30s` |
 //! | `--checkpoint-interval D` | how often state is checkpointed | `10s` |
+//! | `--fresh-start` | set the checkpoint directory's contents aside and start from empty state | `--fresh-start=false` |
 
 use std::fmt;
 use std::str::FromStr;
@@ -147,6 +148,7 @@ pub struct StreamingConf {
     pub(crate) default_logging: bool,
     pub(crate) cluster: ClusterFlags,
     pub(crate) connect_timeout: Duration,
+    pub(crate) fresh_start: bool,
 }
 
 /// Cluster settings given apart from `--master cluster`.
@@ -183,6 +185,7 @@ impl StreamingConf {
             default_logging: true,
             cluster: ClusterFlags::default(),
             connect_timeout: Duration::from_secs(60),
+            fresh_start: false,
         }
     }
 
@@ -311,6 +314,21 @@ impl StreamingConf {
         self
     }
 
+    /// Starts afresh even where a checkpoint could be resumed from: at
+    /// start, what the checkpoint directory holds (checkpoints, plan logs,
+    /// write-ahead logs) is moved into a new `set-aside-<unix ms>` folder
+    /// inside it, logged at WARN, and the program starts from empty state.
+    ///
+    /// This is the explicit way past a checkpoint directory that
+    /// [`StreamingContext::get_or_create`](crate::StreamingContext::get_or_create)
+    /// refuses as damaged: ember never starts afresh over one on its own.
+    /// In a cluster, process 0 moves the contents; give every process the
+    /// flag. Also the `--fresh-start` flag of [`parse_args`](Self::parse_args).
+    pub fn fresh_start(mut self, on: bool) -> Self {
+        self.fresh_start = on;
+        self
+    }
+
     /// Sets the application name.
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
         self.app_name = name.into();
@@ -348,7 +366,11 @@ impl StreamingConf {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (arg.clone(), None),
             };
-            if matches!(flag.as_str(), "--no-ui" | "--backpressure") && inline.is_none() {
+            if matches!(
+                flag.as_str(),
+                "--no-ui" | "--backpressure" | "--fresh-start"
+            ) && inline.is_none()
+            {
                 self = self.apply(&flag, "")?;
                 continue;
             }
@@ -397,9 +419,20 @@ impl StreamingConf {
             "--backpressure" => {
                 self.backpressure = value.is_empty() || parse_bool("--backpressure", value)?
             }
+            "--fresh-start" => {
+                self.fresh_start = value.is_empty() || parse_bool("--fresh-start", value)?
+            }
             "--backpressure-initial-rate" => self.initial_rate = Some(rate(value)?),
             "--graceful-stop-timeout" => self.graceful_stop_timeout = Some(parse_duration(value)?),
-            "--checkpoint-interval" => self.checkpoint_interval = Some(parse_duration(value)?),
+            "--checkpoint-interval" => {
+                let every = parse_duration(value)?;
+                if every.is_zero() {
+                    return Err(Error::config(
+                        "--checkpoint-interval must be longer than zero, e.g. --checkpoint-interval 10s",
+                    ));
+                }
+                self.checkpoint_interval = Some(every);
+            }
             "--hosts" => self.cluster.hosts = Some(hosts_list(value)?),
             "--hosts-file" => {
                 let text = std::fs::read_to_string(value).map_err(|e| {
@@ -460,10 +493,12 @@ impl StreamingConf {
         self.backpressure
     }
 
-    /// The bound on a graceful stop: as set, or ten batch intervals.
+    /// The bound on a graceful stop: as set, or ten batch intervals (as
+    /// Spark's) but at least ten seconds, so that short intervals still
+    /// leave time to drain.
     pub fn effective_graceful_stop_timeout(&self) -> Duration {
         self.graceful_stop_timeout
-            .unwrap_or(self.batch_interval * 10)
+            .unwrap_or((self.batch_interval * 10).max(Duration::from_secs(10)))
     }
 
     /// A rate control for one receiver, from these settings.
@@ -477,6 +512,12 @@ impl StreamingConf {
 
     pub(crate) fn validated(mut self) -> Result<Self> {
         self.batch_ms = whole_millis(self.batch_interval, "the batch interval")?;
+        if self.checkpoint_interval.is_some_and(|d| d.is_zero()) {
+            return Err(Error::config(
+                "the checkpoint interval must be longer than zero: give a multiple of the batch \
+                 interval, e.g. ten intervals",
+            ));
+        }
         if let Master::Cluster {
             hosts,
             process,
@@ -521,6 +562,7 @@ const FLAGS: &[&str] = &[
     "--max-rate",
     "--backpressure",
     "--backpressure-initial-rate",
+    "--fresh-start",
     "--graceful-stop-timeout",
     "--checkpoint-interval",
     "--hosts",

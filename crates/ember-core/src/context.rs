@@ -346,7 +346,27 @@ impl StreamingContext {
             .lock()
             .expect("checkpoint lock")
             .clone();
-        let recovering = *self.inner.recover.lock().expect("recover lock");
+        let mut recovering = *self.inner.recover.lock().expect("recover lock");
+        if let (Some(dir), true) = (&checkpoint_dir, conf.fresh_start) {
+            recovering = false;
+            let first_process = match &conf.master {
+                crate::conf::Master::Cluster { process, .. } => *process == 0,
+                _ => true,
+            };
+            if first_process {
+                match checkpoint::set_aside(dir)? {
+                    Some(aside) => tracing::warn!(
+                        "starting afresh as asked (--fresh-start): what {} held is now in {}",
+                        dir.display(),
+                        aside.display()
+                    ),
+                    None => tracing::info!(
+                        "starting afresh as asked (--fresh-start): {} held nothing to set aside",
+                        dir.display()
+                    ),
+                }
+            }
+        }
         let restored = match (&checkpoint_dir, recovering) {
             (Some(dir), true) => checkpoint::read_latest(dir)?,
             _ => None,
@@ -358,9 +378,9 @@ impl StreamingContext {
                         path: checkpoint_dir.clone().unwrap_or_default(),
                         message: format!(
                             "the checkpoint was written with a batch interval of {} ms, the \
-                             program now has {interval} ms: keep the interval, or remove the \
-                             checkpoint directory to start afresh",
-                            r.commit.interval
+                             program now has {interval} ms: keep the interval, or {}",
+                            r.commit.interval,
+                            checkpoint::FRESH_START
                         ),
                         cause: None,
                     });

@@ -448,7 +448,7 @@ impl Shared {
                     .store(last, Ordering::Release);
             } else {
                 tracing::warn!(
-                    "graceful stop: the next batch every stateful operator can checkpoint is {}                      ms away, too far within the stop timeout; stopping without a final                      checkpoint (a restart resumes from the last one)",
+                    "graceful stop: the next batch every stateful operator can checkpoint is {} ms away, too far within the stop timeout; stopping without a final checkpoint (a restart resumes from the last one)",
                     aligned - open
                 );
             }
@@ -457,7 +457,7 @@ impl Shared {
         self.stop.stop_at.fetch_min(stop_at, Ordering::AcqRel);
         tracing::info!(
             last_batch = last,
-            "stopping the StreamingContext gracefully: receiving stops, every batch received is              processed"
+            "stopping the StreamingContext gracefully: receiving stops, every batch received is processed"
         );
         self.wake_all();
     }

@@ -105,7 +105,7 @@ impl WorkerCtx {
                 }
                 Ok(ms) if ms % lcm != 0 => {
                     self.definition_error(Error::graph(format!(
-                        "the checkpoint interval ({}) must be a multiple of the slide duration of                          every stateful DStream and of the batch interval ({}): use a multiple of it",
+                        "the checkpoint interval ({}) must be a multiple of the slide duration of every stateful DStream and of the batch interval ({}): use a multiple of it",
                         crate::time::show_ms(ms),
                         crate::time::show_ms(lcm)
                     )));
@@ -131,8 +131,11 @@ impl WorkerCtx {
             self.definition_error(Error::Checkpoint {
                 path: self.shared.checkpoint_dir().clone().unwrap_or_default(),
                 message: format!(
-                    "the program's stateful operators changed since the checkpoint at {} ms                      (in the checkpoint but not the program: {removed:?}; in the program but not                      the checkpoint: {added:?}): run the program that wrote the checkpoint, or                      remove the checkpoint directory to start afresh",
-                    restored.commit.time
+                    "the program's stateful operators changed since the checkpoint at {} ms (in the \
+                     checkpoint but not the program: {removed:?}; in the program but not the \
+                     checkpoint: {added:?}): run the program that wrote the checkpoint, or {}",
+                    restored.commit.time,
+                    crate::checkpoint::FRESH_START
                 ),
                 cause: None,
             });

@@ -109,11 +109,29 @@ fn write_plan<T: Serialize>(dir: &Path, time: u64, items: &[T]) -> Result<()> {
     std::fs::rename(&tmp, &path).map_err(io)
 }
 
-/// Plans in the log after `after`; a damaged file (a torn write) ends it.
+/// A damaged plan log: what is wrong with `path`, and the way out.
+fn damaged(path: &Path, what: &str) -> Error {
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!(
+            "recovery: the plan log is damaged ({what}); running on would read the records of \
+             some batches twice or never: restore the file from a backup, or {}",
+            crate::checkpoint::FRESH_START
+        ),
+        cause: None,
+    }
+}
+
+/// The plans logged for the batches after `after`, which must follow each
+/// other every `interval` from `after + interval` on: a plan missing
+/// between two logged ones, or one that fails its checksum or does not
+/// decode, is damage. (Plans are renamed into place whole, so a kill
+/// leaves no torn plan; the log simply ends at the last batch planned.)
 fn read_plans<T: DeserializeOwned>(
     dir: &Path,
     op: &str,
     after: u64,
+    interval: u64,
 ) -> Result<BTreeMap<u64, Vec<T>>> {
     let mut out = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -128,29 +146,46 @@ fn read_plans<T: DeserializeOwned>(
         .filter(|(t, _)| *t > after)
         .collect();
     files.sort();
+    let mut expected = after + interval;
     for (t, path) in files {
-        let Ok(bytes) = std::fs::read(&path) else {
-            break;
-        };
-        if bytes.len() < 4 || crc32fast::hash(&bytes[4..]).to_le_bytes() != bytes[..4] {
-            tracing::warn!(
-                "{}: damaged plan file, ignoring it and later ones",
-                path.display()
-            );
-            break;
+        if t != expected {
+            let last = out.keys().last().copied().unwrap_or(after);
+            return Err(damaged(
+                &plan_path(dir, expected),
+                &format!(
+                    "the plan of batch {expected} ms is missing, though batch {t} ms was planned \
+                     after it (the log resumes from the checkpoint at {after} ms and is whole up \
+                     to {last} ms)"
+                ),
+            ));
         }
-        let (time, items): (u64, Vec<T>) = crate::checkpoint::from_bytes(op, &bytes[4..])?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            message: "recovery: cannot read the plan log".into(),
+            cause: Some(e.into()),
+        })?;
+        if bytes.len() < 4 || crc32fast::hash(&bytes[4..]).to_le_bytes() != bytes[..4] {
+            return Err(damaged(&path, "the file fails its checksum"));
+        }
+        let (time, items): (u64, Vec<T>) = crate::checkpoint::from_bytes(op, &bytes[4..])
+            .map_err(|_| damaged(&path, "the file does not decode"))?;
         if time != t {
-            break;
+            return Err(damaged(
+                &path,
+                &format!("the file holds the plan of batch {time} ms"),
+            ));
         }
         out.insert(t, items);
+        expected += interval;
     }
     Ok(out)
 }
 
 impl<P: BatchPlanner> Planned<P> {
-    fn start(&mut self) -> Result<()> {
-        self.started = true;
+    /// Resumes the planner from the restored checkpoint and reads the plans
+    /// logged since, to run again; a damaged log is refused here, while the
+    /// graph is built, so `start` fails.
+    fn recover(&mut self) -> Result<()> {
         let restored: Vec<(u64, P::Position)> = self.checkpoint.restored();
         let resume_time = match restored.into_iter().max_by_key(|(t, _)| *t) {
             Some((t, position)) => {
@@ -161,7 +196,7 @@ impl<P: BatchPlanner> Planned<P> {
         };
         if let Some(dir) = &self.log {
             if resume_time > 0 {
-                self.replay = read_plans(dir, &self.checkpoint.id, resume_time)?;
+                self.replay = read_plans(dir, &self.checkpoint.id, resume_time, self.interval)?;
                 if !self.replay.is_empty() {
                     tracing::info!(
                         source = %self.name,
@@ -176,6 +211,11 @@ impl<P: BatchPlanner> Planned<P> {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<()> {
+        self.started = true;
         if !self.listed {
             return Ok(());
         }
@@ -220,8 +260,8 @@ impl<P: BatchPlanner> BatchSource<P::Item> for Planned<P> {
                 items
             }
             None => {
-                // Plans older than this batch in the log were never reached
-                // (a restart with another interval); they are dropped.
+                // The log follows the batches from the checkpoint on, so no
+                // older plan should be left; if one were, it is dropped.
                 self.replay.retain(|t, _| *t > time);
                 let cap = self.rate.batch_cap(self.interval);
                 let items = self.planner.plan(at, cap)?;
@@ -323,6 +363,13 @@ impl<'s> StreamingScope<'s> {
             worker: self.ctx.index,
             listed,
         });
+        let source = source.and_then(|mut src| match src.recover() {
+            Ok(()) => Some(src),
+            Err(e) => {
+                self.ctx.definition_error(e);
+                None
+            }
+        });
         let stream = match source {
             Some(src) => batch_source(self, name, true, move |_| src),
             None => batch_source(self, name, false, |_| {
@@ -339,5 +386,66 @@ struct Idle<T>(std::marker::PhantomData<T>);
 impl<T: 'static> BatchSource<T> for Idle<T> {
     fn seal(&mut self, _time: u64, _out: &mut Vec<T>) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(dir: &Path, times: &[u64]) {
+        for &t in times {
+            write_plan(dir, t, &[t * 10, t * 10 + 1]).unwrap();
+        }
+    }
+
+    fn read(dir: &Path, after: u64) -> Result<BTreeMap<u64, Vec<u64>>> {
+        read_plans(dir, "1:kafka", after, 1000)
+    }
+
+    #[test]
+    fn plans_after_the_checkpoint_are_read_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        log(d.path(), &[1000, 2000, 3000, 4000]);
+        let plans = read(d.path(), 2000).unwrap();
+        assert_eq!(plans.keys().copied().collect::<Vec<_>>(), [3000, 4000]);
+        assert_eq!(plans[&3000], [30000, 30001]);
+        // The log may simply end: the kill came before the next plan.
+        assert!(read(d.path(), 4000).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_plan_missing_between_logged_ones_is_damage() {
+        let d = tempfile::tempdir().unwrap();
+        log(d.path(), &[3000, 4000, 5000]);
+        std::fs::remove_file(plan_path(d.path(), 4000)).unwrap();
+        let e = read(d.path(), 2000).unwrap_err().to_string();
+        assert!(
+            e.contains("plan-00000000000000004000")
+                && e.contains("batch 4000 ms is missing")
+                && e.contains("--fresh-start"),
+            "{e}"
+        );
+        // The first plan after the checkpoint missing is damage too.
+        std::fs::remove_file(plan_path(d.path(), 3000)).unwrap();
+        let e = read(d.path(), 2000).unwrap_err().to_string();
+        assert!(e.contains("batch 3000 ms is missing"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_plan_is_refused_even_the_last() {
+        for damage in ["flip", "empty"] {
+            let d = tempfile::tempdir().unwrap();
+            log(d.path(), &[3000, 4000]);
+            let p = plan_path(d.path(), 4000);
+            let mut bytes = std::fs::read(&p).unwrap();
+            match damage {
+                "flip" => *bytes.last_mut().unwrap() ^= 1,
+                _ => bytes.clear(),
+            }
+            std::fs::write(&p, &bytes).unwrap();
+            let e = read(d.path(), 2000).unwrap_err().to_string();
+            assert!(e.contains("fails its checksum"), "{damage}: {e}");
+        }
     }
 }

@@ -578,6 +578,8 @@ struct LogState<B> {
     checkpoints: PathBuf,
     /// The log position each checkpoint of this run recorded.
     through_at: BTreeMap<u64, u64>,
+    /// The log read back (and checked) while the graph was built.
+    read_back: Vec<wal::Record<B>>,
 }
 
 impl<B> LogState<B> {
@@ -632,11 +634,7 @@ impl<B: Block, R: Receive<B>> ReceiverSource<B, R> {
         let mut first_seq = 0;
         let mut wal = None;
         if let Some(log) = self.log.as_mut() {
-            let records = if log.resuming {
-                wal::read_all(&log.dir)?
-            } else {
-                Vec::new()
-            };
+            let records = std::mem::take(&mut log.read_back);
             let mut replay = match log.restored {
                 Some((time, through)) => wal::replay(records, time, through),
                 None => {
@@ -661,7 +659,7 @@ impl<B: Block, R: Receive<B>> ReceiverSource<B, R> {
             {
                 w.append_block(*seq, block)?;
             }
-            w.remove_older_segments();
+            w.remove_older_segments()?;
             first_seq = replay.next_seq;
             self.drained_through = log.restored.map_or(0, |(_, through)| through);
             if self.drained_through == 0 {
@@ -911,6 +909,7 @@ where
                     replay_until: 0,
                     checkpoints: dir.clone(),
                     through_at: BTreeMap::new(),
+                    read_back: Vec::new(),
                 })
             }
         }
@@ -918,6 +917,21 @@ where
         None
     };
     let active = ctx.index == receiver_worker;
+    // The log is read and checked against the checkpoint now, so that a
+    // damaged one fails `start` instead of losing records later.
+    let log = match log {
+        Some(mut l) if active && l.resuming => match wal::read_checked(&l.dir, l.restored) {
+            Ok(records) => {
+                l.read_back = records;
+                Some(l)
+            }
+            Err(e) => {
+                ctx.definition_error(e);
+                None
+            }
+        },
+        other => other,
+    };
     let rate = Arc::new(ctx.shared.conf().rate_control());
     let read = if active {
         ctx.shared.bus().listen(rate.listener(&name));

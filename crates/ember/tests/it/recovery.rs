@@ -655,3 +655,369 @@ fn lines_read_are_counted_exactly_once_across_kills(child_kind: LinesChild) {
         &lost[..lost.len().min(5)]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Damaged checkpoint directories: recovery reads the checkpoint, the plan
+// log and the write-ahead log as one story; any inconsistency is refused at
+// start with the damaged file named, and a fresh start is explicit.
+// ---------------------------------------------------------------------------
+
+/// A directory word count checkpointing every 3 batches, run over batches
+/// 1000..=5000 with a file in each, then stopped at once: the checkpoint at
+/// 3000 is the newest, and batches 4000 and 5000 are in the plan log only.
+fn run_files_past_a_checkpoint(input: &Path, ckpt: &Path) {
+    let clock = ManualClock::starting_at(T0);
+    let ssc = files_context(&clock, ckpt, input, false, &Arc::default());
+    ssc.start().unwrap();
+    for t in (1000..=5000).step_by(1000) {
+        drop_file(input, &format!("f{t}"), "a b", Some(T0 + t - 500));
+        clock.advance(seconds(1));
+        ssc.await_batch(Time::from_millis(T0 + t)).unwrap();
+    }
+    ssc.stop(false).unwrap();
+    assert!(ckpt
+        .join(format!("checkpoint-{}/COMMIT", T0 + 3000))
+        .exists());
+}
+
+fn files_context(
+    clock: &ManualClock,
+    ckpt: &Path,
+    input: &Path,
+    fresh: bool,
+    seen: &Arc<Mutex<Vec<(u64, Counts)>>>,
+) -> StreamingContext {
+    let (clock, dir, input, seen) = (
+        clock.clone(),
+        ckpt.to_path_buf(),
+        input.to_path_buf(),
+        seen.clone(),
+    );
+    StreamingContext::get_or_create(dir.clone(), move || {
+        let conf = StreamingConf::new("damage", seconds(1))
+            .master("local[2]")?
+            .ui(None)
+            .checkpoint_interval(seconds(3))
+            .fresh_start(fresh);
+        let ssc = StreamingContext::with_clock(conf, clock)?;
+        ssc.checkpoint(&dir);
+        ssc.define(word_count(input, false, seen))?;
+        Ok(ssc)
+    })
+    .unwrap()
+}
+
+/// The files under `dir` whose name is `name`, at any depth.
+fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.extend(find(&p, name));
+        } else if e.file_name().to_string_lossy() == name {
+            found.push(p);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_plan_missing_mid_log_is_refused_and_only_an_explicit_fresh_start_runs() {
+    let input = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    run_files_past_a_checkpoint(input.path(), ckpt.path());
+    let plan = format!("plan-{:020}", T0 + 4000);
+    let [missing] = &find(ckpt.path(), &plan)[..] else {
+        panic!("one plan of batch 4000 in {:?}", ckpt.path());
+    };
+    fs::remove_file(missing).unwrap();
+
+    // Re-planning batch 4000 would read f5000 twice: refused, naming the file.
+    let clock = ManualClock::starting_at(T0 + 5000);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = files_context(&clock, ckpt.path(), input.path(), false, &seen);
+    let err = ssc.start().unwrap_err();
+    assert!(matches!(err, ember::Error::Checkpoint { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&plan) && text.contains("is missing") && text.contains("--fresh-start"),
+        "{text}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "no batch ran");
+
+    // Asked explicitly, the program starts from empty state and the damaged
+    // contents are kept aside.
+    let ssc = files_context(&clock, ckpt.path(), input.path(), true, &seen);
+    ssc.start().unwrap();
+    assert_eq!(ssc.resumed_from(), None);
+    drop_file(input.path(), "late", "c", Some(T0 + 5500));
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(T0 + 6000)).unwrap();
+    ssc.stop(false).unwrap();
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap(),
+        &(6000, counts(&[("c", 1)]))
+    );
+    let aside: Vec<PathBuf> = fs::read_dir(ckpt.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("set-aside-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(!find(&aside[0], &format!("plan-{:020}", T0 + 5000)).is_empty());
+}
+
+#[test]
+fn lost_commit_markers_are_refused_instead_of_a_silent_fresh_start() {
+    let input = tempfile::tempdir().unwrap();
+    let ckpt = tempfile::tempdir().unwrap();
+    run_files_past_a_checkpoint(input.path(), ckpt.path());
+    let markers = find(ckpt.path(), "COMMIT");
+    assert!(!markers.is_empty());
+    for m in markers {
+        fs::remove_file(m).unwrap();
+    }
+    let clock = ManualClock::starting_at(T0 + 5000);
+    let ssc = files_context(&clock, ckpt.path(), input.path(), false, &Arc::default());
+    let text = ssc.start().unwrap_err().to_string();
+    assert!(
+        text.contains("COMMIT") && text.contains("are missing") && text.contains("--fresh-start"),
+        "{text}"
+    );
+}
+
+/// A receiver storing, one block at a time, what the test puts in its
+/// queue, and counting the blocks it handed to the engine.
+#[derive(Clone, Default)]
+struct QueueLines {
+    queue: Arc<Mutex<std::collections::VecDeque<Vec<String>>>>,
+    stored: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl QueueLines {
+    /// Puts a block in the queue and waits until the receiver stored it.
+    fn store(&self, block: Vec<String>) {
+        use std::sync::atomic::Ordering;
+        let want = self.stored.load(Ordering::SeqCst) + 1;
+        self.queue.lock().unwrap().push_back(block);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.stored.load(Ordering::SeqCst) < want {
+            assert!(
+                Instant::now() < deadline,
+                "the receiver never stored the block"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl ember::Receiver for QueueLines {
+    type Record = String;
+
+    fn receive(&mut self, ctx: &mut ember::ReceiverContext<'_, String>) -> ember::Received {
+        loop {
+            if ctx.is_stopped() {
+                return ember::Received::Stopped;
+            }
+            let next = self.queue.lock().unwrap().pop_front();
+            match next {
+                Some(block) => {
+                    for line in block {
+                        if !ctx.store(line) {
+                            return ember::Received::Stopped;
+                        }
+                    }
+                    if !ctx.flush() {
+                        return ember::Received::Stopped;
+                    }
+                    self.stored
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+}
+
+fn wal_context(
+    clock: &ManualClock,
+    ckpt: &Path,
+    queue: &QueueLines,
+    fresh: bool,
+    seen: &Arc<Mutex<Vec<(u64, Counts)>>>,
+) -> StreamingContext {
+    let (clock, dir, queue, seen) = (
+        clock.clone(),
+        ckpt.to_path_buf(),
+        queue.clone(),
+        seen.clone(),
+    );
+    StreamingContext::get_or_create(dir.clone(), move || {
+        let conf = StreamingConf::new("wal-damage", seconds(1))
+            .master("local[2]")?
+            .ui(None)
+            .checkpoint_interval(seconds(4))
+            .fresh_start(fresh);
+        let ssc = StreamingContext::with_clock(conf, clock)?;
+        ssc.checkpoint(&dir);
+        ssc.define(move |s| {
+            let options = ember::ReceiverOptions::default().write_ahead_log(true);
+            let lines = s.receiver_stream_with(queue.clone(), options);
+            let seen = seen.clone();
+            running_counts(&lines.map(|l| (l, 1u64))).foreach_rdd(move |batch, t| {
+                seen.lock()
+                    .unwrap()
+                    .push((t.milliseconds() - T0, batch.into_iter().collect()));
+            });
+        })?;
+        Ok(ssc)
+    })
+    .unwrap()
+}
+
+/// Runs batches until `word` is counted `n` times; returns the batch time.
+fn run_until_counted(
+    ssc: &StreamingContext,
+    clock: &ManualClock,
+    seen: &Arc<Mutex<Vec<(u64, Counts)>>>,
+    word: &str,
+    n: u64,
+) -> u64 {
+    loop {
+        clock.advance(seconds(1));
+        let t = clock.now_ms() - T0;
+        ssc.await_batch(Time::from_millis(T0 + t)).unwrap();
+        let last = seen.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(last.0, t);
+        if last.1.get(word) == Some(&n) {
+            return t;
+        }
+        assert!(t < 50_000, "{word} never counted {n} times: {last:?}");
+    }
+}
+
+/// Runs the logged receiver: blocks in the batches up to the checkpoint at
+/// 4000, then blocks of `d` until one lands in a batch after the newest
+/// checkpoint, then stops at once. Returns the log's directory and how
+/// many `d`s were counted.
+fn run_logged_receiver_past_a_checkpoint(ckpt: &Path) -> (PathBuf, u64) {
+    let clock = ManualClock::starting_at(T0);
+    let queue = QueueLines::default();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = wal_context(&clock, ckpt, &queue, false, &seen);
+    ssc.start().unwrap();
+    for word in ["a", "b", "c"] {
+        queue.store(vec![word.to_string(); 3]);
+        run_until_counted(&ssc, &clock, &seen, word, 3);
+    }
+    while clock.now_ms() < T0 + 4000 {
+        clock.advance(seconds(1));
+        ssc.await_batch(Time::from_millis(clock.now_ms())).unwrap();
+    }
+    let mut d = 0;
+    loop {
+        queue.store(vec!["d".to_string(); 10]);
+        d += 10;
+        // Checkpoints are every 4000: a batch in between is in the log only.
+        if run_until_counted(&ssc, &clock, &seen, "d", d) % 4000 != 0 {
+            break;
+        }
+    }
+    ssc.stop(false).unwrap();
+    assert!(!find(ckpt, "COMMIT").is_empty(), "a checkpoint completed");
+    let logs = find(ckpt, "HEAD");
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    (logs[0].parent().unwrap().to_path_buf(), d)
+}
+
+/// The log's segments, oldest first.
+fn segments(log: &Path) -> Vec<PathBuf> {
+    let mut s: Vec<PathBuf> = fs::read_dir(log)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn an_intact_write_ahead_log_resumes_exactly() {
+    let ckpt = tempfile::tempdir().unwrap();
+    let (_, d) = run_logged_receiver_past_a_checkpoint(ckpt.path());
+    let clock = ManualClock::starting_at(T0 + 60_000);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ssc = wal_context(&clock, ckpt.path(), &QueueLines::default(), false, &seen);
+    ssc.start().unwrap();
+    ssc.await_batch(Time::from_millis(T0 + 60_000)).unwrap();
+    ssc.stop(false).unwrap();
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().1,
+        counts(&[("a", 3), ("b", 3), ("c", 3), ("d", d)])
+    );
+}
+
+#[test]
+fn each_kind_of_write_ahead_log_damage_is_refused_naming_what_is_wrong() {
+    type Damage = fn(&Path) -> String;
+    let kinds: [(&str, Damage); 3] = [
+        ("newest segment removed", |log| {
+            let newest = segments(log).pop().unwrap();
+            fs::remove_file(&newest).unwrap();
+            newest.file_name().unwrap().to_string_lossy().into_owned()
+        }),
+        ("receivers folder removed", |log| {
+            fs::remove_dir_all(log.parent().unwrap()).unwrap();
+            "the log is gone".to_string()
+        }),
+        ("byte flipped a third into a segment", |log| {
+            let biggest = segments(log)
+                .into_iter()
+                .max_by_key(|p| fs::metadata(p).unwrap().len())
+                .unwrap();
+            let mut bytes = fs::read(&biggest).unwrap();
+            let at = bytes.len() / 3;
+            bytes[at] ^= 0x10;
+            fs::write(&biggest, &bytes).unwrap();
+            "fails its checksum".to_string()
+        }),
+    ];
+    for (kind, damage) in kinds {
+        let ckpt = tempfile::tempdir().unwrap();
+        let (log, _) = run_logged_receiver_past_a_checkpoint(ckpt.path());
+        let expect = damage(&log);
+        let clock = ManualClock::starting_at(T0 + 60_000);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let queue = QueueLines::default();
+        let ssc = wal_context(&clock, ckpt.path(), &queue, false, &seen);
+        let err = ssc.start().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ember::Error::Checkpoint { .. })
+                && text.contains("write-ahead log is damaged")
+                && text.contains(&expect)
+                && text.contains("--fresh-start"),
+            "{kind}: {text}"
+        );
+        assert!(seen.lock().unwrap().is_empty(), "{kind}: no batch ran");
+
+        // The explicit way out starts from empty state.
+        let ssc = wal_context(&clock, ckpt.path(), &queue, true, &seen);
+        ssc.start().unwrap();
+        queue.store(vec!["e".to_string()]);
+        run_until_counted(&ssc, &clock, &seen, "e", 1);
+        ssc.stop(false).unwrap();
+        assert_eq!(
+            seen.lock().unwrap().last().unwrap().1,
+            counts(&[("e", 1)]),
+            "{kind}"
+        );
+    }
+}
