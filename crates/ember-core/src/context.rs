@@ -930,6 +930,7 @@ fn run_worker(
         announced: None,
     };
     let probe = ProbeHandle::new();
+    let before: Vec<usize> = worker.installed_dataflows();
     let (report, ctx) = build_graph(worker, shared, definitions, &probe);
     if !shared.report_build(report) {
         return Ok(());
@@ -956,6 +957,15 @@ fn run_worker(
         }
     }));
     let ended = ran.map_err(|p| worker_panicked(shared, index, &*p));
+    if shared.aborted() {
+        // A stop at once or a failure: the program's dataflow is dropped
+        // rather than stepped to its end, so no more of its batches run.
+        for id in worker.installed_dataflows() {
+            if !before.contains(&id) {
+                worker.drop_dataflow(id);
+            }
+        }
+    }
     // A failure or a stop at once reaches the other processes while timely
     // steps the dataflows to their end after this returns.
     control.announce(shared);

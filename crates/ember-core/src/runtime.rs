@@ -665,6 +665,13 @@ impl Shared {
              processed are dropped (raise the timeout with StreamingConf::graceful_stop_timeout \
              or --graceful-stop-timeout)"
         );
+        {
+            // What await_termination reports, unless a failure came first.
+            let mut slot = self.stop.error.lock().expect("error lock");
+            if slot.is_none() {
+                *slot = Some(Error::StopTimeout(timeout));
+            }
+        }
         self.halt();
         self.await_terminated(None);
         Err(Error::StopTimeout(timeout))

@@ -247,6 +247,10 @@ impl<'s, T: Data> DStream<'s, T> {
                 let end = ctx.shared.stop_at();
                 let mut output = output.activate();
                 loop {
+                    if ctx.shared.aborted() {
+                        // A stop at once: no batch starts after it.
+                        break;
+                    }
                     let next = *c.time();
                     let complete = if frontier.is_empty() {
                         next < end
@@ -354,6 +358,9 @@ impl<'s, T: Data> DStream<'s, T> {
                 let both_empty = f1.is_empty() && f2.is_empty();
                 let mut output = output.activate();
                 loop {
+                    if ctx.shared.aborted() {
+                        break;
+                    }
                     let next = *c.time();
                     let complete = if both_empty {
                         next < end

@@ -175,3 +175,64 @@ fn graceful_stop_processes_the_open_batch() {
     ssc.stop(true).unwrap();
     assert_eq!(*seen.lock().unwrap(), [(1000, vec![1]), (2000, vec![2])]);
 }
+
+#[test]
+fn a_graceful_stop_that_times_out_stops_for_real_and_reports_it() {
+    use std::time::{Duration, Instant};
+    let clock = ManualClock::new();
+    let timeout = Duration::from_millis(500);
+    let conf = StreamingConf::new("stop-timeout", seconds(1))
+        .master("local[2]")
+        .unwrap()
+        .ui(None)
+        .graceful_stop_timeout(timeout);
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    let calls = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let record = calls.clone();
+    ssc.define(move |s| {
+        let record = record.clone();
+        s.queue_stream(Vec::<Vec<u32>>::new(), true, None)
+            .foreach_rdd(move |_, _| {
+                record.lock().unwrap().push(Instant::now());
+                // A slow sink: thirty batches of it take six seconds.
+                std::thread::sleep(Duration::from_millis(200));
+            });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    clock.advance(seconds(30));
+    // Wait for the backlog to be under way.
+    while calls.lock().unwrap().is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let asked = Instant::now();
+    let err = ssc.stop(true).unwrap_err();
+    let stopped = Instant::now();
+    assert!(
+        matches!(err, Error::StopTimeout(t) if t == timeout),
+        "{err:?}"
+    );
+    // The timeout, then at most the call in progress (200 ms) and one
+    // interval (1 s), with a second to spare on a busy machine; the thirty
+    // batches' six seconds never run.
+    let took = stopped - asked;
+    assert!(
+        took < timeout + Duration::from_millis(2200),
+        "the stop took {took:?}"
+    );
+    let calls = calls.lock().unwrap().clone();
+    assert!(
+        calls
+            .iter()
+            .all(|c| *c < asked + timeout + Duration::from_millis(50)),
+        "no call started after the stop at once: {:?}",
+        calls
+            .iter()
+            .map(|c| c.duration_since(asked))
+            .collect::<Vec<_>>()
+    );
+    assert!(calls.len() < 30, "{} batches ran", calls.len());
+    // await_termination tells the program (and an example's exit status).
+    let again = ssc.await_termination().unwrap_err();
+    assert!(matches!(again, Error::StopTimeout(_)), "{again:?}");
+}
