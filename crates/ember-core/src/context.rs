@@ -306,12 +306,16 @@ impl StreamingContext {
             conf.connect_timeout,
             move |worker| run_worker(worker, &worker_shared, &definitions),
         )?;
+        // Watched from now on: a worker thread that dies while building
+        // (a peer vanished) fails the start instead of hanging it.
+        watch_workers(&shared, guards)?;
         // Every worker has built its graph and reported; decide together.
         let verdict = shared.await_build_reports();
         shared.decide(verdict.is_ok());
-        watch_workers(&shared, guards)?;
         if let Err(e) = verdict {
-            shared.await_terminated(None);
+            // The workers let go at once; one stuck on a vanished peer is
+            // not waited for past a moment.
+            shared.await_terminated(Some(Duration::from_secs(2)));
             *state = Lifecycle::Stopped(Some(shared));
             return Err(e);
         }
@@ -586,6 +590,7 @@ where
         return timely::execute(config, work)
             .map_err(|e| Error::Internal(format!("timely failed to start its workers: {e}")));
     };
+    quiet_communication_panics();
     let (tx, rx) = crossbeam_channel::bounded(1);
     thread::Builder::new()
         .name("ember-connect".into())
@@ -713,9 +718,33 @@ fn peer_lost(detail: &str) -> Error {
 
 /// Whether a worker's panic came from timely's communication layer.
 fn is_communication_panic(message: &str) -> bool {
-    message.contains("MergeQueue poisoned")
+    message.contains("MergeQueue")
         || message.contains("timely communication error")
         || message.contains("Send thread panic")
+        || message.contains("Recv thread panic")
+        || message.contains("Clean shutdown followed by data")
+}
+
+/// In a cluster, a peer that goes away makes timely's network threads and
+/// the workers reading from them panic; ember turns that into one
+/// `cluster:` error. This keeps those panics' messages off stderr (they go
+/// to the log at DEBUG); every other panic is reported as before.
+fn quiet_communication_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = panic_message(info.payload());
+            let network_thread = thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("timely:send") || n.starts_with("timely:recv"));
+            if network_thread || is_communication_panic(&message) {
+                tracing::debug!("timely: {message}");
+                return;
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// Points stdout at stderr until the returned guard is dropped.
@@ -804,8 +833,13 @@ impl Announcer {
     }
 }
 
-/// Sends `hello` to every worker of the cluster and gathers theirs.
-fn exchange_hellos(worker: &mut timely::worker::Worker, hello: Hello) -> Vec<Hello> {
+/// Sends `hello` to every worker of the cluster and gathers theirs; `Err`
+/// with the hellos heard when not all came by `deadline`.
+fn exchange_hellos(
+    worker: &mut timely::worker::Worker,
+    hello: Hello,
+    deadline: std::time::Instant,
+) -> std::result::Result<Vec<Hello>, Vec<Hello>> {
     use std::cell::RefCell;
     use std::rc::Rc;
     use timely::dataflow::operators::vec::Broadcast;
@@ -825,10 +859,14 @@ fn exchange_hellos(worker: &mut timely::worker::Worker, hello: Hello) -> Vec<Hel
     input.advance_to(1);
     drop(input);
     while probe.less_than(&1) {
-        worker.step();
+        if std::time::Instant::now() >= deadline {
+            let heard = seen.borrow().clone();
+            return Err(heard);
+        }
+        worker.step_or_park(Some(Duration::from_millis(10)));
     }
     let all = seen.borrow().clone();
-    all
+    Ok(all)
 }
 
 /// Checks that every process built the same graph and resumes from the same
@@ -917,22 +955,60 @@ fn run_worker(
 ) -> std::result::Result<(), String> {
     shared.register_worker_thread();
     let index = worker.index();
-    if shared.is_cluster() && !join_cluster(worker, shared) {
-        return Ok(());
-    }
-    // Built before the program's graph, so its channels are the same on
-    // every process whatever the graphs are.
-    let mut control = Announcer {
-        input: shared
-            .is_cluster()
-            .then(|| control_dataflow(worker, shared))
-            .filter(|_| index % shared.workers() == 0),
-        announced: None,
+    // In a cluster a peer can vanish at any moment of the start; timely's
+    // channels then panic in this worker. That is a build failure to report
+    // (so `start` returns it), not a worker that silently never reports.
+    let built = catch_unwind(AssertUnwindSafe(|| {
+        if shared.is_cluster() && !join_cluster(worker, shared) {
+            return None;
+        }
+        // Built before the program's graph, so its channels are the same on
+        // every process whatever the graphs are.
+        let control = Announcer {
+            input: shared
+                .is_cluster()
+                .then(|| control_dataflow(worker, shared))
+                .filter(|_| index % shared.workers() == 0),
+            announced: None,
+        };
+        let probe = ProbeHandle::new();
+        let before: Vec<usize> = worker.installed_dataflows();
+        let (report, ctx) = build_graph(worker, shared, definitions, &probe);
+        Some((control, probe, before, report, ctx))
+    }));
+    // A start that is called off leaves nothing for timely to step: with a
+    // peer gone, its dataflows could never complete.
+    let drop_all = |worker: &mut timely::worker::Worker| {
+        for id in worker.installed_dataflows() {
+            worker.drop_dataflow(id);
+        }
     };
-    let probe = ProbeHandle::new();
-    let before: Vec<usize> = worker.installed_dataflows();
-    let (report, ctx) = build_graph(worker, shared, definitions, &probe);
+    let (mut control, probe, before, report, ctx) = match built {
+        Ok(Some(built)) => built,
+        Ok(None) => {
+            drop_all(worker);
+            return Ok(());
+        }
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            let error = if is_communication_panic(&message) {
+                peer_lost(&message)
+            } else {
+                Error::UserCode {
+                    worker: index,
+                    message,
+                }
+            };
+            shared.report_build(BuildReport {
+                outputs: 1,
+                error: Some(error),
+            });
+            drop_all(worker);
+            return Ok(());
+        }
+    };
     if !shared.report_build(report) {
+        drop_all(worker);
         return Ok(());
     }
     let mut checkpoints = CheckpointScheduler::new(shared, &ctx);
@@ -992,7 +1068,27 @@ fn join_cluster(worker: &mut timely::worker::Worker, shared: &Shared) -> bool {
         restored: shared.restored().as_ref().map(|r| r.commit.time),
         graph: shared.graph().to_string(),
     };
-    match agree(&hello, &exchange_hellos(worker, hello.clone())) {
+    let timeout = shared.conf().connect_timeout;
+    let deadline = std::time::Instant::now() + timeout;
+    let agreed = match exchange_hellos(worker, hello.clone(), deadline) {
+        Ok(all) => agree(&hello, &all),
+        Err(heard) => {
+            let processes = match &shared.conf().master {
+                crate::conf::Master::Cluster { hosts, .. } => hosts.len(),
+                _ => 1,
+            };
+            let silent: Vec<usize> = (0..processes)
+                .filter(|p| !heard.iter().any(|h| h.process == *p))
+                .collect();
+            Err(Error::Cluster(format!(
+                "process {}: no word from process(es) {silent:?} within {timeout:?} after \
+                 connecting; a process has probably stopped or died during the start: stop \
+                 every process and start them all again",
+                shared.process()
+            )))
+        }
+    };
+    match agreed {
         Ok(zero) => {
             shared.agreed_zero(zero);
             true

@@ -578,10 +578,27 @@ impl Shared {
         b.go == Some(true)
     }
 
+    /// Waits for every worker's build report; returns early with the first
+    /// error reported, or when the workers failed or ended without one.
     pub(crate) fn await_build_reports(&self) -> Result<()> {
         let mut b = self.build.lock().expect("build lock");
         while b.reports.len() < self.members.workers {
-            b = self.build_cv.wait(b).expect("build lock");
+            if b.reports.iter().any(|r| r.error.is_some()) {
+                break;
+            }
+            if let Some(e) = self.take_error() {
+                return Err(e);
+            }
+            if self.is_terminated() {
+                return Err(Error::Internal(
+                    "the workers ended before building the program's graph".into(),
+                ));
+            }
+            b = self
+                .build_cv
+                .wait_timeout(b, Duration::from_millis(20))
+                .expect("build lock")
+                .0;
         }
         if let Some(e) = b.reports.iter_mut().find_map(|r| r.error.take()) {
             return Err(e);
