@@ -14,6 +14,12 @@
 //! batch's files, ordered by modification time and name, are split into
 //! contiguous runs, one per worker, which reads its files (so `print()`
 //! shows lines in file order).
+//!
+//! Text and fixed-length files are read in steps of a few megabytes, each
+//! step's records passed on before the next is read, so a file's size does
+//! not bound the memory a job needs (a word count over a 1 GB file holds
+//! its counts, not the file). A parser of whole files
+//! ([`file_stream`](StreamingScope::file_stream)) gets each file whole.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +28,7 @@ use std::time::UNIX_EPOCH;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::Exchange;
-use timely::dataflow::operators::Operator;
+use timely::dataflow::operators::{Capability, Operator};
 
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -37,12 +43,18 @@ use crate::Data;
 pub struct FileStreamOptions {
     /// Ignore files already in the directory at start (Spark's `newFilesOnly`, true).
     pub new_files_only: bool,
+    /// The longest line a text file stream keeps, in bytes: a longer line
+    /// is dropped up to its end, counted and logged at WARN with its file
+    /// (as the socket source does), so one file without line breaks cannot
+    /// fill the memory. 16 MiB.
+    pub max_line_bytes: usize,
 }
 
 impl Default for FileStreamOptions {
     fn default() -> Self {
         FileStreamOptions {
             new_files_only: true,
+            max_line_bytes: 16 << 20,
         }
     }
 }
@@ -51,6 +63,12 @@ impl FileStreamOptions {
     /// Sets whether files present at start are ignored.
     pub fn new_files_only(mut self, yes: bool) -> Self {
         self.new_files_only = yes;
+        self
+    }
+
+    /// Sets the longest line kept (see [`max_line_bytes`](Self::max_line_bytes)).
+    pub fn max_line_bytes(mut self, bytes: usize) -> Self {
+        self.max_line_bytes = bytes;
         self
     }
 }
@@ -180,34 +198,236 @@ impl BatchPlanner for DirectoryPlanner {
     }
 }
 
-/// Splits a file's bytes into lines as Hadoop's line reader does: `\n`,
-/// `\r\n` and `\r` end a line; a final line needs no terminator. Invalid
-/// UTF-8 is replaced by U+FFFD.
-pub(crate) fn split_lines(bytes: &[u8]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => {
-                lines.push(String::from_utf8_lossy(&bytes[start..i]).into_owned());
-                start = i + 1;
-            }
-            b'\r' => {
-                lines.push(String::from_utf8_lossy(&bytes[start..i]).into_owned());
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    i += 1;
+/// Hadoop's line splitting over bytes fed in pieces: `\n`, `\r\n` and
+/// `\r` end a line; a final line needs no terminator. Invalid UTF-8 is
+/// replaced by U+FFFD. A line longer than `max` bytes is dropped up to its
+/// end and counted.
+pub(crate) struct LineSplitter {
+    line: Vec<u8>,
+    /// The last piece ended in `\r`: a `\n` starting the next is its pair.
+    after_cr: bool,
+    max: usize,
+    /// The line being read is over `max`: its bytes are skipped.
+    dropping: bool,
+    /// Lines dropped for their length.
+    pub(crate) too_long: u64,
+}
+
+impl LineSplitter {
+    pub(crate) fn new(max: usize) -> Self {
+        LineSplitter {
+            line: Vec::new(),
+            after_cr: false,
+            max,
+            dropping: false,
+            too_long: 0,
+        }
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        if self.dropping {
+            return;
+        }
+        if self.line.len() + bytes.len() > self.max {
+            self.dropping = true;
+            self.line = Vec::new();
+        } else {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    fn end_line(&mut self, emit: &mut dyn FnMut(String)) {
+        if self.dropping {
+            self.dropping = false;
+            self.too_long += 1;
+        } else {
+            emit(String::from_utf8_lossy(&self.line).into_owned());
+            self.line.clear();
+        }
+    }
+
+    /// Splits the next piece of the input.
+    pub(crate) fn feed(&mut self, piece: &[u8], emit: &mut dyn FnMut(String)) {
+        let mut start = 0;
+        if std::mem::take(&mut self.after_cr) && piece.first() == Some(&b'\n') {
+            start = 1;
+        }
+        let mut i = start;
+        while i < piece.len() {
+            let b = piece[i];
+            if b == b'\n' || b == b'\r' {
+                self.keep(&piece[start..i]);
+                self.end_line(emit);
+                if b == b'\r' {
+                    match piece.get(i + 1) {
+                        Some(b'\n') => i += 1,
+                        Some(_) => {}
+                        None => self.after_cr = true,
+                    }
                 }
                 start = i + 1;
             }
-            _ => {}
+            i += 1;
         }
-        i += 1;
+        self.keep(&piece[start.min(piece.len())..]);
     }
-    if start < bytes.len() {
-        lines.push(String::from_utf8_lossy(&bytes[start..]).into_owned());
+
+    /// The input ended: a last line without a terminator.
+    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(String)) {
+        if !self.line.is_empty() || self.dropping {
+            self.end_line(emit);
+        }
     }
+}
+
+/// Splits bytes into lines as Hadoop's line reader does (see [`LineSplitter`]).
+#[cfg(test)]
+pub(crate) fn split_lines(bytes: &[u8]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut splitter = LineSplitter::new(usize::MAX);
+    splitter.feed(bytes, &mut |l| lines.push(l));
+    splitter.finish(&mut |l| lines.push(l));
     lines
+}
+
+/// How many bytes a reading step takes before the records go on.
+const STEP_BYTES: usize = 4 << 20;
+
+/// A user's parser of whole files.
+type ParseFile<T> = std::rc::Rc<dyn Fn(Vec<u8>) -> std::result::Result<Vec<T>, String>>;
+
+/// How a directory stream turns a file into records.
+enum FileFormat<T> {
+    /// Lines (as records by `wrap`), with the longest kept.
+    Lines {
+        max_line: usize,
+        wrap: fn(String) -> T,
+    },
+    /// Fixed-length records (as records by `wrap`).
+    Fixed { size: usize, wrap: fn(Vec<u8>) -> T },
+    /// A parser of whole files.
+    Whole(ParseFile<T>),
+}
+
+impl<T> Clone for FileFormat<T> {
+    fn clone(&self) -> Self {
+        match self {
+            FileFormat::Lines { max_line, wrap } => FileFormat::Lines {
+                max_line: *max_line,
+                wrap: *wrap,
+            },
+            FileFormat::Fixed { size, wrap } => FileFormat::Fixed {
+                size: *size,
+                wrap: *wrap,
+            },
+            FileFormat::Whole(parse) => FileFormat::Whole(parse.clone()),
+        }
+    }
+}
+
+/// A file being read, step by step.
+struct OpenFile<T> {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    splitter: LineSplitter,
+    /// Bytes of a fixed-length record split between steps.
+    partial: Vec<u8>,
+    records: u64,
+    format: FileFormat<T>,
+}
+
+impl<T: Data> OpenFile<T> {
+    fn new(path: PathBuf, format: FileFormat<T>) -> Self {
+        let max = match &format {
+            FileFormat::Lines { max_line, .. } => *max_line,
+            _ => usize::MAX,
+        };
+        OpenFile {
+            path,
+            file: None,
+            splitter: LineSplitter::new(max),
+            partial: Vec::new(),
+            records: 0,
+            format,
+        }
+    }
+
+    /// Reads a step of the file, giving its records to `emit`; `Ok(true)`
+    /// once the file is read whole.
+    fn step(&mut self, emit: &mut dyn FnMut(T)) -> std::result::Result<bool, FileError> {
+        use std::io::Read;
+        let records = &mut self.records;
+        let mut give = |r: T| {
+            *records += 1;
+            emit(r)
+        };
+        if let FileFormat::Whole(parse) = &self.format {
+            let bytes = std::fs::read(&self.path).map_err(FileError::Io)?;
+            for r in parse(bytes).map_err(FileError::Format)? {
+                give(r);
+            }
+            return Ok(true);
+        }
+        if self.file.is_none() {
+            let file = std::fs::File::open(&self.path).map_err(FileError::Io)?;
+            if let FileFormat::Fixed { size, .. } = &self.format {
+                let len = file.metadata().map_err(FileError::Io)?.len();
+                if len % *size as u64 != 0 {
+                    return Err(FileError::Format(format!(
+                        "its length, {len} bytes, is not a multiple of the record length, \
+                         {size} bytes"
+                    )));
+                }
+            }
+            self.file = Some(file);
+        }
+        let file = self.file.as_mut().expect("opened");
+        let mut buf = vec![0u8; STEP_BYTES.min(1 << 16)];
+        let mut taken = 0;
+        while taken < STEP_BYTES {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FileError::Io(e)),
+            };
+            if n == 0 {
+                match &self.format {
+                    FileFormat::Lines { wrap, .. } => {
+                        self.splitter.finish(&mut |l| give(wrap(l)));
+                    }
+                    FileFormat::Fixed { .. } if !self.partial.is_empty() => {
+                        return Err(FileError::Format(
+                            "it ended inside a record (was it still being written?)".into(),
+                        ))
+                    }
+                    _ => {}
+                }
+                return Ok(true);
+            }
+            taken += n;
+            match &self.format {
+                FileFormat::Lines { wrap, .. } => {
+                    self.splitter.feed(&buf[..n], &mut |l| give(wrap(l)))
+                }
+                FileFormat::Fixed { size, wrap } => {
+                    self.partial.extend_from_slice(&buf[..n]);
+                    let whole = self.partial.len() / size * size;
+                    for record in self.partial[..whole].chunks(*size) {
+                        give(wrap(record.to_vec()));
+                    }
+                    self.partial.drain(..whole);
+                }
+                FileFormat::Whole(_) => unreachable!("read whole above"),
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Why a file could not be read.
+enum FileError {
+    Io(std::io::Error),
+    Format(String),
 }
 
 fn check_directory(dir: &Path, name: &str) -> Result<()> {
@@ -263,9 +483,11 @@ impl<'s> StreamingScope<'s> {
         dir: impl AsRef<Path>,
         options: FileStreamOptions,
     ) -> DStream<'s, String> {
-        self.directory_stream("text_file_stream", dir.as_ref(), options, |bytes| {
-            Ok(split_lines(&bytes))
-        })
+        let format = FileFormat::Lines {
+            max_line: options.max_line_bytes.max(1),
+            wrap: |line| line,
+        };
+        self.directory_stream("text_file_stream", dir.as_ref(), options, format)
     }
 
     /// The fixed-length records of the new files in `dir` (Spark's
@@ -286,21 +508,15 @@ impl<'s> StreamingScope<'s> {
                 "binary_records_stream: the record length must be at least 1 byte",
             ));
         }
-        let size = record_length.max(1);
-        let options = FileStreamOptions::default();
+        let format = FileFormat::Fixed {
+            size: record_length.max(1),
+            wrap: |record| record,
+        };
         self.directory_stream(
             "binary_records_stream",
             dir.as_ref(),
-            options,
-            move |bytes| {
-                if bytes.len() % size != 0 {
-                    return Err(format!(
-                    "its length, {} bytes, is not a multiple of the record length, {size} bytes",
-                    bytes.len()
-                ));
-                }
-                Ok(bytes.chunks(size).map(<[u8]>::to_vec).collect())
-            },
+            FileStreamOptions::default(),
+            format,
         )
     }
 
@@ -308,7 +524,8 @@ impl<'s> StreamingScope<'s> {
     /// `fileStream` with an input format): `parse` gets a file's bytes and
     /// returns its records, or an error that stops the context naming the
     /// file. The directory semantics are those of
-    /// [`text_file_stream`](Self::text_file_stream).
+    /// [`text_file_stream`](Self::text_file_stream). Each file is read whole
+    /// into memory for `parse`.
     #[doc(alias = "fileStream")]
     pub fn file_stream<T: Data>(
         &self,
@@ -316,7 +533,8 @@ impl<'s> StreamingScope<'s> {
         options: FileStreamOptions,
         parse: impl Fn(Vec<u8>) -> std::result::Result<Vec<T>, String> + 'static,
     ) -> DStream<'s, T> {
-        self.directory_stream("file_stream", dir.as_ref(), options, parse)
+        let format = FileFormat::Whole(std::rc::Rc::new(parse));
+        self.directory_stream("file_stream", dir.as_ref(), options, format)
     }
 
     fn directory_stream<T: Data>(
@@ -324,7 +542,7 @@ impl<'s> StreamingScope<'s> {
         kind: &'static str,
         dir: &Path,
         options: FileStreamOptions,
-        parse: impl Fn(Vec<u8>) -> std::result::Result<Vec<T>, String> + 'static,
+        format: FileFormat<T>,
     ) -> DStream<'s, T> {
         let dir = dir.to_path_buf();
         let name = format!("{kind}({})", dir.display());
@@ -350,38 +568,81 @@ impl<'s> StreamingScope<'s> {
             })
             .to_timely();
         let shared = self.ctx.shared.clone();
+        let scope = files.scope();
         let records = files
             .exchange(move |(worker, _)| *worker % peers as u64)
             .unary::<CapacityContainerBuilder<Vec<T>>, _, _, _>(
             Pipeline,
             "ReadFiles",
-            move |_, _| {
+            move |_, info| {
+                let activator = scope.activator_for(info.address);
+                // Files to read, oldest batch first, each holding its
+                // batch open until it is read whole.
+                let mut reading: std::collections::VecDeque<(Capability<u64>, OpenFile<T>)> =
+                    std::collections::VecDeque::new();
                 move |input, output| {
                     input.for_each(|stamp, data| {
-                        let mut session = output.session(&stamp);
+                        let Some(cap) = stamp.retain_least(0) else {
+                            return;
+                        };
                         for (_, path) in data.drain(..) {
-                            match std::fs::read(&path).map(&parse) {
-                                Ok(Ok(records)) => {
-                                    let t = stamp.least().copied().unwrap_or_default();
-                                    shared.bus().add_records(t, &name, records.len() as u64);
-                                    session.give_iterator(records.into_iter())
-                                }
-                                Ok(Err(why)) => shared.fail(Error::Source {
+                            reading.push_back((cap.clone(), OpenFile::new(path, format.clone())));
+                        }
+                    });
+                    // One step per activation, so that what the step
+                    // read flows on before the next is read.
+                    let Some((cap, file)) = reading.front_mut() else {
+                        return;
+                    };
+                    if shared.aborted() {
+                        reading.clear();
+                        return;
+                    }
+                    let mut session = output.session(&*cap);
+                    let step = file.step(&mut |r| session.give(r));
+                    drop(session);
+                    match step {
+                        Ok(false) => {}
+                        Ok(true) => {
+                            let (cap, file) = reading.pop_front().expect("a file");
+                            let t = *cap.time();
+                            shared.bus().add_records(t, &name, file.records);
+                            if file.splitter.too_long > 0 {
+                                tracing::warn!(
+                                    source = %name,
+                                    "{}: {} line(s) longer than {} bytes were dropped \
+                                     (raise FileStreamOptions::max_line_bytes to keep them)",
+                                    file.path.display(),
+                                    file.splitter.too_long,
+                                    file.splitter.max
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            let path = reading.pop_front().expect("a file").1.path;
+                            shared.fail(match e {
+                                FileError::Format(why) => Error::Source {
                                     source_name: name.clone(),
                                     message: format!("cannot read {}: {why}", path.display()),
                                     cause: None,
-                                }),
-                                Err(e) => shared.fail(Error::Source {
+                                },
+                                FileError::Io(e) => Error::Source {
                                     source_name: name.clone(),
                                     message: format!(
-                                        "cannot read {}: a file must stay readable once moved in",
+                                        "cannot read {}: a file must stay readable once \
+                                             moved in",
                                         path.display()
                                     ),
                                     cause: Some(e.into()),
-                                }),
-                            }
+                                },
+                            });
+                            reading.clear();
+                            return;
                         }
-                    });
+                    }
+                    if !reading.is_empty() {
+                        activator.activate();
+                    }
                 }
             },
         );
@@ -391,7 +652,7 @@ impl<'s> StreamingScope<'s> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_lines;
+    use super::{split_lines, LineSplitter};
 
     #[test]
     fn lines_like_hadoop() {
@@ -400,5 +661,36 @@ mod tests {
         assert_eq!(split_lines(b"a\rb\n\nc"), ["a", "b", "", "c"]);
         assert_eq!(split_lines(b""), Vec::<String>::new());
         assert_eq!(split_lines(b"\xff\n"), ["\u{fffd}"]);
+    }
+
+    #[test]
+    fn lines_split_the_same_in_any_pieces() {
+        let text: &[u8] = b"one\r\ntwo\rthree\n\nfour\r\r\nfive\xff\rsix";
+        let whole = split_lines(text);
+        assert_eq!(
+            whole,
+            ["one", "two", "three", "", "four", "", "five\u{fffd}", "six"]
+        );
+        for size in 1..text.len() {
+            let mut got = Vec::new();
+            let mut splitter = LineSplitter::new(usize::MAX);
+            for piece in text.chunks(size) {
+                splitter.feed(piece, &mut |l| got.push(l));
+            }
+            splitter.finish(&mut |l| got.push(l));
+            assert_eq!(got, whole, "pieces of {size}");
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_dropped_and_counted() {
+        let mut got = Vec::new();
+        let mut splitter = LineSplitter::new(4);
+        for piece in [&b"ab\nabcdef"[..], b"gh\nabcd\nxyzzy"] {
+            splitter.feed(piece, &mut |l| got.push(l));
+        }
+        splitter.finish(&mut |l| got.push(l));
+        assert_eq!(got, ["ab", "abcd"]);
+        assert_eq!(splitter.too_long, 2);
     }
 }
