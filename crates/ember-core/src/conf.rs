@@ -435,9 +435,22 @@ impl StreamingConf {
             }
             "--hosts" => self.cluster.hosts = Some(hosts_list(value)?),
             "--hosts-file" => {
-                let text = std::fs::read_to_string(value).map_err(|e| {
-                    Error::config(format!("cannot read the hosts file {value}: {e}"))
-                })?;
+                use std::io::Read;
+                // A hosts file is a few lines; a device or a wrong path to a
+                // huge file is refused rather than read without end.
+                const MAX: u64 = 1 << 20;
+                let mut text = String::new();
+                std::fs::File::open(value)
+                    .and_then(|f| f.take(MAX + 1).read_to_string(&mut text))
+                    .map_err(|e| {
+                        Error::config(format!("cannot read the hosts file {value}: {e}"))
+                    })?;
+                if text.len() as u64 > MAX {
+                    return Err(Error::config(format!(
+                        "the hosts file {value} is larger than 1 MiB: give a file of \
+                         host:port lines"
+                    )));
+                }
                 let joined: Vec<&str> = text
                     .lines()
                     .map(str::trim)
@@ -720,5 +733,61 @@ mod tests {
             e.to_string().contains("batch interval must be positive"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_hosts_file_that_never_ends_is_refused() {
+        let args = ["--hosts-file", "/dev/zero"].map(String::from);
+        let e = StreamingConf::new("x", crate::seconds(1))
+            .parse_args(args)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("larger than 1 MiB"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_zero_checkpoint_interval_is_refused() {
+        let args = ["--checkpoint-interval", "0s"].map(String::from);
+        let e = StreamingConf::new("x", crate::seconds(1))
+            .parse_args(args)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than zero"), "{e}");
+        let e = StreamingConf::new("x", crate::seconds(1))
+            .checkpoint_interval(std::time::Duration::ZERO)
+            .validated()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than zero"), "{e}");
+    }
+
+    #[test]
+    fn the_default_graceful_stop_timeout_has_a_floor() {
+        let conf = StreamingConf::new("x", crate::millis(1));
+        assert_eq!(
+            conf.effective_graceful_stop_timeout(),
+            std::time::Duration::from_secs(10)
+        );
+        let conf = StreamingConf::new("x", crate::seconds(2));
+        assert_eq!(
+            conf.effective_graceful_stop_timeout(),
+            std::time::Duration::from_secs(20)
+        );
+    }
+
+    #[test]
+    fn fresh_start_is_a_flag() {
+        let (conf, rest) = StreamingConf::new("x", crate::seconds(1))
+            .parse_args(["--fresh-start", "dir"].map(String::from))
+            .unwrap();
+        assert!(conf.fresh_start);
+        assert_eq!(rest, ["dir"]);
+        let (conf, _) = StreamingConf::new("x", crate::seconds(1))
+            .parse_args(["--fresh-start=false"].map(String::from))
+            .unwrap();
+        assert!(!conf.fresh_start);
     }
 }
