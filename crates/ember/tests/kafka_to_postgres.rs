@@ -88,11 +88,24 @@ fn spawn(
     table: &str,
     log: &Path,
 ) -> Child {
+    spawn_every(brokers, topic, postgres, checkpoint, table, log, "400ms")
+}
+
+/// [`spawn`] checkpointing every `every`.
+fn spawn_every(
+    brokers: &str,
+    topic: &str,
+    postgres: &str,
+    checkpoint: &Path,
+    table: &str,
+    log: &Path,
+    every: &str,
+) -> Child {
     Command::new(example())
         .args([brokers, topic, postgres])
         .arg(checkpoint)
         .args(["--table", table, "--batch-interval", "200ms", "--no-ui"])
-        .args(["--checkpoint-interval", "400ms", "--max-rate", "2000"])
+        .args(["--checkpoint-interval", every, "--max-rate", "2000"])
         .env("RUST_LOG", "ember_core=info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -195,4 +208,137 @@ fn killed_ten_times_the_counts_are_exactly_once() {
         got, want,
         "the table holds exactly the uninterrupted counts"
     );
+}
+
+/// The files whose name starts with `prefix` under `dir`, at any depth, sorted.
+fn find(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.extend(find(&p, prefix));
+        } else if e.file_name().to_string_lossy().starts_with(prefix) {
+            found.push(p);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The time in a `plan-<ms>` or `checkpoint-<ms>` name.
+fn time_of(path: &Path, prefix: &str) -> u64 {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    name.strip_prefix(prefix).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_damaged_plan_log_or_lost_commit_markers_are_refused_without_touching_the_table() {
+    let Some((brokers, postgres)) = services() else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let topic = format!("k2p-damage-{nanos}");
+    let table = format!("word_counts_damage_{nanos}");
+    create_topic(&brokers, &topic, 4);
+    // Records arrive while the example runs, as they would in production.
+    let produced = producer(brokers.clone(), topic.clone());
+    let checkpoint = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let mut client = Client::connect(&postgres, NoTls).unwrap();
+
+    // Run until the log holds two plans after the newest complete checkpoint
+    // (checkpoints every 1 s, batches every 200 ms), then kill.
+    let plans_after_newest = || -> Vec<PathBuf> {
+        let newest = find(checkpoint.path(), "COMMIT")
+            .into_iter()
+            .filter(|p| p.file_name().unwrap() == "COMMIT")
+            .map(|p| time_of(p.parent().unwrap(), "checkpoint-"))
+            .max();
+        let (Some(newest), Ok(_)) = (newest, std::fs::metadata(checkpoint.path().join("plans")))
+        else {
+            return Vec::new();
+        };
+        find(&checkpoint.path().join("plans"), "plan-")
+            .into_iter()
+            .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
+            .filter(|p| time_of(p, "plan-") > newest)
+            .collect()
+    };
+    let log = logs.path().join("run.log");
+    let mut child = spawn_every(
+        &brokers,
+        &topic,
+        &postgres,
+        checkpoint.path(),
+        &table,
+        &log,
+        "1s",
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while plans_after_newest().len() < 2 {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "never two plans after a checkpoint: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let after = plans_after_newest();
+    assert!(after.len() >= 2, "{after:?}");
+    let before = table_counts(&mut client, &table);
+    assert!(!before.is_empty(), "batches were written");
+
+    // A plan missing mid-log: re-planning would count a range twice.
+    std::fs::remove_file(&after[0]).unwrap();
+    let refused = |what: &str, expect: &[&str]| {
+        let log = logs.path().join(format!("{what}.log"));
+        let mut child = spawn_every(
+            &brokers,
+            &topic,
+            &postgres,
+            checkpoint.path(),
+            &table,
+            &log,
+            "1s",
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "{what}: the example ran on instead of refusing: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(!status.success(), "{what}: exited {status}");
+        for e in expect {
+            assert!(text.contains(e), "{what}: no {e:?} in {text}");
+        }
+    };
+    let name = after[0].file_name().unwrap().to_string_lossy().into_owned();
+    refused("plan", &["plan log is damaged", &name, "--fresh-start"]);
+    assert_eq!(table_counts(&mut client, &table), before, "no batch ran");
+
+    // Every COMMIT marker gone: no silent fresh start from offset 0.
+    for marker in find(checkpoint.path(), "COMMIT") {
+        if marker.file_name().unwrap() == "COMMIT" {
+            std::fs::remove_file(marker).unwrap();
+        }
+    }
+    refused("commit", &["COMMIT", "are missing", "--fresh-start"]);
+    assert_eq!(table_counts(&mut client, &table), before, "no batch ran");
+    produced.join().unwrap();
 }
