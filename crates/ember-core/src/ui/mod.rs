@@ -14,6 +14,10 @@
 //! | `/metrics` | Prometheus text format |
 //! | `/static/ember.css` | the style sheet both pages share |
 //! | `/static/ember.js` | the script helpers both pages share |
+//! | `/static/{streaming,dashboard}.{css,js}` | each page's own styles and script |
+//!
+//! The pages hold no inline script or style: everything they run comes
+//! from `/static/`, so that a Content-Security-Policy can forbid the rest.
 //!
 //! The UI listens on `127.0.0.1:4040` unless told otherwise
 //! ([`StreamingConf::ui`](crate::StreamingConf::ui), `--ui`, `EMBER_UI`),
@@ -40,6 +44,16 @@ const STREAMING_PAGE: &str = include_str!("streaming.html");
 const DASHBOARD_PAGE: &str = include_str!("dashboard.html");
 const EMBER_CSS: &str = include_str!("ember.css");
 const EMBER_JS: &str = include_str!("ember.js");
+
+/// Each page's own styles and script: path, content type, content.
+const PAGE_FILES: &[(&str, &str, &str)] = &[
+    ("/static/streaming.css", CSS, include_str!("streaming.css")),
+    ("/static/streaming.js", JS, include_str!("streaming.js")),
+    ("/static/dashboard.css", CSS, include_str!("dashboard.css")),
+    ("/static/dashboard.js", JS, include_str!("dashboard.js")),
+];
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// Ports tried after the asked one when it is taken (Spark's
 /// `spark.port.maxRetries`).
@@ -96,7 +110,7 @@ pub(crate) fn serve(
         app_name,
         backpressure,
     });
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/", get(|| async { Redirect::to("/streaming") }))
         .route("/streaming", get(|| async { Html(STREAMING_PAGE) }))
         .route("/streaming/", get(|| async { Redirect::to("/streaming") }))
@@ -125,8 +139,14 @@ pub(crate) fn serve(
                     EMBER_JS,
                 )
             }),
-        )
-        .with_state(state);
+        );
+    for &(path, kind, content) in PAGE_FILES {
+        app = app.route(
+            path,
+            get(move || async move { ([(header::CONTENT_TYPE, kind)], content) }),
+        );
+    }
+    let app = app.with_state(state);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
