@@ -19,13 +19,21 @@
 //! The pages hold no inline script or style: everything they run comes
 //! from `/static/`, so that a Content-Security-Policy can forbid the rest.
 //!
+//! Answers are made from a snapshot of the statistics (see `snapshot`),
+//! copied under the tracker's lock only when something changed since the
+//! last copy and rendered outside it, so that a flood of requests costs the
+//! workers, who take that lock as batches close and complete, no more than
+//! one reader would. Dashboards show at most 100 rows and shorten keys over
+//! 1 KiB and records over 4 KiB (see `to_dashboard`).
+//!
 //! The UI listens on `127.0.0.1:4040` unless told otherwise
 //! ([`StreamingConf::ui`](crate::StreamingConf::ui), `--ui`, `EMBER_UI`),
 //! and takes the next port when one is taken, trying 16 in all as Spark
 //! does. It has no authentication: bind it to another interface only on a
 //! network you trust.
 
-use std::fmt::Write as _;
+mod snapshot;
+
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,11 +42,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Router;
 
 use crate::error::{Error, Result};
-use crate::listener::{wall_ms, BatchInfo, Bus, Tracker};
+use crate::listener::Bus;
+
+use snapshot::Snapshots;
 
 const STREAMING_PAGE: &str = include_str!("streaming.html");
 const DASHBOARD_PAGE: &str = include_str!("dashboard.html");
@@ -58,13 +67,6 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// Ports tried after the asked one when it is taken (Spark's
 /// `spark.port.maxRetries`).
 const PORT_RETRIES: u16 = 16;
-
-/// What the handlers read.
-struct Ui {
-    bus: Arc<Bus>,
-    app_name: String,
-    backpressure: bool,
-}
 
 /// A running UI server; dropping it shuts the server down.
 pub(crate) struct UiServer {
@@ -105,11 +107,7 @@ pub(crate) fn serve(
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::config(format!("cannot set up the web UI socket: {e}")))?;
-    let state = Arc::new(Ui {
-        bus,
-        app_name,
-        backpressure,
-    });
+    let state = Arc::new(Snapshots::new(bus, app_name, backpressure));
     let mut app = Router::new()
         .route("/", get(|| async { Redirect::to("/streaming") }))
         .route("/streaming", get(|| async { Html(STREAMING_PAGE) }))
@@ -223,9 +221,7 @@ fn bind(address: &str) -> Result<TcpListener> {
     )))
 }
 
-fn tracker(ui: &Ui) -> std::sync::MutexGuard<'_, Tracker> {
-    ui.bus.tracker.lock().expect("tracker lock")
-}
+type Ui = State<Arc<Snapshots>>;
 
 async fn dashboard_page(Path(id): Path<String>) -> Response {
     match id.parse::<usize>() {
@@ -234,281 +230,44 @@ async fn dashboard_page(Path(id): Path<String>) -> Response {
     }
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (sum, n) = values.fold((0.0, 0u64), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / n as f64)
+async fn statistics(State(ui): Ui) -> Response {
+    ui.latest().statistics(&ui)
 }
 
-async fn statistics(State(ui): State<Arc<Ui>>) -> Json<Value> {
-    let t = tracker(&ui);
-    let interval = t.interval.max(1) as f64;
-    let done = &t.completed;
-    let active_receivers = t.receivers.values().filter(|r| r.info.active).count();
-    let rate = t
-        .receivers
-        .values()
-        .filter_map(|r| r.rate.as_ref().and_then(|c| c.rate()))
-        .reduce(f64::min);
-    let now = wall_ms();
-    Json(json!({
-        "appName": ui.app_name,
-        "startTime": t.started,
-        "batchDuration": t.interval,
-        "uptime": t.started.map(|s| now.saturating_sub(s)),
-        "numReceivers": t.receivers.len(),
-        "numActiveReceivers": active_receivers,
-        "numInactiveReceivers": t.receivers.len() - active_receivers,
-        "numTotalCompletedBatches": t.total_completed,
-        "numRetainedCompletedBatches": done.len(),
-        "numActiveBatches": t.batches.len(),
-        "numProcessedRecords": t.processed_records,
-        "numReceivedRecords": t.received_records,
-        "avgInputRate": mean(done.iter().map(|b| b.num_records() as f64 * 1000.0 / interval)),
-        "avgSchedulingDelay": mean(done.iter().filter_map(|b| b.scheduling_delay().map(|d| d as f64))),
-        "avgProcessingTime": mean(done.iter().filter_map(|b| b.processing_delay().map(|d| d as f64))),
-        "avgTotalDelay": mean(done.iter().filter_map(|b| b.total_delay().map(|d| d as f64))),
-        "backpressure": { "enabled": ui.backpressure, "rate": rate },
-        "state": if t.stopped { "STOPPED" } else if t.started.is_some() { "ACTIVE" } else { "INITIALIZED" },
-    }))
+async fn batches(State(ui): Ui) -> Response {
+    ui.latest().batches(&ui)
 }
 
-fn batch_json(t: &Tracker, b: &BatchInfo, status: &str) -> Value {
-    let time = b.batch_time.milliseconds();
-    let ops = t.ops.get(&time).map(Vec::as_slice).unwrap_or_default();
-    let failed = ops.iter().filter(|o| o.failure_reason.is_some()).count();
-    let finished = ops.iter().filter(|o| o.end_time.is_some()).count();
-    json!({
-        "batchId": time,
-        "batchTime": time,
-        "status": status,
-        "batchDuration": t.interval,
-        "inputSize": b.num_records(),
-        "recordsByInput": b.records_by_input,
-        "submissionTime": b.submission_time,
-        "processingStartTime": b.processing_start_time,
-        "processingEndTime": b.processing_end_time,
-        "schedulingDelay": b.scheduling_delay(),
-        "processingTime": b.processing_delay(),
-        "totalDelay": b.total_delay(),
-        "numActiveOutputOps": ops.len() - finished,
-        "numCompletedOutputOps": finished - failed,
-        "numFailedOutputOps": failed,
-        "numTotalOutputOps": ops.len(),
-        "firstFailureReason": ops.iter().find_map(|o| o.failure_reason.clone()),
-    })
-}
-
-async fn batches(State(ui): State<Arc<Ui>>) -> Json<Value> {
-    let t = tracker(&ui);
-    let mut out: Vec<Value> = t
-        .batches
-        .values()
-        .rev()
-        .map(|b| {
-            let status = if b.processing_start_time.is_some() {
-                "PROCESSING"
-            } else {
-                "QUEUED"
-            };
-            batch_json(&t, b, status)
-        })
-        .collect();
-    out.extend(
-        t.completed
-            .iter()
-            .rev()
-            .map(|b| batch_json(&t, b, "COMPLETED")),
-    );
-    Json(Value::Array(out))
-}
-
-async fn operations(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
-    let t = tracker(&ui);
-    let Some(ops) = id.parse::<u64>().ok().and_then(|b| t.ops.get(&b)) else {
-        return (StatusCode::NOT_FOUND, "no such batch").into_response();
-    };
-    let list: Vec<Value> = ops
-        .iter()
-        .map(|o| {
-            json!({
-                "outputOpId": o.id,
-                "name": o.name,
-                "startTime": o.start_time,
-                "endTime": o.end_time,
-                "duration": o.end_time.map(|e| e.saturating_sub(o.start_time)),
-                "failureReason": o.failure_reason,
-            })
-        })
-        .collect();
-    Json(Value::Array(list)).into_response()
-}
-
-async fn receivers(State(ui): State<Arc<Ui>>) -> Json<Value> {
-    let t = tracker(&ui);
-    let list: Vec<Value> = t
-        .receivers
-        .values()
-        .map(|r| {
-            json!({
-                "streamId": r.stream_id,
-                "streamName": r.info.name,
-                "isActive": r.info.active,
-                "worker": r.info.worker,
-                "lastError": r.info.last_error,
-                "lastErrorTime": r.last_error_time,
-                "numRecords": r.read.load(std::sync::atomic::Ordering::Relaxed),
-                "avgEventRate": mean(r.rates.iter().map(|(_, v)| *v)),
-                "eventRates": r.rates.iter().map(|(b, v)| json!([b, v])).collect::<Vec<_>>(),
-                "rateLimit": r.rate.as_ref().and_then(|c| c.rate()),
-            })
-        })
-        .collect();
-    Json(Value::Array(list))
-}
-
-async fn dashboards(State(ui): State<Arc<Ui>>) -> Json<Value> {
-    let t = tracker(&ui);
-    Json(Value::Array(
-        t.dashboards
-            .iter()
-            .map(|d| json!({ "id": d.id, "title": d.title }))
-            .collect(),
-    ))
-}
-
-async fn dashboard(State(ui): State<Arc<Ui>>, Path(id): Path<String>) -> Response {
-    let t = tracker(&ui);
-    let Some(d) = id.parse::<usize>().ok().and_then(|i| t.dashboards.get(i)) else {
-        return (StatusCode::NOT_FOUND, "no such dashboard").into_response();
-    };
-    Json(json!({
-        "id": d.id,
-        "title": d.title,
-        "kind": if d.pairs { "pairs" } else { "records" },
-        "batchTime": d.batch_time,
-        "updated": d.updated,
-        "numRows": d.num_rows,
-        "rows": d.rows.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>(),
-        "records": d.records,
-    }))
-    .into_response()
-}
-
-/// Escapes a Prometheus label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-async fn metrics(State(ui): State<Arc<Ui>>) -> Response {
-    let t = tracker(&ui);
-    let mut m = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
-        let _ = writeln!(m, "# HELP {name} {help}");
-        let _ = writeln!(m, "# TYPE {name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(m, "{name}{labels} {v}");
-        }
-    };
-    let one = |v: f64| vec![(String::new(), v)];
-    metric(
-        "ember_batch_interval_seconds",
-        "gauge",
-        "The batch interval.",
-        &one(t.interval as f64 / 1000.0),
-    );
-    metric(
-        "ember_batches_completed_total",
-        "counter",
-        "Batches every output operation has finished.",
-        &one(t.total_completed as f64),
-    );
-    metric(
-        "ember_batches_active",
-        "gauge",
-        "Batches closed by their sources and not yet completed.",
-        &one(t.batches.len() as f64),
-    );
-    metric(
-        "ember_records_received_total",
-        "counter",
-        "Records the sources put into batches.",
-        &one(t.received_records as f64),
-    );
-    metric(
-        "ember_records_processed_total",
-        "counter",
-        "Records in completed batches.",
-        &one(t.processed_records as f64),
-    );
-    if let Some(last) = t.completed.last() {
-        let delays = [
-            ("scheduling", last.scheduling_delay()),
-            ("processing", last.processing_delay()),
-            ("total", last.total_delay()),
-        ];
-        let samples: Vec<(String, f64)> = delays
-            .iter()
-            .filter_map(|(k, v)| v.map(|v| (format!("{{kind=\"{k}\"}}"), v as f64 / 1000.0)))
-            .collect();
-        metric(
-            "ember_last_batch_delay_seconds",
-            "gauge",
-            "Delays of the last completed batch (Spark's definitions).",
-            &samples,
-        );
-        metric(
-            "ember_last_batch_records",
-            "gauge",
-            "Records in the last completed batch.",
-            &one(last.num_records() as f64),
-        );
-        metric(
-            "ember_last_completed_batch_time_seconds",
-            "gauge",
-            "The batch time of the last completed batch.",
-            &one(last.batch_time.milliseconds() as f64 / 1000.0),
-        );
+async fn operations(State(ui): Ui, Path(id): Path<String>) -> Response {
+    match id
+        .parse::<u64>()
+        .ok()
+        .and_then(|b| ui.latest().operations(b))
+    {
+        Some(r) => r,
+        None => (StatusCode::NOT_FOUND, "no such batch").into_response(),
     }
-    let per = |f: &dyn Fn(&crate::listener::ReceiverStatus) -> Option<f64>| -> Vec<(String, f64)> {
-        t.receivers
-            .values()
-            .filter_map(|r| f(r).map(|v| (format!("{{receiver=\"{}\"}}", label(&r.info.name)), v)))
-            .collect()
-    };
-    metric(
-        "ember_receiver_records_total",
-        "counter",
-        "Records a receiver has read.",
-        &per(&|r| Some(r.read.load(std::sync::atomic::Ordering::Relaxed) as f64)),
-    );
-    metric(
-        "ember_receiver_active",
-        "gauge",
-        "Whether a receiver is connected (1) or not (0).",
-        &per(&|r| Some(if r.info.active { 1.0 } else { 0.0 })),
-    );
-    metric(
-        "ember_receiver_rate_limit",
-        "gauge",
-        "A receiver's current rate limit in records/s, when it has one.",
-        &per(&|r| r.rate.as_ref().and_then(|c| c.rate())),
-    );
-    if let Some(s) = t.started {
-        metric(
-            "ember_uptime_seconds",
-            "gauge",
-            "Time since the context started.",
-            &one(wall_ms().saturating_sub(s) as f64 / 1000.0),
-        );
+}
+
+async fn receivers(State(ui): Ui) -> Response {
+    ui.latest().receivers()
+}
+
+async fn dashboards(State(ui): Ui) -> Response {
+    ui.latest().dashboards()
+}
+
+async fn dashboard(State(ui): Ui, Path(id): Path<String>) -> Response {
+    match id
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| ui.latest().dashboard(i))
+    {
+        Some(r) => r,
+        None => (StatusCode::NOT_FOUND, "no such dashboard").into_response(),
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        m,
-    )
-        .into_response()
+}
+
+async fn metrics(State(ui): Ui) -> Response {
+    ui.latest().metrics()
 }
