@@ -1,6 +1,6 @@
 //! The web UI: a Streaming page in the manner of Spark's Streaming tab, the
 //! live result dashboards, a JSON API and a Prometheus endpoint, served by
-//! the running program (axum on a small tokio runtime of its own).
+//! the running program (axum and hyper on a small tokio runtime of its own).
 //!
 //! | path | what |
 //! |---|---|
@@ -12,26 +12,58 @@
 //! | `/api/v1/streaming/receivers` | receivers, their state and rates |
 //! | `/api/v1/dashboards`, `/api/v1/dashboards/{id}` | dashboard contents |
 //! | `/metrics` | Prometheus text format |
-//! | `/static/ember.css` | the style sheet both pages share |
-//! | `/static/ember.js` | the script helpers both pages share |
-//! | `/static/{streaming,dashboard}.{css,js}` | each page's own styles and script |
+//! | `/static/*.css`, `/static/*.js` | the pages' style sheets and scripts |
 //!
-//! The pages hold no inline script or style: everything they run comes
-//! from `/static/`, so that a Content-Security-Policy can forbid the rest.
+//! # Where it listens
 //!
-//! Answers are made from a snapshot of the statistics (see `snapshot`),
-//! copied under the tracker's lock only when something changed since the
-//! last copy and rendered outside it, so that a flood of requests costs the
-//! workers, who take that lock as batches close and complete, no more than
-//! one reader would. Dashboards show at most 100 rows and shorten keys over
-//! 1 KiB and records over 4 KiB (see `to_dashboard`).
+//! On `127.0.0.1:4040` unless told otherwise
+//! ([`StreamingConf::ui`](crate::StreamingConf::ui), `--ui`, `--ui-port`,
+//! `EMBER_UI`). When the port is taken it tries the next one, 16 more in
+//! all, as Spark does (port 0 takes any free port). An address that was
+//! asked for and cannot be used (every port taken, not an address of this
+//! machine, no permission) makes `start()` fail with a configuration error;
+//! when the default address cannot be used the program runs without the
+//! UI and says so in a warning.
 //!
-//! The UI listens on `127.0.0.1:4040` unless told otherwise
-//! ([`StreamingConf::ui`](crate::StreamingConf::ui), `--ui`, `EMBER_UI`),
-//! and takes the next port when one is taken, trying 16 in all as Spark
-//! does. It has no authentication: bind it to another interface only on a
-//! network you trust.
+//! # What it costs the job
+//!
+//! The UI must never slow the batches down, whatever its clients do:
+//!
+//! - It runs on one thread (a single-threaded runtime), at a lower CPU
+//!   priority than the workers on Linux, so it can take at most one core
+//!   and yields it to the workers when they need it.
+//! - Answers are made from a snapshot of the statistics, copied under the
+//!   tracker's lock only when something changed since the last copy (a
+//!   batch closed or completed, an output operation ran, a receiver
+//!   connected) and rendered outside it; a completed batch's JSON is
+//!   rendered once. A flood of requests therefore costs the workers
+//!   nothing more than one reader would.
+//! - At most [`StreamingConf::ui_max_connections`](crate::StreamingConf::ui_max_connections)
+//!   connections (256 by default) are served at once; one more is closed
+//!   as soon as it is accepted, after a best-effort `503`, so that idle
+//!   connections cannot take the file descriptors the sources need.
+//! - A client has 10 s to send a request's headers (and, on a kept-alive
+//!   connection, the next request's), a request must be answered within
+//!   10 s, and a connection whose client reads nothing of an answer for
+//!   10 s is closed. Request heads are limited to 64 KiB.
+//! - Dashboards show at most 100 rows, and shorten keys over 1 KiB and
+//!   records over 4 KiB (see `to_dashboard`).
+//!
+//! # Security
+//!
+//! The UI has no authentication and only reads: bind it to another
+//! interface only on a network you trust. On a loopback address (the
+//! default) it answers only requests whose `Host` is `localhost`, an IP
+//! address, or the host name it was asked to listen on, and refuses others
+//! with `421 Misdirected Request`: a web page elsewhere cannot reach it by
+//! pointing a name of its own at 127.0.0.1 (DNS rebinding). On any other
+//! address every `Host` is accepted, as the machine's names are not known.
+//! Every answer carries `X-Content-Type-Options: nosniff`,
+//! `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`,
+//! `Cross-Origin-Resource-Policy: same-origin` and a `Content-Security-Policy`
+//! that lets the pages load only their own scripts, styles and data.
 
+mod net;
 mod snapshot;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -47,15 +79,16 @@ use axum::Router;
 use crate::error::{Error, Result};
 use crate::listener::Bus;
 
+pub(crate) use net::Limits;
 use snapshot::Snapshots;
 
 const STREAMING_PAGE: &str = include_str!("streaming.html");
 const DASHBOARD_PAGE: &str = include_str!("dashboard.html");
-const EMBER_CSS: &str = include_str!("ember.css");
-const EMBER_JS: &str = include_str!("ember.js");
 
-/// Each page's own styles and script: path, content type, content.
-const PAGE_FILES: &[(&str, &str, &str)] = &[
+/// The static files: path, content type, content.
+const STATIC: &[(&str, &str, &str)] = &[
+    ("/static/ember.css", CSS, include_str!("ember.css")),
+    ("/static/ember.js", JS, include_str!("ember.js")),
     ("/static/streaming.css", CSS, include_str!("streaming.css")),
     ("/static/streaming.js", JS, include_str!("streaming.js")),
     ("/static/dashboard.css", CSS, include_str!("dashboard.css")),
@@ -93,58 +126,50 @@ impl Drop for UiServer {
     }
 }
 
-/// Binds `address` (or the next free port) and serves the UI on its own thread.
+/// A socket the UI will serve, bound before the workers start so that an
+/// address asked for and unusable fails `start()` before anything runs.
+pub(crate) struct UiSocket {
+    listener: TcpListener,
+    /// The host part of the asked address, lowercase (`localhost`, a name,
+    /// an IP address), accepted as a `Host`.
+    host: String,
+}
+
+/// Binds the UI's socket for `address`: the asked port or, when it is
+/// taken, one of the next [`PORT_RETRIES`]. `asked` says whether the
+/// address was asked for (an error when unusable) or is the default (a
+/// warning, and no UI).
+pub(crate) fn bind(address: &str, asked: bool) -> Result<Option<UiSocket>> {
+    match bind_any(address) {
+        Ok(listener) => Ok(Some(UiSocket {
+            listener,
+            host: host_part(address),
+        })),
+        Err(e) if asked => Err(e),
+        Err(e) => {
+            tracing::warn!("no web UI: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Serves the UI on `socket` on its own thread.
 pub(crate) fn serve(
-    address: &str,
+    socket: UiSocket,
     bus: Arc<Bus>,
     app_name: String,
     backpressure: bool,
+    limits: Limits,
 ) -> Result<UiServer> {
-    let listener = bind(address)?;
+    let UiSocket { listener, host } = socket;
     let bound = listener
         .local_addr()
         .map_err(|e| Error::config(format!("the web UI socket has no address: {e}")))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::config(format!("cannot set up the web UI socket: {e}")))?;
-    let state = Arc::new(Snapshots::new(bus, app_name, backpressure));
-    let mut app = Router::new()
-        .route("/", get(|| async { Redirect::to("/streaming") }))
-        .route("/streaming", get(|| async { Html(STREAMING_PAGE) }))
-        .route("/streaming/", get(|| async { Redirect::to("/streaming") }))
-        .route("/dashboard/{id}", get(dashboard_page))
-        .route("/api/v1/streaming/statistics", get(statistics))
-        .route("/api/v1/streaming/batches", get(batches))
-        .route("/api/v1/streaming/batches/{id}/operations", get(operations))
-        .route("/api/v1/streaming/receivers", get(receivers))
-        .route("/api/v1/dashboards", get(dashboards))
-        .route("/api/v1/dashboards/{id}", get(dashboard))
-        .route("/metrics", get(metrics))
-        .route(
-            "/static/ember.css",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-                    EMBER_CSS,
-                )
-            }),
-        )
-        .route(
-            "/static/ember.js",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                    EMBER_JS,
-                )
-            }),
-        );
-    for &(path, kind, content) in PAGE_FILES {
-        app = app.route(
-            path,
-            get(move || async move { ([(header::CONTENT_TYPE, kind)], content) }),
-        );
-    }
-    let app = app.with_state(state);
+    let app = router(Arc::new(Snapshots::new(bus, app_name, backpressure)));
+    let hosts = net::HostCheck::new(bound.ip(), &host);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -154,6 +179,7 @@ pub(crate) fn serve(
     let thread = std::thread::Builder::new()
         .name("ember-ui".into())
         .spawn(move || {
+            net::lower_priority();
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
@@ -162,14 +188,7 @@ pub(crate) fn serve(
                         return;
                     }
                 };
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!("the web UI stopped: {e}");
-                }
+                net::accept_loop(listener, app, hosts, limits, rx).await;
             });
         })
         .map_err(|e| Error::Internal(format!("cannot start the web UI thread: {e}")))?;
@@ -181,15 +200,38 @@ pub(crate) fn serve(
     })
 }
 
+fn router(snapshots: Arc<Snapshots>) -> Router {
+    let mut app = Router::new()
+        .route("/", get(|| async { Redirect::to("/streaming") }))
+        .route("/streaming", get(|| async { Html(STREAMING_PAGE) }))
+        .route("/streaming/", get(|| async { Redirect::to("/streaming") }))
+        .route("/dashboard/{id}", get(dashboard_page))
+        .route("/api/v1/streaming/statistics", get(statistics))
+        .route("/api/v1/streaming/batches", get(batches))
+        .route("/api/v1/streaming/batches/{id}/operations", get(operations))
+        .route("/api/v1/streaming/receivers", get(receivers))
+        .route("/api/v1/dashboards", get(dashboards))
+        .route("/api/v1/dashboards/{id}", get(dashboard))
+        .route("/metrics", get(metrics));
+    for &(path, kind, content) in STATIC {
+        app = app.route(
+            path,
+            get(move || async move { ([(header::CONTENT_TYPE, kind)], content) }),
+        );
+    }
+    app.with_state(snapshots)
+}
+
 /// The asked address, or the next port up when it is taken.
-fn bind(address: &str) -> Result<TcpListener> {
+fn bind_any(address: &str) -> Result<TcpListener> {
     let addr: SocketAddr = address
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| {
             Error::config(format!(
-                "the web UI address `{address}` does not resolve; use host:port, e.g. 127.0.0.1:4040"
+                "the web UI address `{address}` does not resolve; use host:port, e.g. \
+                 127.0.0.1:4040, or turn the UI off with --no-ui"
             ))
         })?;
     let tries = if addr.port() == 0 {
@@ -211,14 +253,31 @@ fn bind(address: &str) -> Result<TcpListener> {
                 }
                 return Ok(l);
             }
-            Err(e) => last = Some(e),
+            // Only a taken port is worth trying the next one for.
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => {
+                return Err(Error::config(format!(
+                    "the web UI cannot listen on {a} ({e}); pick another address with --ui \
+                     HOST:PORT or turn the UI off with --no-ui"
+                )))
+            }
         }
     }
     Err(Error::config(format!(
         "the web UI cannot listen on {addr} or the {PORT_RETRIES} ports after it ({}); pick \
-         another with --ui HOST:PORT or turn it off with --no-ui",
+         another with --ui HOST:PORT (port 0 for any free one) or turn it off with --no-ui",
         last.map_or_else(|| "no port left".to_string(), |e| e.to_string())
     )))
+}
+
+/// `host` of `host:port` or `[v6]:port`, lowercase.
+fn host_part(address: &str) -> String {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host.to_ascii_lowercase()
 }
 
 type Ui = State<Arc<Snapshots>>;
@@ -271,3 +330,6 @@ async fn dashboard(State(ui): Ui, Path(id): Path<String>) -> Response {
 async fn metrics(State(ui): Ui) -> Response {
     ui.latest().metrics()
 }
+
+#[cfg(test)]
+mod tests;
