@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, StatusCode};
@@ -60,6 +60,32 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// file descriptors, most likely): the pending connections wait in the
 /// kernel's queue meanwhile.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The least time between two warnings of the same trouble.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// A warning given at most once per [`WARN_EVERY`], counting what happened
+/// in between: a flood must not flood the log too.
+#[derive(Default)]
+pub(crate) struct Throttled {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl Throttled {
+    /// Counts one more; returns the count to report when a warning is due.
+    pub(crate) fn hit(&mut self, now: Instant) -> Option<u64> {
+        self.since += 1;
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < WARN_EVERY)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.since))
+    }
+}
 
 /// The security headers of every answer. The pages load their scripts and
 /// styles from `/static/` and their data with `fetch` from the same origin;
@@ -183,21 +209,20 @@ pub(crate) async fn accept_loop(
         .max_buf_size(MAX_HEAD_BYTES);
     let busy = busy_answer();
     let hosts = Arc::new(hosts);
-    // Warnings are given once per stretch of trouble, not per connection.
-    let (mut refusing, mut failing) = (false, false);
+    let (mut refused, mut failed) = (Throttled::default(), Throttled::default());
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             a = listener.accept() => a,
         };
         let stream = match accepted {
-            Ok((stream, _)) => {
-                failing = false;
-                stream
-            }
+            Ok((stream, _)) => stream,
             Err(e) => {
-                if !std::mem::replace(&mut failing, true) {
-                    tracing::warn!("the web UI cannot accept connections: {e}");
+                if let Some(n) = failed.hit(Instant::now()) {
+                    tracing::warn!(
+                        "the web UI cannot accept connections: {e} ({n} time(s) since the last \
+                         warning)"
+                    );
                 }
                 tokio::select! {
                     _ = &mut shutdown => break,
@@ -206,10 +231,10 @@ pub(crate) async fn accept_loop(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if !std::mem::replace(&mut refusing, true) {
+            if let Some(n) = refused.hit(Instant::now()) {
                 tracing::warn!(
-                    "the web UI is serving {} connections, its limit: further ones are closed \
-                     until some end (StreamingConf::ui_max_connections)",
+                    "the web UI is serving {} connections, its limit, and closed {n} more since \
+                     the last warning (StreamingConf::ui_max_connections, --ui-max-connections)",
                     limits.max_connections
                 );
             }
@@ -218,7 +243,6 @@ pub(crate) async fn accept_loop(
             let _ = stream.try_write(&busy);
             continue;
         };
-        refusing = false;
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(Unstalled::new(stream, limits.request_timeout));
         let service = {

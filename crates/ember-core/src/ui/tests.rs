@@ -189,6 +189,18 @@ fn a_client_that_reads_nothing_is_cut_off() {
 }
 
 #[test]
+fn warnings_of_a_flood_come_once_a_minute_with_a_count() {
+    let mut w = net::Throttled::default();
+    let t0 = Instant::now();
+    assert_eq!(w.hit(t0), Some(1));
+    for i in 1..1000 {
+        assert_eq!(w.hit(t0 + Duration::from_millis(i)), None);
+    }
+    assert_eq!(w.hit(t0 + Duration::from_secs(61)), Some(1000));
+    assert_eq!(w.hit(t0 + Duration::from_secs(62)), None);
+}
+
+#[test]
 fn host_names_on_loopback() {
     let lo = net::HostCheck::new("127.0.0.1".parse().unwrap(), "127.0.0.1");
     for ok in [
