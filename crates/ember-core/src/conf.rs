@@ -19,6 +19,7 @@
 //! | `--name N` | the application name | `NetworkWordCount` |
 //! | `--ui ADDR` | where the web UI listens, or `off` | `127.0.0.1:4040`, `0.0.0.0:4040` |
 //! | `--ui-port P` | the UI on loopback at port `P` | `4041` |
+//! | `--ui-max-connections N` | connections the UI serves at once | `256` |
 //! | `--no-ui` | no web UI | |
 //! | `--max-rate R` | records/s per receiver at most | `10000` |
 //! | `--backpressure` | estimate the sustainable rate | `--backpressure=false` |
@@ -139,6 +140,9 @@ pub struct StreamingConf {
     pub(crate) batch_ms: u64,
     pub(crate) checkpoint_interval: Option<Duration>,
     pub(crate) ui: Option<String>,
+    /// Whether the UI's address was asked for (else it is the default).
+    pub(crate) ui_asked: bool,
+    pub(crate) ui_max_connections: usize,
     pub(crate) max_rate: Option<f64>,
     pub(crate) backpressure: bool,
     pub(crate) initial_rate: Option<f64>,
@@ -162,6 +166,9 @@ pub(crate) struct ClusterFlags {
 /// The web UI's default address (Spark's port 4040, on loopback only).
 pub(crate) const DEFAULT_UI_ADDRESS: &str = "127.0.0.1:4040";
 
+/// How many connections the web UI serves at once by default.
+pub(crate) const DEFAULT_UI_MAX_CONNECTIONS: usize = 256;
+
 impl StreamingConf {
     /// Settings with an application name and a batch interval, master
     /// `local[*]`, then overridden by the environment where it says so.
@@ -176,6 +183,8 @@ impl StreamingConf {
             batch_ms: 0,
             checkpoint_interval: None,
             ui: Some(DEFAULT_UI_ADDRESS.to_string()),
+            ui_asked: false,
+            ui_max_connections: DEFAULT_UI_MAX_CONNECTIONS,
             max_rate: None,
             backpressure: false,
             initial_rate: None,
@@ -244,11 +253,27 @@ impl StreamingConf {
     }
 
     /// Serves the web UI at `address` (`host:port`; when the port is taken
-    /// the next free one is used, as Spark does), or turns it off with
-    /// `None`. The default is `127.0.0.1:4040`: loopback only, so a UI on
-    /// another interface has to be asked for.
+    /// one of the next 16 is used, as Spark does; port 0 takes any free
+    /// one), or turns it off with `None`. The default is `127.0.0.1:4040`:
+    /// loopback only, so a UI on another interface has to be asked for.
+    ///
+    /// An address given here (or with `--ui`, `--ui-port`, `EMBER_UI`) that
+    /// cannot be used makes [`StreamingContext::start`](crate::StreamingContext::start)
+    /// fail with [`Error::Config`]; the default address that cannot be used
+    /// only costs the UI, with a warning.
     pub fn ui(mut self, address: Option<&str>) -> Self {
         self.ui = address.map(str::to_string);
+        self.ui_asked = address.is_some();
+        self
+    }
+
+    /// How many connections the web UI serves at once (256 by default, at
+    /// least 1). A connection beyond them is closed as soon as it is
+    /// accepted, so that idle or slow clients cannot use up the file
+    /// descriptors the sources need; the UI's answers are small and fast,
+    /// so a few connections serve many viewers.
+    pub fn ui_max_connections(mut self, connections: usize) -> Self {
+        self.ui_max_connections = connections.max(1);
         self
     }
 
@@ -406,7 +431,10 @@ impl StreamingConf {
             "--name" => self.app_name = value.to_string(),
             "--no-ui" => self.ui = None,
             "--ui" if matches!(value, "off" | "false" | "none") => self.ui = None,
-            "--ui" => self.ui = Some(ui_address(value)?),
+            "--ui" => {
+                self.ui = Some(ui_address(value)?);
+                self.ui_asked = true;
+            }
             "--ui-port" => {
                 let port: u16 = value.parse().map_err(|_| {
                     Error::config(format!(
@@ -414,6 +442,16 @@ impl StreamingConf {
                     ))
                 })?;
                 self.ui = Some(format!("127.0.0.1:{port}"));
+                self.ui_asked = true;
+            }
+            "--ui-max-connections" => {
+                self.ui_max_connections =
+                    value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        Error::config(format!(
+                            "--ui-max-connections `{value}` is not a number ≥ 1, e.g. \
+                             --ui-max-connections 256"
+                        ))
+                    })?
             }
             "--max-rate" => self.max_rate = Some(rate(value)?),
             "--backpressure" => {
@@ -572,6 +610,7 @@ const FLAGS: &[&str] = &[
     "--name",
     "--ui",
     "--ui-port",
+    "--ui-max-connections",
     "--max-rate",
     "--backpressure",
     "--backpressure-initial-rate",
@@ -597,6 +636,7 @@ fn example(flag: &str) -> &'static str {
         "--connect-timeout" => "60s",
         "--ui" => "127.0.0.1:4040",
         "--ui-port" => "4040",
+        "--ui-max-connections" => "256",
         "--max-rate" | "--backpressure-initial-rate" => "10000",
         _ => "MyApp",
     }

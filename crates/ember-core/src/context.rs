@@ -268,6 +268,8 @@ impl StreamingContext {
     /// - [`Error::InvalidGraph`] when no output operation was defined, or a
     ///   definition is impossible (e.g. a union of streams with different slides).
     /// - [`Error::Source`] when a source cannot start (e.g. an unreadable directory).
+    /// - [`Error::Config`] when the web UI's address was asked for (see
+    ///   [`StreamingConf::ui`]) and cannot be used.
     /// - [`Error::IllegalState`] when the context was stopped before.
     ///
     /// Starting an active context again only logs a warning, as in Spark.
@@ -298,6 +300,13 @@ impl StreamingContext {
             return Err(no_outputs());
         }
         let conf = &self.inner.conf;
+        // Bound first: an asked-for address that cannot be used fails here,
+        // before anything runs.
+        #[cfg(feature = "ui")]
+        let ui_socket = match conf.ui_address() {
+            Some(address) => crate::ui::bind(address, conf.ui_asked)?,
+            None => None,
+        };
         let shared = Arc::new(self.prepare_runtime(&definitions)?);
         let worker_shared = shared.clone();
         let guards = start_timely(
@@ -327,7 +336,9 @@ impl StreamingContext {
             "StreamingContext started"
         );
         #[cfg(feature = "ui")]
-        start_ui(&shared);
+        if let Some(socket) = ui_socket {
+            start_ui(&shared, socket);
+        }
         if conf.stop_on_signals {
             crate::signals::watch(&shared);
         }
@@ -689,19 +700,17 @@ fn watch_workers(
         .map_err(|e| Error::Internal(format!("cannot spawn the watcher thread: {e}")))
 }
 
-/// Serves the web UI while the context runs; a UI that cannot start only
-/// warns, it must not stop the job.
+/// Serves the web UI on its bound socket while the context runs; a UI that
+/// cannot start then (no thread, no runtime) only warns: the job runs.
 #[cfg(feature = "ui")]
-fn start_ui(shared: &Shared) {
+fn start_ui(shared: &Shared, socket: crate::ui::UiSocket) {
     let conf = shared.conf();
-    let Some(address) = conf.ui_address() else {
-        return;
-    };
     match crate::ui::serve(
-        address,
+        socket,
         shared.bus().clone(),
         conf.app_name.clone(),
         conf.backpressure_enabled(),
+        crate::ui::Limits::new(conf.ui_max_connections),
     ) {
         Ok(server) => shared.set_ui(server),
         Err(e) => tracing::warn!("no web UI: {e}"),

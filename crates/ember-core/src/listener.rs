@@ -175,7 +175,7 @@ pub(crate) struct ReceiverStatus {
     pub(crate) rate: Option<Arc<dyn RateLimit>>,
 }
 
-/// The latest results of a `to_dashboard` stream.
+/// A `to_dashboard` stream.
 #[derive(Clone, Debug, Default)]
 #[cfg_attr(not(feature = "ui"), allow(dead_code))]
 pub(crate) struct Dashboard {
@@ -183,23 +183,50 @@ pub(crate) struct Dashboard {
     pub(crate) title: String,
     /// Key/value pairs (sorted by value, largest first) rather than records.
     pub(crate) pairs: bool,
+    /// The latest batch's results, replaced whole (the UI keeps the `Arc`
+    /// and renders it outside the tracker's lock).
+    pub(crate) content: Arc<DashboardContent>,
+    /// Keys or records shortened for display since the start.
+    pub(crate) total_truncated: u64,
+}
+
+/// What a dashboard shows of one batch.
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
+pub(crate) struct DashboardContent {
     pub(crate) batch_time: Option<u64>,
+    /// Wall-clock ms when it was replaced.
     pub(crate) updated: Option<u64>,
+    /// Rows (pairs or records) in the whole batch.
     pub(crate) num_rows: usize,
     pub(crate) rows: Vec<(String, f64)>,
     pub(crate) records: Vec<String>,
+    /// Keys or records of this batch shortened for display.
+    pub(crate) truncated: usize,
+}
+
+/// A completed batch and its output operations, which no longer change;
+/// shared by reference with the UI's snapshots.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
+pub(crate) struct CompletedBatch {
+    pub(crate) info: BatchInfo,
+    pub(crate) ops: Vec<OutputOperationInfo>,
 }
 
 /// The batch bookkeeping of one context.
 #[derive(Default)]
 pub(crate) struct Tracker {
+    /// The active batches (closed, not yet completed).
     pub(crate) batches: BTreeMap<u64, BatchInfo>,
-    pub(crate) completed: Vec<BatchInfo>,
+    /// The last completed batches, oldest first (at most `KEEP`).
+    pub(crate) completed: VecDeque<Arc<CompletedBatch>>,
     pub(crate) interval: u64,
     /// Whether batch times are wall-clock times (system clock).
     system_clock: bool,
     last_completed: Option<u64>,
-    /// Output operations of the active and retained batches, by batch time.
+    /// Output operations of the batches not yet completed, by batch time
+    /// (a completed batch keeps its own).
     pub(crate) ops: BTreeMap<u64, Vec<OutputOperationInfo>>,
     pub(crate) receivers: BTreeMap<String, ReceiverStatus>,
     pub(crate) total_completed: u64,
@@ -228,8 +255,15 @@ impl<F: Fn(Time) + Send + Sync> StreamingListener for CompletionHook<F> {
 }
 
 /// The statistics and the bus that carries events to listeners.
+///
+/// The tracker's lock is taken by the workers and sources as batches close
+/// and complete, so whoever else reads it (the web UI) copies what it needs
+/// and renders after letting go; [`Bus::generation`] tells it when there is
+/// something new to copy.
 pub(crate) struct Bus {
     pub(crate) tracker: Mutex<Tracker>,
+    /// Bumped, under the tracker's lock, by every change to the tracker.
+    generation: AtomicU64,
     events: Sender<Event>,
     /// The engine's own listeners (rate controllers, connectors' hooks),
     /// called on the thread that completes a batch, before the program's.
@@ -250,6 +284,7 @@ impl Bus {
                 system_clock,
                 ..Tracker::default()
             }),
+            generation: AtomicU64::new(0),
             events: tx,
             hooks: Mutex::new(Vec::new()),
         });
@@ -266,6 +301,20 @@ impl Bus {
         bus
     }
 
+    /// The tracker, to change it: bumps the generation.
+    fn write(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        let t = self.tracker.lock().expect("tracker lock");
+        self.generation.fetch_add(1, Ordering::Release);
+        t
+    }
+
+    /// A number that changes whenever the tracker does (read it under the
+    /// tracker's lock to know exactly which state it names).
+    #[cfg_attr(not(feature = "ui"), allow(dead_code))]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub(crate) fn post(&self, mut event: Event) {
         self.note(&mut event);
         // Nobody listening is fine: the receiver may be gone.
@@ -274,7 +323,14 @@ impl Bus {
 
     /// Keeps what the UI shows of an event.
     fn note(&self, event: &mut Event) {
-        let mut t = self.tracker.lock().expect("tracker lock");
+        if matches!(
+            event,
+            Event::BatchSubmitted(_) | Event::BatchStarted(_) | Event::BatchCompleted(_)
+        ) {
+            // Recorded by `sealed` and `completed_through` themselves.
+            return;
+        }
+        let mut t = self.write();
         match event {
             Event::StreamingStarted(at) => t.started = Some(*at),
             Event::ReceiverStarted(r) | Event::ReceiverStopped(r) => {
@@ -282,13 +338,18 @@ impl Bus {
             }
             Event::ReceiverError(r) => Self::note_receiver(&mut t, r, true),
             Event::OutputStarted(op) | Event::OutputCompleted(op) => {
-                let ops = t.ops.entry(op.batch_time.milliseconds()).or_default();
+                let time = op.batch_time.milliseconds();
+                if t.last_completed.is_some_and(|c| c >= time) {
+                    // A batch's operations are final once it completed.
+                    return;
+                }
+                let ops = t.ops.entry(time).or_default();
                 match ops.iter_mut().find(|o| o.id == op.id) {
                     Some(o) => *o = op.clone(),
                     None => ops.push(op.clone()),
                 }
             }
-            _ => {}
+            Event::BatchSubmitted(_) | Event::BatchStarted(_) | Event::BatchCompleted(_) => {}
         }
     }
 
@@ -326,7 +387,7 @@ impl Bus {
         worker: usize,
         rate: Arc<dyn RateLimit>,
     ) -> Arc<AtomicU64> {
-        let mut t = self.tracker.lock().expect("tracker lock");
+        let mut t = self.write();
         let stream_id = t.receivers.len();
         let read = Arc::new(AtomicU64::new(0));
         t.receivers.insert(
@@ -366,7 +427,7 @@ impl Bus {
 
     /// Registers a dashboard and returns its id.
     pub(crate) fn add_dashboard(&self, title: &str, pairs: bool) -> usize {
-        let mut t = self.tracker.lock().expect("tracker lock");
+        let mut t = self.write();
         let id = t.dashboards.len();
         t.dashboards.push(Dashboard {
             id,
@@ -377,23 +438,37 @@ impl Bus {
         id
     }
 
-    /// Replaces a dashboard's content with a batch's results.
-    pub(crate) fn update_dashboard(&self, id: usize, update: impl FnOnce(&mut Dashboard)) {
-        let mut t = self.tracker.lock().expect("tracker lock");
-        if let Some(d) = t.dashboards.get_mut(id) {
-            update(d);
-            d.updated = Some(wall_ms());
+    /// Replaces a dashboard's content with a batch's results; the first
+    /// time a batch had keys or records shortened for display, says so.
+    pub(crate) fn update_dashboard(&self, id: usize, mut content: DashboardContent) {
+        content.updated = Some(wall_ms());
+        let truncated = content.truncated;
+        let mut t = self.write();
+        let Some(d) = t.dashboards.get_mut(id) else {
+            return;
+        };
+        let first = d.total_truncated == 0 && truncated > 0;
+        d.total_truncated += truncated as u64;
+        d.content = Arc::new(content);
+        let title = first.then(|| d.title.clone());
+        drop(t);
+        if let Some(title) = title {
+            tracing::warn!(
+                "dashboard {id} ({title}): {truncated} of its keys or records are too long to show \
+                 whole and are shortened on the page (the JSON API counts them in \
+                 totalTruncated); this is said only once"
+            );
         }
     }
 
     /// The context has ended.
     pub(crate) fn stopped(&self) {
-        self.tracker.lock().expect("tracker lock").stopped = true;
+        self.write().stopped = true;
     }
 
     /// Sources closed batch `time`; records from `input` are counted into it.
     pub(crate) fn sealed(&self, time: u64, input: &str, records: u64) {
-        let mut t = self.tracker.lock().expect("tracker lock");
+        let mut t = self.write();
         if t.last_completed.is_some_and(|c| c >= time) {
             return;
         }
@@ -429,7 +504,7 @@ impl Bus {
     /// Counts records an input put into `time` after it was closed (files
     /// are read after the directory was listed).
     pub(crate) fn add_records(&self, time: u64, input: &str, records: u64) {
-        let mut t = self.tracker.lock().expect("tracker lock");
+        let mut t = self.write();
         if let Some(info) = t.batches.get_mut(&time) {
             *info.records_by_input.entry(input.to_string()).or_default() += records;
             t.received_records += records;
@@ -438,7 +513,7 @@ impl Bus {
 
     /// Every output has finished the batches up to `through`.
     pub(crate) fn completed_through(&self, through: u64) {
-        let mut t = self.tracker.lock().expect("tracker lock");
+        let mut t = self.write();
         let now = wall_ms();
         let mut events = Vec::new();
         let done: Vec<u64> = t.batches.range(..=through).map(|(b, _)| *b).collect();
@@ -470,14 +545,17 @@ impl Bus {
                     r.rates.pop_front();
                 }
             }
-            t.completed.push(info);
+            let ops = t.ops.remove(&b).unwrap_or_default();
+            t.completed
+                .push_back(Arc::new(CompletedBatch { info, ops }));
         }
-        let extra = t.completed.len().saturating_sub(KEEP);
-        t.completed.drain(..extra);
-        if let Some(oldest) = t.completed.first().map(|b| b.batch_time.milliseconds()) {
-            t.ops.retain(|b, _| *b >= oldest);
+        while t.completed.len() > KEEP {
+            t.completed.pop_front();
         }
-        t.last_completed = Some(t.last_completed.map_or(through, |c| c.max(through)));
+        let last = t.last_completed.map_or(through, |c| c.max(through));
+        t.last_completed = Some(last);
+        // Operations of batches completed without being closed (none should be).
+        t.ops.retain(|b, _| *b > last);
         // The next batch, if already closed, starts now.
         if let Some((_, next)) = t.batches.iter_mut().next() {
             if next.processing_start_time.is_none() {
@@ -499,7 +577,8 @@ impl Bus {
 
     /// Completed batches, oldest first (at most the last 1000).
     pub(crate) fn completed(&self) -> Vec<BatchInfo> {
-        self.tracker.lock().expect("tracker lock").completed.clone()
+        let t = self.tracker.lock().expect("tracker lock");
+        t.completed.iter().map(|c| c.info.clone()).collect()
     }
 }
 

@@ -1,11 +1,43 @@
 //! `to_dashboard`: a stream's latest results on a live web page.
+//!
+//! A dashboard shows at most [`ROWS`] rows of each batch, and every key or
+//! record is shown in at most [`MAX_KEY_BYTES`] / [`MAX_RECORD_BYTES`]:
+//! longer ones are cut at a character boundary and end with a visible
+//! marker, `…[N bytes in all]`. The JSON API counts the cut rows of the
+//! shown batch (`numTruncated`) and since the start (`totalTruncated`), and
+//! the first cut is logged once. So one batch of huge keys cannot make every
+//! answer of the UI huge: a dashboard's answer stays within about 100 ×
+//! 4 KiB, whatever the data.
 
 use super::DStream;
+use crate::listener::DashboardContent;
 use crate::show::Show;
 use crate::Data;
 
 /// How many rows a dashboard keeps of each batch.
-const ROWS: usize = 100;
+pub(crate) const ROWS: usize = 100;
+
+/// The longest key a pair dashboard shows whole, in bytes of its text.
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
+
+/// The longest record a record dashboard shows whole, in bytes of its text.
+pub(crate) const MAX_RECORD_BYTES: usize = 4096;
+
+/// Cuts `text` to at most `max` bytes (at a character boundary) plus a
+/// marker saying how long it was; returns whether it cut.
+pub(crate) fn truncate_for_display(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let total = text.len();
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!("…[{total} bytes in all]"));
+    true
+}
 
 /// A value a dashboard can chart: numbers.
 pub trait DashboardValue {
@@ -35,6 +67,9 @@ where
     /// replaced when the next batch completes. For NetworkWordCount's counts,
     /// or any running totals. An output operation, like `print`.
     ///
+    /// A key whose text is longer than 1 KiB is shown cut, ending with
+    /// `…[N bytes in all]`; the JSON API counts such keys (`numTruncated`).
+    ///
     /// Needs the web UI (on unless turned off; see
     /// [`StreamingConf::ui`](crate::StreamingConf::ui)); without it the
     /// results are kept but not served.
@@ -49,11 +84,21 @@ where
             // Largest first; equal values by key, so the page is stable.
             rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             rows.truncate(ROWS);
-            bus.update_dashboard(id, |d| {
-                d.batch_time = Some(time.milliseconds());
-                d.num_rows = num_rows;
-                d.rows = rows;
-            });
+            let truncated = rows
+                .iter_mut()
+                .filter(|(k, _)| k.len() > MAX_KEY_BYTES)
+                .map(|(k, _)| truncate_for_display(k, MAX_KEY_BYTES))
+                .count();
+            bus.update_dashboard(
+                id,
+                DashboardContent {
+                    batch_time: Some(time.milliseconds()),
+                    num_rows,
+                    rows,
+                    truncated,
+                    ..DashboardContent::default()
+                },
+            );
         });
     }
 }
@@ -61,19 +106,52 @@ where
 impl<'s, T: Data + Show> DStream<'s, T> {
     /// Shows the first 100 records of every batch on a live page of the web
     /// UI (`/dashboard/<n>`), as [`Show`] writes them; see
-    /// [`to_dashboard`](Self::to_dashboard) for pair streams.
+    /// [`to_dashboard`](Self::to_dashboard) for pair streams. A record whose
+    /// text is longer than 4 KiB is shown cut, ending with
+    /// `…[N bytes in all]`.
     pub fn to_dashboard_records(&self, title: impl Into<String>) {
         let bus = self.ctx.shared.bus().clone();
         let id = (self.ctx.index == 0).then(|| bus.add_dashboard(&title.into(), false));
         self.foreach_rdd_named("to_dashboard", move |batch, time| {
             let Some(id) = id else { return };
             let num_rows = batch.len();
-            let records = batch.iter().take(ROWS).map(Show::show).collect();
-            bus.update_dashboard(id, |d| {
-                d.batch_time = Some(time.milliseconds());
-                d.num_rows = num_rows;
-                d.records = records;
-            });
+            let mut records: Vec<String> = batch.iter().take(ROWS).map(Show::show).collect();
+            let truncated = records
+                .iter_mut()
+                .map(|r| truncate_for_display(r, MAX_RECORD_BYTES))
+                .filter(|cut| *cut)
+                .count();
+            bus.update_dashboard(
+                id,
+                DashboardContent {
+                    batch_time: Some(time.milliseconds()),
+                    num_rows,
+                    records,
+                    truncated,
+                    ..DashboardContent::default()
+                },
+            );
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_at_a_character_boundary_with_a_marker() {
+        let mut short = "abc".to_string();
+        assert!(!truncate_for_display(&mut short, 3));
+        assert_eq!(short, "abc");
+
+        let mut long = "x".repeat(10);
+        assert!(truncate_for_display(&mut long, 4));
+        assert_eq!(long, "xxxx…[10 bytes in all]");
+
+        // 'é' is two bytes: a cut at 3 would split the second one.
+        let mut accents = "éééé".to_string();
+        assert!(truncate_for_display(&mut accents, 3));
+        assert_eq!(accents, "é…[8 bytes in all]");
     }
 }

@@ -17,7 +17,7 @@
 //! that borrow their line) and `output.rs`.
 
 mod borrowed;
-mod dashboard;
+pub(crate) mod dashboard;
 pub(crate) mod fuse;
 mod output;
 mod pair;

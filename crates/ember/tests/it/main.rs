@@ -13,4 +13,6 @@ mod socket;
 mod state;
 #[cfg(feature = "ui")]
 mod ui;
+#[cfg(feature = "ui")]
+mod ui_limits;
 mod windows;

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use ember::prelude::*;
 use serde_json::Value;
 
-const INTERVAL_MS: u64 = 200;
+pub(super) const INTERVAL_MS: u64 = 200;
 
-fn conf(name: &str) -> StreamingConf {
+pub(super) fn conf(name: &str) -> StreamingConf {
     StreamingConf::new(name, millis(INTERVAL_MS))
         .master("local[2]")
         .unwrap()
@@ -35,12 +35,16 @@ fn conf(name: &str) -> StreamingConf {
 }
 
 /// Batch time + `n` intervals.
-fn batches_after(t: Time, n: u64) -> Time {
+pub(super) fn batches_after(t: Time, n: u64) -> Time {
     Time::from_millis(t.milliseconds() + n * INTERVAL_MS)
 }
 
 /// Polls `cond` until it holds; fails with `what()` after `limit`.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool, what: impl Fn() -> String) {
+pub(super) fn wait_until(
+    limit: Duration,
+    mut cond: impl FnMut() -> bool,
+    what: impl Fn() -> String,
+) {
     let deadline = Instant::now() + limit;
     while !cond() {
         assert!(
@@ -55,7 +59,7 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool, what: impl Fn() -
 // ------------------------------------------------------------------ servers
 
 /// Accepts one connection, giving up after 30 s (the receiver never came).
-fn accept_within(listener: &TcpListener) -> TcpStream {
+pub(super) fn accept_within(listener: &TcpListener) -> TcpStream {
     listener.set_nonblocking(true).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -100,15 +104,15 @@ fn wave_server() -> (u16, mpsc::Sender<Vec<String>>, JoinHandle<TcpStream>) {
 }
 
 /// A server that writes `wave` every `every` until stopped: a steady input.
-struct SteadyServer {
-    port: u16,
+pub(super) struct SteadyServer {
+    pub(super) port: u16,
     stop: Arc<AtomicBool>,
     waves: Arc<AtomicU64>,
     thread: Option<JoinHandle<TcpStream>>,
 }
 
 impl SteadyServer {
-    fn start(wave: &'static [&'static str], every: Duration) -> SteadyServer {
+    pub(super) fn start(wave: &'static [&'static str], every: Duration) -> SteadyServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -134,7 +138,7 @@ impl SteadyServer {
     }
 
     /// Stops writing; returns the number of waves written and the open connection.
-    fn finish(mut self) -> (u64, TcpStream) {
+    pub(super) fn finish(mut self) -> (u64, TcpStream) {
         self.stop.store(true, Ordering::SeqCst);
         let c = self.thread.take().unwrap().join().unwrap();
         (self.waves.load(Ordering::SeqCst), c)
@@ -150,14 +154,14 @@ impl Drop for SteadyServer {
 
 // ------------------------------------------------------------------- HTTP
 
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) headers: String,
+    pub(super) body: String,
 }
 
 /// `GET base+path` over a plain HTTP/1.1 connection (`Connection: close`).
-fn http_get(base: &str, path: &str) -> Reply {
+pub(super) fn http_get(base: &str, path: &str) -> Reply {
     let host = base.strip_prefix("http://").expect("an http:// URL");
     let addr = host.parse().expect("host:port");
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
@@ -210,7 +214,7 @@ fn dechunk(mut rest: &str) -> String {
 }
 
 /// A JSON endpoint that must answer 200.
-fn get_json(base: &str, path: &str) -> Value {
+pub(super) fn get_json(base: &str, path: &str) -> Value {
     let r = http_get(base, path);
     assert_eq!(r.status, 200, "GET {path}:\n{}\n\n{}", r.headers, r.body);
     serde_json::from_str(&r.body)
@@ -241,7 +245,7 @@ fn get_metrics(base: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn u64_field(v: &Value, field: &str) -> u64 {
+pub(super) fn u64_field(v: &Value, field: &str) -> u64 {
     v[field]
         .as_u64()
         .unwrap_or_else(|| panic!("`{field}` is not an integer in {v:#}"))
@@ -696,7 +700,7 @@ fn dom_parser_reads_what_chromium_dumps() {
 // ------------------------------------------------------------------- tests
 
 /// Counts of the words (split on ' ') in `lines`.
-fn word_counts<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u64> {
+pub(super) fn word_counts<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for l in lines {
         for w in l.split(' ') {
@@ -707,11 +711,15 @@ fn word_counts<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String,
 }
 
 /// Per batch time, the word counts a `foreach_rdd` saw.
-type PerBatch = Arc<Mutex<BTreeMap<u64, BTreeMap<String, u64>>>>;
+pub(super) type PerBatch = Arc<Mutex<BTreeMap<u64, BTreeMap<String, u64>>>>;
 
 /// NetworkWordCount on `port`: counts per batch into the returned map, and
 /// to a dashboard when `dashboard` is given.
-fn word_count(ssc: &StreamingContext, port: u16, dashboard: Option<&'static str>) -> PerBatch {
+pub(super) fn word_count(
+    ssc: &StreamingContext,
+    port: u16,
+    dashboard: Option<&'static str>,
+) -> PerBatch {
     let seen: PerBatch = Arc::default();
     let sink = seen.clone();
     ssc.define(move |s| {
@@ -736,7 +744,7 @@ fn word_count(ssc: &StreamingContext, port: u16, dashboard: Option<&'static str>
     seen
 }
 
-fn totals(seen: &PerBatch) -> BTreeMap<String, u64> {
+pub(super) fn totals(seen: &PerBatch) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for batch in seen.lock().unwrap().values() {
         for (w, n) in batch {

@@ -339,12 +339,14 @@ class DStream:
     def toDashboard(self, title: str) -> None:
         """Shows every batch's ``(key, number)`` pairs on a live page of the
         web UI (``/dashboard/<n>``, the n-th dashboard defined): the keys with
-        the largest values as a bar chart and a sorted table."""
+        the largest values as a bar chart and a sorted table. A key longer
+        than 1 KiB is shown shortened, ending with ``…[N bytes in all]``."""
         self._output("dashboard", {"title": str(title), "pairs": True})
 
     def toDashboardRecords(self, title: str) -> None:
         """Shows the first 100 records of every batch on a live page of the
-        web UI, as ``print`` would show them."""
+        web UI, as ``print`` would show them (a record longer than 4 KiB
+        shortened)."""
         self._output("dashboard", {"title": str(title), "pairs": False})
 
     def saveToKafka(self, brokers: str, topic: str, config: Optional[dict] = None) -> None:

@@ -1,0 +1,509 @@
+//! What the UI's answers are made from: a copy of the statistics, taken
+//! under the tracker's lock only when the tracker changed since the last
+//! copy, and rendered after the lock is let go.
+//!
+//! The copy is cheap whatever the history: completed batches and dashboard
+//! contents are shared by reference (`Arc`), and the rest is a handful of
+//! active batches and receivers. Rendering happens on the UI's own thread;
+//! what does not change is rendered once (a completed batch's JSON, a
+//! dashboard's answer) and what changes without the tracker knowing (the
+//! receivers' record counts and rate limits, the uptime) is read at each
+//! request from atomics.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::listener::{
+    wall_ms, BatchInfo, Bus, CompletedBatch, Dashboard, DashboardContent, OutputOperationInfo,
+    ReceiverStatus,
+};
+
+/// The latest snapshot, and what outlives snapshots.
+pub(super) struct Snapshots {
+    bus: Arc<Bus>,
+    app_name: String,
+    backpressure: bool,
+    latest: Mutex<Option<Arc<Snapshot>>>,
+    /// Rendered completed batches, by batch time (they never change).
+    completed_json: Mutex<BTreeMap<u64, Arc<str>>>,
+}
+
+impl Snapshots {
+    pub(super) fn new(bus: Arc<Bus>, app_name: String, backpressure: bool) -> Snapshots {
+        Snapshots {
+            bus,
+            app_name,
+            backpressure,
+            latest: Mutex::new(None),
+            completed_json: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The statistics as of now: the last snapshot if nothing changed since,
+    /// else a new one.
+    pub(super) fn latest(&self) -> Arc<Snapshot> {
+        let generation = self.bus.generation();
+        let mut latest = self.latest.lock().expect("snapshot lock");
+        if let Some(s) = latest.as_ref().filter(|s| s.generation == generation) {
+            return s.clone();
+        }
+        let s = Arc::new(Snapshot::take(&self.bus, latest.as_deref()));
+        *latest = Some(s.clone());
+        s
+    }
+}
+
+/// The tracker at one generation.
+pub(super) struct Snapshot {
+    generation: u64,
+    interval: u64,
+    started: Option<u64>,
+    stopped: bool,
+    total_completed: u64,
+    processed_records: u64,
+    received_records: u64,
+    /// Active batches by time, with their output operations so far.
+    active: Vec<(BatchInfo, Vec<OutputOperationInfo>)>,
+    /// Oldest first.
+    completed: Vec<Arc<CompletedBatch>>,
+    receivers: Vec<ReceiverStatus>,
+    dashboards: Vec<Dashboard>,
+    batches_json: OnceLock<Bytes>,
+    averages: OnceLock<Averages>,
+    rates_json: OnceLock<Vec<Box<RawValue>>>,
+    dashboards_json: OnceLock<Bytes>,
+    dashboard_json: Vec<OnceLock<Bytes>>,
+}
+
+impl Snapshot {
+    /// Copies the tracker; `previous` lends what did not change.
+    fn take(bus: &Bus, previous: Option<&Snapshot>) -> Snapshot {
+        let t = bus.tracker.lock().expect("tracker lock");
+        let generation = bus.generation();
+        let active = t
+            .batches
+            .values()
+            .map(|b| {
+                let ops = t.ops.get(&b.batch_time.milliseconds()).cloned();
+                (b.clone(), ops.unwrap_or_default())
+            })
+            .collect();
+        let snapshot = Snapshot {
+            generation,
+            interval: t.interval,
+            started: t.started,
+            stopped: t.stopped,
+            total_completed: t.total_completed,
+            processed_records: t.processed_records,
+            received_records: t.received_records,
+            active,
+            completed: t.completed.iter().cloned().collect(),
+            receivers: t.receivers.values().cloned().collect(),
+            dashboards: t.dashboards.clone(),
+            batches_json: OnceLock::new(),
+            averages: OnceLock::new(),
+            rates_json: OnceLock::new(),
+            dashboards_json: OnceLock::new(),
+            dashboard_json: t.dashboards.iter().map(|_| OnceLock::new()).collect(),
+        };
+        drop(t);
+        // A dashboard whose content is the same keeps its rendered answer.
+        if let Some(p) = previous {
+            for (i, d) in snapshot.dashboards.iter().enumerate() {
+                let same = p.dashboards.get(i).is_some_and(|o| {
+                    Arc::ptr_eq(&o.content, &d.content)
+                        && o.total_truncated == d.total_truncated
+                        && o.title == d.title
+                });
+                if let (true, Some(rendered)) = (same, p.dashboard_json[i].get()) {
+                    let _ = snapshot.dashboard_json[i].set(rendered.clone());
+                }
+            }
+        }
+        snapshot
+    }
+
+    fn averages(&self) -> &Averages {
+        self.averages.get_or_init(|| {
+            let done = || self.completed.iter().map(|c| &c.info);
+            let interval = self.interval.max(1) as f64;
+            Averages {
+                input_rate: mean(done().map(|b| b.num_records() as f64 * 1000.0 / interval)),
+                scheduling_delay: mean(
+                    done().filter_map(|b| b.scheduling_delay().map(|d| d as f64)),
+                ),
+                processing_time: mean(
+                    done().filter_map(|b| b.processing_delay().map(|d| d as f64)),
+                ),
+                total_delay: mean(done().filter_map(|b| b.total_delay().map(|d| d as f64))),
+            }
+        })
+    }
+
+    pub(super) fn statistics(&self, ui: &Snapshots) -> Response {
+        let avg = self.averages();
+        let active_receivers = self.receivers.iter().filter(|r| r.info.active).count();
+        let rate = self
+            .receivers
+            .iter()
+            .filter_map(|r| r.rate.as_ref().and_then(|c| c.rate()))
+            .reduce(f64::min);
+        let now = wall_ms();
+        let state = if self.stopped {
+            "STOPPED"
+        } else if self.started.is_some() {
+            "ACTIVE"
+        } else {
+            "INITIALIZED"
+        };
+        json_response(&json!({
+            "appName": ui.app_name,
+            "startTime": self.started,
+            "batchDuration": self.interval,
+            "uptime": self.started.map(|s| now.saturating_sub(s)),
+            "numReceivers": self.receivers.len(),
+            "numActiveReceivers": active_receivers,
+            "numInactiveReceivers": self.receivers.len() - active_receivers,
+            "numTotalCompletedBatches": self.total_completed,
+            "numRetainedCompletedBatches": self.completed.len(),
+            "numActiveBatches": self.active.len(),
+            "numProcessedRecords": self.processed_records,
+            "numReceivedRecords": self.received_records,
+            "avgInputRate": avg.input_rate,
+            "avgSchedulingDelay": avg.scheduling_delay,
+            "avgProcessingTime": avg.processing_time,
+            "avgTotalDelay": avg.total_delay,
+            "backpressure": { "enabled": ui.backpressure, "rate": rate },
+            "state": state,
+        }))
+    }
+
+    /// Active batches then completed ones, newest first.
+    pub(super) fn batches(&self, ui: &Snapshots) -> Response {
+        let body = self.batches_json.get_or_init(|| {
+            let mut rendered = ui.completed_json.lock().expect("rendered batches lock");
+            let mut out = String::from("[");
+            let mut first = true;
+            let mut push = |s: &str| {
+                if !std::mem::take(&mut first) {
+                    out.push(',');
+                }
+                out.push_str(s);
+            };
+            for (b, ops) in self.active.iter().rev() {
+                let status = if b.processing_start_time.is_some() {
+                    "PROCESSING"
+                } else {
+                    "QUEUED"
+                };
+                push(&batch_json(self.interval, b, ops, status).to_string());
+            }
+            for c in self.completed.iter().rev() {
+                let time = c.info.batch_time.milliseconds();
+                let s = rendered.entry(time).or_insert_with(|| {
+                    batch_json(self.interval, &c.info, &c.ops, "COMPLETED")
+                        .to_string()
+                        .into()
+                });
+                push(s);
+            }
+            out.push(']');
+            // Forget the batches no longer retained.
+            match self.completed.first() {
+                Some(oldest) => {
+                    let keep = rendered.split_off(&oldest.info.batch_time.milliseconds());
+                    *rendered = keep;
+                }
+                None => rendered.clear(),
+            }
+            Bytes::from(out)
+        });
+        raw_json(body.clone())
+    }
+
+    /// A batch's output operations, if the batch is active or retained.
+    pub(super) fn operations(&self, batch: u64) -> Option<Response> {
+        let ops = match self
+            .completed
+            .binary_search_by_key(&batch, |c| c.info.batch_time.milliseconds())
+        {
+            Ok(i) => &self.completed[i].ops,
+            Err(_) => {
+                &self
+                    .active
+                    .iter()
+                    .find(|(b, _)| b.batch_time.milliseconds() == batch)?
+                    .1
+            }
+        };
+        let list: Vec<Value> = ops
+            .iter()
+            .map(|o| {
+                json!({
+                    "outputOpId": o.id,
+                    "name": o.name,
+                    "startTime": o.start_time,
+                    "endTime": o.end_time,
+                    "duration": o.end_time.map(|e| e.saturating_sub(o.start_time)),
+                    "failureReason": o.failure_reason,
+                })
+            })
+            .collect();
+        Some(json_response(&list))
+    }
+
+    pub(super) fn receivers(&self) -> Response {
+        // The event rates change only when a batch completes: rendered once.
+        let rates = self.rates_json.get_or_init(|| {
+            self.receivers
+                .iter()
+                .map(|r| {
+                    let pairs: Vec<(u64, f64)> = r.rates.iter().copied().collect();
+                    serde_json::value::to_raw_value(&pairs).expect("numbers serialise")
+                })
+                .collect()
+        });
+        let list: Vec<ReceiverJson<'_>> = self
+            .receivers
+            .iter()
+            .zip(rates)
+            .map(|(r, rates)| ReceiverJson {
+                stream_id: r.stream_id,
+                stream_name: &r.info.name,
+                is_active: r.info.active,
+                worker: r.info.worker,
+                last_error: r.info.last_error.as_deref(),
+                last_error_time: r.last_error_time,
+                num_records: r.read.load(Ordering::Relaxed),
+                avg_event_rate: mean(r.rates.iter().map(|(_, v)| *v)),
+                event_rates: rates,
+                rate_limit: r.rate.as_ref().and_then(|c| c.rate()),
+            })
+            .collect();
+        json_response(&list)
+    }
+
+    pub(super) fn dashboards(&self) -> Response {
+        let body = self.dashboards_json.get_or_init(|| {
+            let list: Vec<Value> = self
+                .dashboards
+                .iter()
+                .map(|d| json!({ "id": d.id, "title": d.title }))
+                .collect();
+            Bytes::from(serde_json::to_vec(&list).expect("JSON values serialise"))
+        });
+        raw_json(body.clone())
+    }
+
+    pub(super) fn dashboard(&self, id: usize) -> Option<Response> {
+        let d = self.dashboards.get(id)?;
+        let body = self.dashboard_json[id].get_or_init(|| {
+            let c: &DashboardContent = &d.content;
+            let v = json!({
+                "id": d.id,
+                "title": d.title,
+                "kind": if d.pairs { "pairs" } else { "records" },
+                "batchTime": c.batch_time,
+                "updated": c.updated,
+                "numRows": c.num_rows,
+                "rows": c.rows.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>(),
+                "records": c.records,
+                "numTruncated": c.truncated,
+                "totalTruncated": d.total_truncated,
+            });
+            Bytes::from(serde_json::to_vec(&v).expect("JSON values serialise"))
+        });
+        Some(raw_json(body.clone()))
+    }
+
+    pub(super) fn metrics(&self) -> Response {
+        let mut m = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+            let _ = writeln!(m, "# HELP {name} {help}");
+            let _ = writeln!(m, "# TYPE {name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(m, "{name}{labels} {v}");
+            }
+        };
+        let one = |v: f64| vec![(String::new(), v)];
+        metric(
+            "ember_batch_interval_seconds",
+            "gauge",
+            "The batch interval.",
+            &one(self.interval as f64 / 1000.0),
+        );
+        metric(
+            "ember_batches_completed_total",
+            "counter",
+            "Batches every output operation has finished.",
+            &one(self.total_completed as f64),
+        );
+        metric(
+            "ember_batches_active",
+            "gauge",
+            "Batches closed by their sources and not yet completed.",
+            &one(self.active.len() as f64),
+        );
+        metric(
+            "ember_records_received_total",
+            "counter",
+            "Records the sources put into batches.",
+            &one(self.received_records as f64),
+        );
+        metric(
+            "ember_records_processed_total",
+            "counter",
+            "Records in completed batches.",
+            &one(self.processed_records as f64),
+        );
+        if let Some(last) = self.completed.last().map(|c| &c.info) {
+            let delays = [
+                ("scheduling", last.scheduling_delay()),
+                ("processing", last.processing_delay()),
+                ("total", last.total_delay()),
+            ];
+            let samples: Vec<(String, f64)> = delays
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| (format!("{{kind=\"{k}\"}}"), v as f64 / 1000.0)))
+                .collect();
+            metric(
+                "ember_last_batch_delay_seconds",
+                "gauge",
+                "Delays of the last completed batch (Spark's definitions).",
+                &samples,
+            );
+            metric(
+                "ember_last_batch_records",
+                "gauge",
+                "Records in the last completed batch.",
+                &one(last.num_records() as f64),
+            );
+            metric(
+                "ember_last_completed_batch_time_seconds",
+                "gauge",
+                "The batch time of the last completed batch.",
+                &one(last.batch_time.milliseconds() as f64 / 1000.0),
+            );
+        }
+        let per = |f: &dyn Fn(&ReceiverStatus) -> Option<f64>| -> Vec<(String, f64)> {
+            self.receivers
+                .iter()
+                .filter_map(|r| {
+                    f(r).map(|v| (format!("{{receiver=\"{}\"}}", label(&r.info.name)), v))
+                })
+                .collect()
+        };
+        metric(
+            "ember_receiver_records_total",
+            "counter",
+            "Records a receiver has read.",
+            &per(&|r| Some(r.read.load(Ordering::Relaxed) as f64)),
+        );
+        metric(
+            "ember_receiver_active",
+            "gauge",
+            "Whether a receiver is connected (1) or not (0).",
+            &per(&|r| Some(if r.info.active { 1.0 } else { 0.0 })),
+        );
+        metric(
+            "ember_receiver_rate_limit",
+            "gauge",
+            "A receiver's current rate limit in records/s, when it has one.",
+            &per(&|r| r.rate.as_ref().and_then(|c| c.rate())),
+        );
+        if let Some(s) = self.started {
+            metric(
+                "ember_uptime_seconds",
+                "gauge",
+                "Time since the context started.",
+                &one(wall_ms().saturating_sub(s) as f64 / 1000.0),
+            );
+        }
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            m,
+        )
+            .into_response()
+    }
+}
+
+struct Averages {
+    input_rate: Option<f64>,
+    scheduling_delay: Option<f64>,
+    processing_time: Option<f64>,
+    total_delay: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReceiverJson<'a> {
+    stream_id: usize,
+    stream_name: &'a str,
+    is_active: bool,
+    worker: usize,
+    last_error: Option<&'a str>,
+    last_error_time: Option<u64>,
+    num_records: u64,
+    avg_event_rate: Option<f64>,
+    event_rates: &'a RawValue,
+    rate_limit: Option<f64>,
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0u64), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+fn batch_json(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status: &str) -> Value {
+    let time = b.batch_time.milliseconds();
+    let failed = ops.iter().filter(|o| o.failure_reason.is_some()).count();
+    let finished = ops.iter().filter(|o| o.end_time.is_some()).count();
+    json!({
+        "batchId": time,
+        "batchTime": time,
+        "status": status,
+        "batchDuration": interval,
+        "inputSize": b.num_records(),
+        "recordsByInput": b.records_by_input,
+        "submissionTime": b.submission_time,
+        "processingStartTime": b.processing_start_time,
+        "processingEndTime": b.processing_end_time,
+        "schedulingDelay": b.scheduling_delay(),
+        "processingTime": b.processing_delay(),
+        "totalDelay": b.total_delay(),
+        "numActiveOutputOps": ops.len() - finished,
+        "numCompletedOutputOps": finished - failed,
+        "numFailedOutputOps": failed,
+        "numTotalOutputOps": ops.len(),
+        "firstFailureReason": ops.iter().find_map(|o| o.failure_reason.clone()),
+    })
+}
+
+/// Escapes a Prometheus label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn json_response(v: &impl Serialize) -> Response {
+    raw_json(Bytes::from(
+        serde_json::to_vec(v).expect("UI answers serialise"),
+    ))
+}
+
+fn raw_json(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
