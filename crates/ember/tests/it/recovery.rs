@@ -242,6 +242,15 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
 
 const CHILD_ENV: &str = "EMBER_RECOVERY_CHILD";
 
+/// How many SIGKILLs a kill test deals: 10, or `EMBER_SOAK_KILLS` for a
+/// longer soak (`EMBER_SOAK_KILLS=40 cargo test -p ember --test it kill`).
+fn kills_wanted() -> usize {
+    std::env::var("EMBER_SOAK_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
 /// The child's program, when this binary is started as the child; a no-op
 /// in a normal test run.
 #[test]
@@ -327,12 +336,13 @@ fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    let wanted = kills_wanted();
     let mut kills = 0;
     let mut next_kill = Instant::now() + Duration::from_millis(rng.gen_range(300..900));
     for (name, text) in &files {
         drop_file(input.path(), name, text, None);
         std::thread::sleep(Duration::from_millis(rng.gen_range(20..80)));
-        if Instant::now() >= next_kill && kills < 10 {
+        if Instant::now() >= next_kill && kills < wanted {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
             kills += 1;
@@ -341,7 +351,7 @@ fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
             next_kill = Instant::now() + Duration::from_millis(rng.gen_range(200..700));
         }
     }
-    while kills < 10 {
+    while kills < wanted {
         std::thread::sleep(Duration::from_millis(rng.gen_range(100..400)));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -355,7 +365,7 @@ fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(kills, 10);
+    assert_eq!(kills, wanted);
     assert_eq!(
         read_word_counts(&out),
         expected,
@@ -603,7 +613,7 @@ fn lines_read_are_counted_exactly_once_across_kills(child_kind: LinesChild) {
 
     let mut rng = StdRng::seed_from_u64(11);
     let mut child = spawn_socket_child(child_kind, port, ckpt.path(), &out, 2);
-    for kill in 1..=10 {
+    for kill in 1..=kills_wanted() {
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..900)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
