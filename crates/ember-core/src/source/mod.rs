@@ -59,6 +59,28 @@ pub(crate) trait BatchSource<T>: 'static {
     }
 }
 
+/// A source that is stopped when dropped, unless it was stopped before: a
+/// dataflow dropped after a stop at once still ends its receivers' threads.
+struct StopOnDrop<T, S: BatchSource<T>> {
+    src: S,
+    stopped: bool,
+    _records: std::marker::PhantomData<T>,
+}
+
+impl<T, S: BatchSource<T>> StopOnDrop<T, S> {
+    fn stop(&mut self) {
+        if !std::mem::replace(&mut self.stopped, true) {
+            self.src.stop();
+        }
+    }
+}
+
+impl<T, S: BatchSource<T>> Drop for StopOnDrop<T, S> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Builds the timely operator around a [`BatchSource`]. `active` is false on
 /// workers where this source has nothing to do (e.g. a socket receiver runs
 /// on one worker): they hold no capability, so the others set the pace.
@@ -80,7 +102,11 @@ where
         let sync = scope.worker().sync_activator_for(info.address.to_vec());
         ctx.shared.clock().register(sync.clone());
         ctx.shared.register_waker(sync.clone());
-        let mut src = make(sync);
+        let mut guard = StopOnDrop {
+            src: make(sync),
+            stopped: false,
+            _records: std::marker::PhantomData,
+        };
         let interval = ctx.interval();
         let mut cap = active.then(|| cap.delayed(&ctx.first_time(interval)));
         let mut out = Vec::new();
@@ -88,6 +114,7 @@ where
         let mut emitted = 0u64;
         move |output| {
             let Some(c) = cap.as_mut() else { return };
+            let src = &mut guard.src;
             let shared = &ctx.shared;
             let now = shared.clock().now_ms();
             let mut failed = None;
@@ -139,7 +166,7 @@ where
                         tracing::error!(source = %name, "{e}");
                         shared.fail(e);
                     }
-                    src.stop();
+                    guard.stop();
                     cap = None;
                 }
             }

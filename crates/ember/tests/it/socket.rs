@@ -252,3 +252,29 @@ fn a_line_over_the_limit_is_dropped_and_the_rest_kept() {
         assert!(got == want, "limit {limit:?}: the lines differ");
     }
 }
+
+#[test]
+fn a_stop_at_once_closes_the_receivers_connection() {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let conf = StreamingConf::new("socket-stop", millis(100))
+        .master("local[2]")
+        .unwrap()
+        .ui(None);
+    let ssc = StreamingContext::new(conf).unwrap();
+    ssc.define(move |s| s.socket_text_stream("127.0.0.1", port).print())
+        .unwrap();
+    ssc.start().unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    ssc.stop(false).unwrap();
+    // The receiver's thread ended with the context: its end of the
+    // connection is closed, so a read sees the end of the stream.
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = conn
+        .read(&mut buf)
+        .expect("closed within 10 s, not timed out");
+    assert_eq!(n, 0);
+}
