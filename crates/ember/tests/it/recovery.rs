@@ -855,17 +855,120 @@ impl ember::Receiver for QueueLines {
     }
 }
 
+/// A TCP server the socket source reads from; the test writes blocks of
+/// lines to the connection the newest context made.
+#[derive(Clone)]
+struct SocketLines {
+    port: u16,
+    /// Connections in the order they came, and how many of them are from
+    /// contexts before the current one.
+    conns: Arc<Mutex<(Vec<std::net::TcpStream>, usize)>>,
+}
+
+impl SocketLines {
+    fn new() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let conns: Arc<Mutex<(Vec<std::net::TcpStream>, usize)>> = Arc::default();
+        let all = conns.clone();
+        std::thread::spawn(move || {
+            for c in listener.incoming().flatten() {
+                all.lock().unwrap().0.push(c);
+            }
+        });
+        SocketLines { port, conns }
+    }
+
+    /// A new context starts: only its connections count from now on.
+    fn reset(&self) {
+        let mut conns = self.conns.lock().unwrap();
+        conns.1 = conns.0.len();
+    }
+
+    /// Writes a block of lines to the newest context's connection (waiting
+    /// for it to connect).
+    fn store(&self, block: Vec<String>) {
+        use std::io::Write;
+        let text = block.join("\n") + "\n";
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            {
+                let mut conns = self.conns.lock().unwrap();
+                let old = conns.1;
+                if let Some(c) = conns.0[old..].last_mut() {
+                    c.write_all(text.as_bytes()).unwrap();
+                    c.flush().unwrap();
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the socket source never connected"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Where the logged receiver's lines come from.
+#[derive(Clone)]
+enum LineSource {
+    Queue(QueueLines),
+    Socket(SocketLines),
+}
+
+impl LineSource {
+    fn both() -> [LineSource; 2] {
+        [
+            LineSource::Queue(QueueLines::default()),
+            LineSource::Socket(SocketLines::new()),
+        ]
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            LineSource::Queue(_) => "custom receiver",
+            LineSource::Socket(_) => "socket",
+        }
+    }
+
+    fn store(&self, block: Vec<String>) {
+        match self {
+            LineSource::Queue(q) => q.store(block),
+            LineSource::Socket(s) => s.store(block),
+        }
+    }
+
+    /// A new context starts (see [`SocketLines::reset`]).
+    fn reset(&self) {
+        if let LineSource::Socket(l) = self {
+            l.reset();
+        }
+    }
+
+    fn stream<'s>(&self, s: &StreamingScope<'s>) -> DStream<'s, String> {
+        let options = ember::ReceiverOptions::default()
+            .write_ahead_log(true)
+            .reconnect_delay(millis(20));
+        match self {
+            LineSource::Queue(q) => s.receiver_stream_with(q.clone(), options),
+            LineSource::Socket(l) => s.socket_text_stream_with("127.0.0.1", l.port, options),
+        }
+    }
+}
+
 fn wal_context(
     clock: &ManualClock,
     ckpt: &Path,
-    queue: &QueueLines,
+    source: &LineSource,
     fresh: bool,
     seen: &Arc<Mutex<Vec<(u64, Counts)>>>,
 ) -> StreamingContext {
-    let (clock, dir, queue, seen) = (
+    source.reset();
+    let (clock, dir, source, seen) = (
         clock.clone(),
         ckpt.to_path_buf(),
-        queue.clone(),
+        source.clone(),
         seen.clone(),
     );
     StreamingContext::get_or_create(dir.clone(), move || {
@@ -877,8 +980,7 @@ fn wal_context(
         let ssc = StreamingContext::with_clock(conf, clock)?;
         ssc.checkpoint(&dir);
         ssc.define(move |s| {
-            let options = ember::ReceiverOptions::default().write_ahead_log(true);
-            let lines = s.receiver_stream_with(queue.clone(), options);
+            let lines = source.stream(s);
             let seen = seen.clone();
             running_counts(&lines.map(|l| (l, 1u64))).foreach_rdd(move |batch, t| {
                 seen.lock()
@@ -899,7 +1001,7 @@ fn run_until_counted(
     word: &str,
     n: u64,
 ) -> u64 {
-    loop {
+    for _ in 0..40 {
         clock.advance(seconds(1));
         let t = clock.now_ms() - T0;
         ssc.await_batch(Time::from_millis(T0 + t)).unwrap();
@@ -908,19 +1010,24 @@ fn run_until_counted(
         if last.1.get(word) == Some(&n) {
             return t;
         }
-        assert!(t < 50_000, "{word} never counted {n} times: {last:?}");
+        // A socket's lines may still be on their way: give them a moment
+        // before the next batch closes.
+        std::thread::sleep(Duration::from_millis(10));
     }
+    panic!(
+        "{word} never counted {n} times in 40 batches: {:?}",
+        seen.lock().unwrap().last()
+    );
 }
 
 /// Runs the logged receiver: blocks in the batches up to the checkpoint at
 /// 4000, then blocks of `d` until one lands in a batch after the newest
 /// checkpoint, then stops at once. Returns the log's directory and how
 /// many `d`s were counted.
-fn run_logged_receiver_past_a_checkpoint(ckpt: &Path) -> (PathBuf, u64) {
+fn run_logged_receiver_past_a_checkpoint(ckpt: &Path, queue: &LineSource) -> (PathBuf, u64) {
     let clock = ManualClock::starting_at(T0);
-    let queue = QueueLines::default();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let ssc = wal_context(&clock, ckpt, &queue, false, &seen);
+    let ssc = wal_context(&clock, ckpt, queue, false, &seen);
     ssc.start().unwrap();
     for word in ["a", "b", "c"] {
         queue.store(vec![word.to_string(); 3]);
@@ -960,18 +1067,22 @@ fn segments(log: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn an_intact_write_ahead_log_resumes_exactly() {
-    let ckpt = tempfile::tempdir().unwrap();
-    let (_, d) = run_logged_receiver_past_a_checkpoint(ckpt.path());
-    let clock = ManualClock::starting_at(T0 + 60_000);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let ssc = wal_context(&clock, ckpt.path(), &QueueLines::default(), false, &seen);
-    ssc.start().unwrap();
-    ssc.await_batch(Time::from_millis(T0 + 60_000)).unwrap();
-    ssc.stop(false).unwrap();
-    assert_eq!(
-        seen.lock().unwrap().last().unwrap().1,
-        counts(&[("a", 3), ("b", 3), ("c", 3), ("d", d)])
-    );
+    for source in LineSource::both() {
+        let ckpt = tempfile::tempdir().unwrap();
+        let (_, d) = run_logged_receiver_past_a_checkpoint(ckpt.path(), &source);
+        let clock = ManualClock::starting_at(T0 + 60_000);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let ssc = wal_context(&clock, ckpt.path(), &source, false, &seen);
+        ssc.start().unwrap();
+        ssc.await_batch(Time::from_millis(T0 + 60_000)).unwrap();
+        ssc.stop(false).unwrap();
+        assert_eq!(
+            seen.lock().unwrap().last().unwrap().1,
+            counts(&[("a", 3), ("b", 3), ("c", 3), ("d", d)]),
+            "{}",
+            source.name()
+        );
+    }
 }
 
 #[test]
@@ -1000,34 +1111,36 @@ fn each_kind_of_write_ahead_log_damage_is_refused_naming_what_is_wrong() {
         }),
     ];
     for (kind, damage) in kinds {
-        let ckpt = tempfile::tempdir().unwrap();
-        let (log, _) = run_logged_receiver_past_a_checkpoint(ckpt.path());
-        let expect = damage(&log);
-        let clock = ManualClock::starting_at(T0 + 60_000);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let queue = QueueLines::default();
-        let ssc = wal_context(&clock, ckpt.path(), &queue, false, &seen);
-        let err = ssc.start().unwrap_err();
-        let text = err.to_string();
-        assert!(
-            matches!(err, ember::Error::Checkpoint { .. })
-                && text.contains("write-ahead log is damaged")
-                && text.contains(&expect)
-                && text.contains("--fresh-start"),
-            "{kind}: {text}"
-        );
-        assert!(seen.lock().unwrap().is_empty(), "{kind}: no batch ran");
+        for source in LineSource::both() {
+            let ckpt = tempfile::tempdir().unwrap();
+            let (log, _) = run_logged_receiver_past_a_checkpoint(ckpt.path(), &source);
+            let expect = damage(&log);
+            let clock = ManualClock::starting_at(T0 + 60_000);
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let ssc = wal_context(&clock, ckpt.path(), &source, false, &seen);
+            let err = ssc.start().unwrap_err();
+            let text = err.to_string();
+            let what = format!("{kind}, {}", source.name());
+            assert!(
+                matches!(err, ember::Error::Checkpoint { .. })
+                    && text.contains("write-ahead log is damaged")
+                    && text.contains(&expect)
+                    && text.contains("--fresh-start"),
+                "{what}: {text}"
+            );
+            assert!(seen.lock().unwrap().is_empty(), "{what}: no batch ran");
 
-        // The explicit way out starts from empty state.
-        let ssc = wal_context(&clock, ckpt.path(), &queue, true, &seen);
-        ssc.start().unwrap();
-        queue.store(vec!["e".to_string()]);
-        run_until_counted(&ssc, &clock, &seen, "e", 1);
-        ssc.stop(false).unwrap();
-        assert_eq!(
-            seen.lock().unwrap().last().unwrap().1,
-            counts(&[("e", 1)]),
-            "{kind}"
-        );
+            // The explicit way out starts from empty state.
+            let ssc = wal_context(&clock, ckpt.path(), &source, true, &seen);
+            ssc.start().unwrap();
+            source.store(vec!["e".to_string()]);
+            run_until_counted(&ssc, &clock, &seen, "e", 1);
+            ssc.stop(false).unwrap();
+            assert_eq!(
+                seen.lock().unwrap().last().unwrap().1,
+                counts(&[("e", 1)]),
+                "{what}"
+            );
+        }
     }
 }
