@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use timely::dataflow::ProbeHandle;
 
@@ -917,9 +917,16 @@ fn run_worker(
     let mut checkpoints = CheckpointScheduler::new(shared, &ctx);
     // The first worker of each process reports completed batches.
     let reporter = index % shared.workers() == 0;
+    let mut meter = shared
+        .conf()
+        .backpressure
+        .then(|| BusyClock::new(worker, shared, index % shared.workers()));
     let ran = catch_unwind(AssertUnwindSafe(|| {
         while !shared.aborted() {
             let more = worker.step_or_park(Some(PARK));
+            if let Some(m) = meter.as_mut() {
+                m.stepped();
+            }
             let frontier = probe.with_frontier(|f| f.first().copied());
             checkpoints.write_due(shared, &ctx, frontier);
             if reporter {
@@ -929,6 +936,9 @@ fn run_worker(
                     // The program's graph is done everywhere: nothing more to say.
                     control.input = None;
                 }
+            }
+            if let Some(m) = meter.as_mut() {
+                m.housekept();
             }
             if !more {
                 break;
@@ -940,6 +950,51 @@ fn run_worker(
     // steps the dataflows to their end after this returns.
     control.announce(shared);
     ended
+}
+
+/// Measures how long a worker works, for backpressure: a step either
+/// parks or runs what is active, never both, and what it ran is still
+/// listed as active until the next step, so a step after which nothing is
+/// listed parked (a timer that came due while it did is only listed by
+/// the next step); the bookkeeping between steps is work too.
+struct BusyClock {
+    activations: std::rc::Rc<std::cell::RefCell<timely::scheduling::Activations>>,
+    meter: Arc<crate::rate::BusyMeter>,
+    slot: usize,
+    mark: Instant,
+    stepped: Instant,
+}
+
+impl BusyClock {
+    fn new(worker: &timely::worker::Worker, shared: &Shared, slot: usize) -> Self {
+        let now = Instant::now();
+        BusyClock {
+            activations: worker.activations(),
+            meter: shared.busy().clone(),
+            slot,
+            mark: now,
+            stepped: now,
+        }
+    }
+
+    /// A step returned.
+    fn stepped(&mut self) {
+        self.stepped = Instant::now();
+        let ran = std::cell::Cell::new(false);
+        self.activations.borrow().map_active(|_| ran.set(true));
+        if ran.get() {
+            self.meter
+                .add(self.slot, self.stepped.duration_since(self.mark));
+        }
+    }
+
+    /// The bookkeeping after a step is done (measured before the next step,
+    /// so a batch reported complete counts the step that completed it).
+    fn housekept(&mut self) {
+        self.mark = Instant::now();
+        self.meter
+            .add(self.slot, self.mark.duration_since(self.stepped));
+    }
 }
 
 /// Agrees with the other processes on the zero time, the graph and the

@@ -920,7 +920,9 @@ where
     let active = ctx.index == receiver_worker;
     let rate = Arc::new(ctx.shared.conf().rate_control());
     let read = if active {
-        ctx.shared.bus().listen(rate.listener(&name));
+        ctx.shared
+            .bus()
+            .listen(rate.listener(&name, ctx.shared.busy().clone()));
         ctx.shared
             .bus()
             .add_receiver(&name, ctx.index, rate.clone())
