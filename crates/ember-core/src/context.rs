@@ -923,10 +923,11 @@ fn run_worker(
         .then(|| BusyClock::new(worker, shared, index % shared.workers()));
     let ran = catch_unwind(AssertUnwindSafe(|| {
         while !shared.aborted() {
-            let more = worker.step_or_park(Some(PARK));
-            if let Some(m) = meter.as_mut() {
-                m.stepped();
-            }
+            let more = match meter.as_mut() {
+                Some(m) => m.step(worker),
+                None => worker.step_or_park(Some(PARK)),
+            };
+            let stepped = meter.as_ref().map(|_| Instant::now());
             let frontier = probe.with_frontier(|f| f.first().copied());
             checkpoints.write_due(shared, &ctx, frontier);
             if reporter {
@@ -937,8 +938,8 @@ fn run_worker(
                     control.input = None;
                 }
             }
-            if let Some(m) = meter.as_mut() {
-                m.housekept();
+            if let (Some(m), Some(from)) = (meter.as_ref(), stepped) {
+                m.housekept(from);
             }
             if !more {
                 break;
@@ -952,48 +953,57 @@ fn run_worker(
     ended
 }
 
-/// Measures how long a worker works, for backpressure: a step either
-/// parks or runs what is active, never both, and what it ran is still
-/// listed as active until the next step, so a step after which nothing is
-/// listed parked (a timer that came due while it did is only listed by
-/// the next step); the bookkeeping between steps is work too.
+/// Measures how long a worker works, for backpressure. A timely step
+/// either parks or runs what is active, never both, and what it ran is
+/// still listed as active until the next step. So the worker takes steps
+/// that never park, counted as work as they go, while they run something;
+/// when one ran nothing, it takes a step that may park, which counts only
+/// if it ran something after all (input that came while it looked). The
+/// bookkeeping between steps is work too.
 struct BusyClock {
     activations: std::rc::Rc<std::cell::RefCell<timely::scheduling::Activations>>,
     meter: Arc<crate::rate::BusyMeter>,
     slot: usize,
-    mark: Instant,
-    stepped: Instant,
 }
 
 impl BusyClock {
     fn new(worker: &timely::worker::Worker, shared: &Shared, slot: usize) -> Self {
-        let now = Instant::now();
         BusyClock {
             activations: worker.activations(),
             meter: shared.busy().clone(),
             slot,
-            mark: now,
-            stepped: now,
         }
     }
 
-    /// A step returned.
-    fn stepped(&mut self) {
-        self.stepped = Instant::now();
+    /// Whether the last step ran anything.
+    fn ran(&self) -> bool {
         let ran = std::cell::Cell::new(false);
         self.activations.borrow().map_active(|_| ran.set(true));
-        if ran.get() {
-            self.meter
-                .add(self.slot, self.stepped.duration_since(self.mark));
-        }
+        ran.get()
     }
 
-    /// The bookkeeping after a step is done (measured before the next step,
-    /// so a batch reported complete counts the step that completed it).
-    fn housekept(&mut self) {
-        self.mark = Instant::now();
-        self.meter
-            .add(self.slot, self.mark.duration_since(self.stepped));
+    /// One step, parking when there is nothing to do; whether dataflows
+    /// remain, as `step_or_park` says.
+    fn step(&mut self, worker: &mut timely::worker::Worker) -> bool {
+        let began = Instant::now();
+        self.meter.begin(self.slot, began);
+        let more = worker.step();
+        let stepped = Instant::now();
+        self.meter.end(self.slot, stepped);
+        if self.ran() {
+            return more;
+        }
+        let more = worker.step_or_park(Some(PARK));
+        if self.ran() {
+            self.meter.add(self.slot, stepped.elapsed());
+        }
+        more
+    }
+
+    /// The bookkeeping after a step is done (counted after the step, so a
+    /// batch reported complete counts the step that completed it).
+    fn housekept(&self, from: Instant) {
+        self.meter.add(self.slot, from.elapsed());
     }
 }
 

@@ -39,8 +39,8 @@
 //!   was sustained: the limit never falls below what it carried;
 //! - a late batch (scheduling delay, or completed more than an interval
 //!   after its time) never raises the limit;
-//! - the limit never exceeds twice what a recent batch carried, so an
-//!   estimate from small batches is tried out in steps.
+//! - the limit never exceeds twice what a recent batch on time carried,
+//!   so an estimate from small batches is tried out in steps.
 //!
 //! A process measures its own workers only. When all five batches were
 //! late, the workers somewhere were saturated, so what completed per second
@@ -209,8 +209,8 @@ struct Sample {
     behind: bool,
 }
 
-/// The most a new limit may exceed what a recent batch carried, as a
-/// factor: an estimate from small batches, or from a meter that does not
+/// The most a new limit may exceed what a recent batch on time carried, as
+/// a factor: an estimate from small batches, or from a meter that does not
 /// see all the work, is tried out in steps.
 const GROWTH: f64 = 2.0;
 
@@ -322,8 +322,19 @@ impl RateControl {
         };
         let per_second = 1000.0 / interval.max(1) as f64;
         let carried = records as f64 * per_second;
-        let most = e.recent.iter().map(|s| s.records).max().unwrap_or(0) as f64 * per_second;
-        let mut estimate = pid.min(GROWTH * most);
+        // Growth is measured from what batches on time carried: a late
+        // batch, large for being late, says nothing of what is sustainable.
+        let sustained = e
+            .recent
+            .iter()
+            .skip(1)
+            .filter(|s| !s.behind)
+            .map(|s| s.records)
+            .max();
+        let mut estimate = match sustained {
+            Some(most) => pid.min(GROWTH * most as f64 * per_second),
+            None => pid,
+        };
         if scheduling > 0 || total > interval {
             // Late: the rate may fall, not rise.
             estimate = estimate.min(self.current());
@@ -332,6 +343,7 @@ impl RateControl {
             // sustained, and its rate is never cut.
             estimate = estimate.max(carried);
         }
+        let estimate = estimate.max(e.pid.settings.min_rate);
         if estimate != pid {
             e.pid.latest_rate = estimate;
         }
@@ -413,31 +425,78 @@ impl StreamingListener for RateListener {
 /// How long each worker of this process has spent working (running
 /// operators, writing checkpoints), as opposed to waiting for input:
 /// Spark's processing time, for a job that runs as its records arrive.
+///
+/// A step in progress counts as it goes, so that one long step (an output
+/// working through a large batch) is not missing from a reading taken
+/// meanwhile.
 #[derive(Debug)]
 pub(crate) struct BusyMeter {
+    epoch: Instant,
+    /// Busy time of finished work, ns, per worker.
     nanos: Box<[AtomicU64]>,
+    /// When the step in progress began, ns since `epoch` (0: none).
+    since: Box<[AtomicU64]>,
 }
 
 impl BusyMeter {
     /// A meter for `workers` workers.
     pub(crate) fn new(workers: usize) -> Self {
+        let zeros = || (0..workers.max(1)).map(|_| AtomicU64::new(0)).collect();
         BusyMeter {
-            nanos: (0..workers.max(1)).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
+            nanos: zeros(),
+            since: zeros(),
         }
     }
 
-    /// Worker `worker` (of this process) worked for `d` more.
+    fn nanos_at(&self, t: Instant) -> u64 {
+        // Never 0, which means no step.
+        (t.saturating_duration_since(self.epoch).as_nanos() as u64).max(1)
+    }
+
+    /// Worker `worker` (of this process) begins a step that works, at `t`.
+    pub(crate) fn begin(&self, worker: usize, t: Instant) {
+        if let Some(s) = self.since.get(worker) {
+            s.store(self.nanos_at(t), Ordering::Relaxed);
+        }
+    }
+
+    /// Worker `worker` ends the step it began, at `t`.
+    pub(crate) fn end(&self, worker: usize, t: Instant) {
+        let (Some(s), Some(n)) = (self.since.get(worker), self.nanos.get(worker)) else {
+            return;
+        };
+        let began = s.load(Ordering::Relaxed);
+        if began != 0 {
+            // Counted before the step is cleared: a reading in between
+            // counts it twice rather than not at all.
+            n.fetch_add(self.nanos_at(t).saturating_sub(began), Ordering::Relaxed);
+            s.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Worker `worker` worked for `d` more.
     pub(crate) fn add(&self, worker: usize, d: Duration) {
         if let Some(n) = self.nanos.get(worker) {
             n.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
         }
     }
 
-    /// Each worker's busy time so far, ns.
+    /// Each worker's busy time so far, ns, steps in progress included.
     pub(crate) fn read(&self) -> Vec<u64> {
+        let now = self.nanos_at(Instant::now());
         self.nanos
             .iter()
-            .map(|n| n.load(Ordering::Relaxed))
+            .zip(self.since.iter())
+            .map(|(n, s)| {
+                let began = s.load(Ordering::Relaxed);
+                let running = if began == 0 {
+                    0
+                } else {
+                    now.saturating_sub(began)
+                };
+                n.load(Ordering::Relaxed) + running
+            })
             .collect()
     }
 }
