@@ -33,21 +33,27 @@
 //! the proportional, integral and derivative terms ([`PidSettings`]), where
 //! the integral term is the backlog the scheduling delay stands for
 //! (`scheduling delay × processing rate / interval`), and never less than
-//! `min_rate`. Around it, three guards:
+//! `min_rate`. Around it, four guards:
 //!
 //! - a batch that completed within its interval, with no scheduling delay,
 //!   was sustained: the limit never falls below what it carried;
 //! - a late batch (scheduling delay, or completed more than an interval
 //!   after its time) never raises the limit;
 //! - the limit never exceeds twice what a recent batch on time carried,
-//!   so an estimate from small batches is tried out in steps.
+//!   so an estimate from small batches is tried out in steps;
+//! - once batches have fallen behind, the rate that completed then is a
+//!   ceiling (raised by batches on time that carry more): the limit returns
+//!   to it quickly and grows beyond it by 3% a batch, so a meter that
+//!   overrates the capacity (the receiver's own thread competing for the
+//!   cores, say) does not drive the limit into the same backlog again and
+//!   again.
 //!
 //! A process measures its own workers only. When all five batches were
 //! late, the workers somewhere were saturated, so what completed per second
 //! of wall time bounds the processing rate too; that covers work done in
 //! another process of a cluster. A job whose slow part runs only in
-//! another process still overshoots until batches fall behind, and then
-//! drains the backlog at the floor: a cycle, but a bounded one.
+//! another process overshoots until batches first fall behind; from then
+//! on the ceiling keeps it near what completed.
 //!
 //! With backpressure on, the first batch after a start or restart is held
 //! to the initial rate: [`StreamingConf::backpressure_initial_rate`], else
@@ -194,6 +200,9 @@ struct Estimating {
     /// The last few completed batches, and before them the one the window
     /// is measured from.
     recent: VecDeque<Sample>,
+    /// What completed per second when batches last fell behind, raised by
+    /// batches on time that carried more: above it the limit grows slowly.
+    ceiling: Option<f64>,
 }
 
 /// What the estimator keeps of a completed batch.
@@ -213,6 +222,10 @@ struct Sample {
 /// a factor: an estimate from small batches, or from a meter that does not
 /// see all the work, is tried out in steps.
 const GROWTH: f64 = 2.0;
+
+/// How much a limit above the rate at which batches last fell behind may
+/// grow per batch on time.
+const PROBE: f64 = 1.03;
 
 /// How many recent batches the processing rate is measured over: work is
 /// pipelined, so the time spent between two completions belongs partly to
@@ -241,6 +254,7 @@ impl RateControl {
                     pid: PidEstimator::new(interval_ms, s),
                     interval_ms,
                     recent: VecDeque::new(),
+                    ceiling: None,
                 })
             }),
         }
@@ -322,6 +336,13 @@ impl RateControl {
         };
         let per_second = 1000.0 / interval.max(1) as f64;
         let carried = records as f64 * per_second;
+        let current = self.current();
+        let late = scheduling > 0 || total > interval;
+        if late {
+            e.ceiling = Some(completed_rate(&e.recent));
+        } else if e.ceiling.is_some_and(|c| carried > c) {
+            e.ceiling = Some(carried);
+        }
         // Growth is measured from what batches on time carried: a late
         // batch, large for being late, says nothing of what is sustainable.
         let sustained = e
@@ -335,9 +356,13 @@ impl RateControl {
             Some(most) => pid.min(GROWTH * most as f64 * per_second),
             None => pid,
         };
-        if scheduling > 0 || total > interval {
-            // Late: the rate may fall, not rise.
-            estimate = estimate.min(self.current());
+        if let Some(c) = e.ceiling {
+            // Quickly back to where batches fell behind, slowly beyond.
+            estimate = estimate.min(c.max(PROBE * current));
+        }
+        if late {
+            // The rate may fall, not rise.
+            estimate = estimate.min(current);
         } else {
             // On time, with nothing queued before it: the batch was
             // sustained, and its rate is never cut.
@@ -391,9 +416,19 @@ fn processing_rate(recent: &VecDeque<Sample>) -> Option<f64> {
     let mut rate = records as f64 * 1000.0 / busy_ms;
     let saturated = recent.len() == WINDOW + 1 && recent.iter().skip(1).all(|s| s.behind);
     if saturated {
-        rate = rate.min(records as f64 * 1000.0 / span_ms);
+        rate = rate.min(completed_rate(recent));
     }
     (rate > 0.0).then_some(rate)
+}
+
+/// What completed per second over the window `recent`: its records over
+/// the wall time between its first and last completions.
+fn completed_rate(recent: &VecDeque<Sample>) -> f64 {
+    let (Some(first), Some(last)) = (recent.front(), recent.back()) else {
+        return 0.0;
+    };
+    let records: u64 = recent.iter().skip(1).map(|s| s.records).sum();
+    records as f64 * 1000.0 / last.end.saturating_sub(first.end).max(1) as f64
 }
 
 impl RateLimit for RateControl {

@@ -284,25 +284,30 @@ fn a_fixed_cost_per_batch_does_not_hold_the_rate_down() {
 
 #[test]
 fn work_the_meter_does_not_see_stays_bounded() {
-    // The sink runs in another process of a cluster: the meter here sees a
-    // tenth of the work, or none. The estimate then overshoots until
-    // batches fall behind, and the backlog term brings it down: a cycle,
-    // but a bounded one that keeps the job busy.
-    for seen in [0.1, 0.0] {
+    // The sink runs in another process of a cluster, or the receiver's
+    // thread takes the cores the workers seem to leave idle: the meter here
+    // sees 60% of the work, a tenth, or none. The estimate overshoots until
+    // batches first fall behind; then the ceiling keeps it near what
+    // completes: dips, but at least half the capacity carried on the whole,
+    // and a bounded backlog.
+    for seen in [0.6, 0.1, 0.0] {
         for interval in [50, 1000] {
             for (shape, job) in shapes(interval, f64::INFINITY, 20_000.0) {
                 let job = Job { seen, ..job };
                 let steps = run(job, 250);
                 let late = &steps[100..];
-                let (_, most) = limits(late);
+                let (least, most) = limits(late);
                 let capacity = job.capacity();
                 let carried = late.iter().map(|s| s.records).sum::<u64>() as f64
                     / (late.len() as u64 * interval) as f64
                     * 1000.0;
                 let queued = late.iter().map(|s| s.scheduling_ms).max().unwrap();
                 assert!(
-                    most <= 4.0 * capacity && carried >= 0.3 * capacity && queued <= 40 * interval,
-                    "{shape}, {interval} ms, {seen} seen: limits up to {most:.0}/s, \
+                    least >= 0.05 * capacity
+                        && most <= 2.0 * capacity
+                        && carried >= 0.5 * capacity
+                        && queued <= 20 * interval,
+                    "{shape}, {interval} ms, {seen} seen: limits {least:.0}..{most:.0}/s, \
                      {carried:.0}/s carried, {queued} ms queued\n{}",
                     show(&steps)
                 );
@@ -349,6 +354,13 @@ fn model_report() {
         (
             "fixed 150ms of 1s",
             Job::new(1000, 200_000.0, 0.00001, 150.0),
+        ),
+        (
+            "slow firehose, 60% seen",
+            Job {
+                seen: 0.6,
+                ..Job::new(200, f64::INFINITY, 0.05, 0.0)
+            },
         ),
         (
             "slow firehose, 10% seen",
