@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use timely::dataflow::ProbeHandle;
 
@@ -1023,9 +1023,17 @@ fn run_worker(
     let mut checkpoints = CheckpointScheduler::new(shared, &ctx);
     // The first worker of each process reports completed batches.
     let reporter = index % shared.workers() == 0;
+    let mut meter = shared
+        .conf()
+        .backpressure
+        .then(|| BusyClock::new(worker, shared, index % shared.workers()));
     let ran = catch_unwind(AssertUnwindSafe(|| {
         while !shared.aborted() {
-            let more = worker.step_or_park(Some(PARK));
+            let more = match meter.as_mut() {
+                Some(m) => m.step(worker),
+                None => worker.step_or_park(Some(PARK)),
+            };
+            let stepped = meter.as_ref().map(|_| Instant::now());
             let frontier = probe.with_frontier(|f| f.first().copied());
             checkpoints.write_due(shared, &ctx, frontier);
             if reporter {
@@ -1035,6 +1043,9 @@ fn run_worker(
                     // The program's graph is done everywhere: nothing more to say.
                     control.input = None;
                 }
+            }
+            if let (Some(m), Some(from)) = (meter.as_ref(), stepped) {
+                m.housekept(from);
             }
             if !more {
                 break;
@@ -1055,6 +1066,60 @@ fn run_worker(
     // steps the dataflows to their end after this returns.
     control.announce(shared);
     ended
+}
+
+/// Measures how long a worker works, for backpressure. A timely step
+/// either parks or runs what is active, never both, and what it ran is
+/// still listed as active until the next step. So the worker takes steps
+/// that never park, counted as work as they go, while they run something;
+/// when one ran nothing, it takes a step that may park, which counts only
+/// if it ran something after all (input that came while it looked). The
+/// bookkeeping between steps is work too.
+struct BusyClock {
+    activations: std::rc::Rc<std::cell::RefCell<timely::scheduling::Activations>>,
+    meter: Arc<crate::rate::BusyMeter>,
+    slot: usize,
+}
+
+impl BusyClock {
+    fn new(worker: &timely::worker::Worker, shared: &Shared, slot: usize) -> Self {
+        BusyClock {
+            activations: worker.activations(),
+            meter: shared.busy().clone(),
+            slot,
+        }
+    }
+
+    /// Whether the last step ran anything.
+    fn ran(&self) -> bool {
+        let ran = std::cell::Cell::new(false);
+        self.activations.borrow().map_active(|_| ran.set(true));
+        ran.get()
+    }
+
+    /// One step, parking when there is nothing to do; whether dataflows
+    /// remain, as `step_or_park` says.
+    fn step(&mut self, worker: &mut timely::worker::Worker) -> bool {
+        let began = Instant::now();
+        self.meter.begin(self.slot, began);
+        let more = worker.step();
+        let stepped = Instant::now();
+        self.meter.end(self.slot, stepped);
+        if self.ran() {
+            return more;
+        }
+        let more = worker.step_or_park(Some(PARK));
+        if self.ran() {
+            self.meter.add(self.slot, stepped.elapsed());
+        }
+        more
+    }
+
+    /// The bookkeeping after a step is done (counted after the step, so a
+    /// batch reported complete counts the step that completed it).
+    fn housekept(&self, from: Instant) {
+        self.meter.add(self.slot, from.elapsed());
+    }
 }
 
 /// Agrees with the other processes on the zero time, the graph and the

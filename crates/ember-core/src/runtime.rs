@@ -134,6 +134,9 @@ pub(crate) struct Shared {
     stop: StopControl,
     /// Batch statistics and listener events.
     bus: Arc<Bus>,
+    /// How long each worker of this process has spent working, for
+    /// backpressure.
+    busy: Arc<crate::rate::BusyMeter>,
     progress: Mutex<Progress>,
     progress_cv: Condvar,
     build: Mutex<Build>,
@@ -184,6 +187,12 @@ impl Shared {
     /// Batch statistics and listener events.
     pub(crate) fn bus(&self) -> &Arc<Bus> {
         &self.bus
+    }
+
+    /// How long each worker of this process has spent working (measured
+    /// with backpressure on).
+    pub(crate) fn busy(&self) -> &Arc<crate::rate::BusyMeter> {
+        &self.busy
     }
 
     /// The checkpoint directory, with checkpointing on.
@@ -335,6 +344,7 @@ impl Shared {
                 threads: Mutex::new(Vec::new()),
             },
             bus: Bus::start(0, false, Vec::new()),
+            busy: Arc::new(crate::rate::BusyMeter::new(workers)),
             progress: Mutex::new(Progress::default()),
             progress_cv: Condvar::new(),
             build: Mutex::new(Build::default()),

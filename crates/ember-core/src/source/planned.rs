@@ -337,7 +337,9 @@ impl<'s> StreamingScope<'s> {
         let shared = self.ctx.shared.clone();
         let rate = Arc::new(shared.conf().rate_control());
         let planned = if active && listed {
-            shared.bus().listen(rate.listener(name));
+            shared
+                .bus()
+                .listen(rate.listener(name, shared.busy().clone()));
             shared
                 .bus()
                 .add_receiver(name, self.ctx.index, rate.clone())

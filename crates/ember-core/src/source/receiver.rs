@@ -241,14 +241,16 @@ impl<B: Block> Feeder<B> {
     }
 
     /// Records per block: with a rate limit, about 50 ms of reading and
-    /// never more than one batch may take.
+    /// never more than a quarter of what one batch may take. A batch takes
+    /// whole blocks (one at least), so when backpressure cuts the rate,
+    /// blocks read before the cut must be small for the cut to bite.
     pub(crate) fn block_lines(&self) -> usize {
         let most = self.options.block_lines.max(1);
         match self.rate.rate() {
             None => most,
             Some(r) => {
                 let per_batch = r * self.interval_ms as f64 / 1000.0;
-                ((r / 20.0).min(per_batch).floor() as usize).clamp(1, most)
+                ((r / 20.0).min(per_batch / 4.0).floor() as usize).clamp(1, most)
             }
         }
     }
@@ -934,7 +936,9 @@ where
     };
     let rate = Arc::new(ctx.shared.conf().rate_control());
     let read = if active {
-        ctx.shared.bus().listen(rate.listener(&name));
+        ctx.shared
+            .bus()
+            .listen(rate.listener(&name, ctx.shared.busy().clone()));
         ctx.shared
             .bus()
             .add_receiver(&name, ctx.index, rate.clone())
