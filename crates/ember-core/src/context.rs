@@ -747,7 +747,12 @@ fn quiet_communication_panics() {
             let network_thread = thread::current()
                 .name()
                 .is_some_and(|n| n.starts_with("timely:send") || n.starts_with("timely:recv"));
-            if network_thread || is_communication_panic(&message) {
+            // Also the threads timely connects with ("failed to decode
+            // worker index" when a peer dies mid-handshake).
+            let in_timely_network = info
+                .location()
+                .is_some_and(|l| l.file().contains("timely_communication"));
+            if network_thread || in_timely_network || is_communication_panic(&message) {
                 tracing::debug!("timely: {message}");
                 return;
             }
