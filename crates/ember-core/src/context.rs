@@ -719,11 +719,22 @@ fn start_ui(shared: &Shared, socket: crate::ui::UiSocket) {
 
 /// The error for a broken connection between processes.
 fn peer_lost(detail: &str) -> Error {
+    let lost = LOST_PEER.load(std::sync::atomic::Ordering::Acquire);
+    let who = if lost == usize::MAX {
+        "another process".to_string()
+    } else {
+        format!("process {lost}")
+    };
     Error::Cluster(format!(
-        "the connection to another process broke ({detail}); a process has probably stopped or \
-         died: stop every process and start them all again"
+        "the connection to {who} broke ({detail}); a process has probably stopped or died: stop \
+         every process and start them all again"
     ))
 }
+
+/// The first process whose connection broke, as timely's network threads
+/// (named after the process at the other end) report it; `usize::MAX`
+/// while none has.
+static LOST_PEER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
 
 /// Whether a worker's panic came from timely's communication layer.
 fn is_communication_panic(message: &str) -> bool {
@@ -744,9 +755,23 @@ fn quiet_communication_panics() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let message = panic_message(info.payload());
-            let network_thread = thread::current()
-                .name()
+            let name = thread::current().name().map(str::to_string);
+            let network_thread = name
+                .as_deref()
                 .is_some_and(|n| n.starts_with("timely:send") || n.starts_with("timely:recv"));
+            if let Some(peer) = name
+                .as_deref()
+                .filter(|_| network_thread)
+                .and_then(|n| n.rsplit('-').next())
+                .and_then(|i| i.parse::<usize>().ok())
+            {
+                let _ = LOST_PEER.compare_exchange(
+                    usize::MAX,
+                    peer,
+                    std::sync::atomic::Ordering::AcqRel,
+                    std::sync::atomic::Ordering::Acquire,
+                );
+            }
             // Also the threads timely connects with ("failed to decode
             // worker index" when a peer dies mid-handshake).
             let in_timely_network = info
