@@ -83,15 +83,15 @@ fn free_ports(host: &str, n: usize) -> Result<Vec<u16>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Copies `from` line by line to stderr with `prefix`.
-fn prefix_lines(from: impl Read + Send + 'static, prefix: String) {
+/// Copies `from` line by line to stderr with `prefix`, on a thread of its own.
+fn prefix_lines(from: impl Read + Send + 'static, prefix: String) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(from).lines() {
             let Ok(line) = line else { break };
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{prefix}{line}");
         }
-    });
+    })
 }
 
 fn signal_all(children: &[Child], signal: i32) {
@@ -144,6 +144,7 @@ fn main() -> ExitCode {
         }
     }
     let mut children = Vec::new();
+    let mut relays = Vec::new();
     for p in 0..settings.processes {
         let mut cmd = Command::new(&settings.program[0]);
         cmd.args(&settings.program[1..])
@@ -162,10 +163,10 @@ fn main() -> ExitCode {
         match cmd.spawn() {
             Ok(mut child) => {
                 if let Some(err) = child.stderr.take() {
-                    prefix_lines(err, format!("[p{p}] "));
+                    relays.push(prefix_lines(err, format!("[p{p}] ")));
                 }
                 if let Some(out) = child.stdout.take() {
-                    prefix_lines(out, format!("[p{p} stdout] "));
+                    relays.push(prefix_lines(out, format!("[p{p} stdout] ")));
                 }
                 children.push(child);
             }
@@ -217,6 +218,13 @@ fn main() -> ExitCode {
             stop_deadline = None;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // The last lines a process wrote before it exited are still passing
+    // through the relays: let them out (a grandchild holding a pipe open
+    // is not waited for past a moment).
+    let until = Instant::now() + Duration::from_secs(2);
+    while relays.iter().any(|r| !r.is_finished()) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
     }
     let code = match failure {
         Some((_, code)) => code,
