@@ -1017,11 +1017,7 @@ fn run_worker(
     }));
     // A start that is called off leaves nothing for timely to step: with a
     // peer gone, its dataflows could never complete.
-    let drop_all = |worker: &mut timely::worker::Worker| {
-        for id in worker.installed_dataflows() {
-            worker.drop_dataflow(id);
-        }
-    };
+    let drop_all = |worker: &mut timely::worker::Worker| drop_dataflows(worker, &[]);
     let (mut control, probe, before, report, ctx) = match built {
         Ok(Some(built)) => built,
         Ok(None) => {
@@ -1086,11 +1082,7 @@ fn run_worker(
     if shared.aborted() {
         // A stop at once or a failure: the program's dataflow is dropped
         // rather than stepped to its end, so no more of its batches run.
-        for id in worker.installed_dataflows() {
-            if !before.contains(&id) {
-                worker.drop_dataflow(id);
-            }
-        }
+        drop_dataflows(worker, &before);
     }
     // A failure or a stop at once reaches the other processes while timely
     // steps the dataflows to their end after this returns.
@@ -1149,6 +1141,16 @@ impl BusyClock {
     /// batch reported complete counts the step that completed it).
     fn housekept(&self, from: Instant) {
         self.meter.add(self.slot, from.elapsed());
+    }
+}
+
+/// Drops the worker's dataflows but those in `keep`, so timely does not
+/// step them to their end.
+fn drop_dataflows(worker: &mut timely::worker::Worker, keep: &[usize]) {
+    for id in worker.installed_dataflows() {
+        if !keep.contains(&id) {
+            worker.drop_dataflow(id);
+        }
     }
 }
 

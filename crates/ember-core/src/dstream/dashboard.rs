@@ -39,6 +39,15 @@ pub(crate) fn truncate_for_display(text: &mut String, max: usize) -> bool {
     true
 }
 
+/// Cuts each of `texts` longer than `max` bytes (see
+/// [`truncate_for_display`]); returns how many were cut.
+fn truncate_all<'a>(texts: impl Iterator<Item = &'a mut String>, max: usize) -> usize {
+    texts
+        .map(|t| truncate_for_display(t, max))
+        .filter(|cut| *cut)
+        .count()
+}
+
 /// A value a dashboard can chart: numbers.
 pub trait DashboardValue {
     /// The value as a float, for sorting and drawing.
@@ -84,11 +93,7 @@ where
             // Largest first; equal values by key, so the page is stable.
             rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             rows.truncate(ROWS);
-            let truncated = rows
-                .iter_mut()
-                .filter(|(k, _)| k.len() > MAX_KEY_BYTES)
-                .map(|(k, _)| truncate_for_display(k, MAX_KEY_BYTES))
-                .count();
+            let truncated = truncate_all(rows.iter_mut().map(|(k, _)| k), MAX_KEY_BYTES);
             bus.update_dashboard(
                 id,
                 DashboardContent {
@@ -116,11 +121,7 @@ impl<'s, T: Data + Show> DStream<'s, T> {
             let Some(id) = id else { return };
             let num_rows = batch.len();
             let mut records: Vec<String> = batch.iter().take(ROWS).map(Show::show).collect();
-            let truncated = records
-                .iter_mut()
-                .map(|r| truncate_for_display(r, MAX_RECORD_BYTES))
-                .filter(|cut| *cut)
-                .count();
+            let truncated = truncate_all(records.iter_mut(), MAX_RECORD_BYTES);
             bus.update_dashboard(
                 id,
                 DashboardContent {

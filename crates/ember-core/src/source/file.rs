@@ -292,6 +292,8 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Vec<String> {
 
 /// How many bytes a reading step takes before the records go on.
 const STEP_BYTES: usize = 4 << 20;
+/// How many bytes one read asks for.
+const READ_BYTES: usize = 64 << 10;
 
 /// A user's parser of whole files.
 type ParseFile<T> = std::rc::Rc<dyn Fn(Vec<u8>) -> std::result::Result<Vec<T>, String>>;
@@ -332,6 +334,8 @@ struct OpenFile<T> {
     splitter: LineSplitter,
     /// Bytes of a fixed-length record split between steps.
     partial: Vec<u8>,
+    /// What one read fills, kept across steps (made when the file opens).
+    buf: Vec<u8>,
     records: u64,
     format: FileFormat<T>,
 }
@@ -347,6 +351,7 @@ impl<T: Data> OpenFile<T> {
             file: None,
             splitter: LineSplitter::new(max),
             partial: Vec::new(),
+            buf: Vec::new(),
             records: 0,
             format,
         }
@@ -380,12 +385,13 @@ impl<T: Data> OpenFile<T> {
                 }
             }
             self.file = Some(file);
+            self.buf = vec![0; READ_BYTES];
         }
         let file = self.file.as_mut().expect("opened");
-        let mut buf = vec![0u8; STEP_BYTES.min(1 << 16)];
+        let buf = &mut self.buf;
         let mut taken = 0;
         while taken < STEP_BYTES {
-            let n = match file.read(&mut buf) {
+            let n = match file.read(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(FileError::Io(e)),
