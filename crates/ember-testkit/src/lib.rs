@@ -95,6 +95,44 @@ pub fn child_spec<const N: usize>(env: &str) -> Option<[String; N]> {
     )
 }
 
+/// This test binary again as a child process running only `test` (with
+/// `spec` in the environment variable `env`, for [`child_spec`]), its
+/// output discarded.
+pub fn child_command(test: &str, env: &str, spec: String) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// A loopback port free at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// The flags of process `process` of a cluster on `hosts` with `workers`
+/// threads each, then `more`.
+pub fn cluster_args(hosts: &str, process: &str, workers: u32, more: &[&str]) -> Vec<String> {
+    let workers = workers.to_string();
+    let mut args = vec![
+        "--master",
+        "cluster",
+        "--hosts",
+        hosts,
+        "--process",
+        process,
+        "--workers",
+        &workers,
+    ];
+    args.extend_from_slice(more);
+    args.into_iter().map(str::to_string).collect()
+}
+
 /// A running count (`update_state_by_key`) of each key of `pairs`.
 pub fn running_counts<'s>(pairs: &DStream<'s, (String, u64)>) -> DStream<'s, (String, u64)> {
     pairs.update_state_by_key(|vs: Vec<u64>, old: Option<u64>| {
