@@ -26,6 +26,8 @@ mod transform;
 mod window;
 
 use std::any::TypeId;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use timely::container::CapacityContainerBuilder;
@@ -35,7 +37,7 @@ use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::StreamVec;
 
-use fuse::{Lineage, Pull};
+use fuse::{Lineage, Pull, Step};
 
 use crate::scope::{StreamingScope, WorkerCtx};
 use crate::Data;
@@ -53,6 +55,12 @@ pub use state::{MapWithState, State, StateError, StateSpec};
 pub struct DStream<'s, T: Data> {
     /// The records: a timely stream, or narrow steps not yet run on one.
     pub(crate) lineage: Lineage<'s, T>,
+    /// The same records with their place in Spark's partition order, for
+    /// streams whose batches Spark makes of several batches' partitions (a
+    /// window lists its batches oldest first). `lineage` then reads these.
+    ordered: Option<Ordered<'s, T>>,
+    /// For a source's stream: the batches that are one empty partition.
+    single_part: Option<SinglePart>,
     /// Milliseconds between this stream's batches.
     pub(crate) slide: u64,
     pub(crate) ctx: Rc<WorkerCtx>,
@@ -62,8 +70,62 @@ impl<T: Data> Clone for DStream<'_, T> {
     fn clone(&self) -> Self {
         DStream {
             lineage: self.lineage.clone(),
+            ordered: self.ordered.clone(),
+            single_part: self.single_part.clone(),
             slide: self.slide,
             ctx: self.ctx.clone(),
+        }
+    }
+}
+
+/// The batch times at which a source's batch is a single empty partition,
+/// as recorded by the source on each worker.
+///
+/// Spark's queue stream gives an RDD with one empty partition once its
+/// queue is empty (and no default batch was given), so `glom` yields one
+/// empty list there and `mapPartitions` runs once. ember gives each worker
+/// a part of every batch; at these times only worker 0's part counts.
+#[derive(Clone, Default)]
+pub(crate) struct SinglePart(Rc<RefCell<BTreeSet<u64>>>);
+
+impl SinglePart {
+    /// Times remembered: readers more than this many batches behind the
+    /// source see one part per worker again.
+    const KEPT: usize = 4096;
+
+    /// Records that the batch at `time` is one empty partition.
+    pub(crate) fn mark(&self, time: u64) {
+        let mut times = self.0.borrow_mut();
+        times.insert(time);
+        while times.len() > Self::KEPT {
+            times.pop_first();
+        }
+    }
+
+    fn contains(&self, time: u64) -> bool {
+        self.0.borrow().contains(&time)
+    }
+}
+
+/// Records keyed by their order in a batch.
+///
+/// In Spark a window's batch is the union of its batches' partitions, so
+/// `print()` and `foreachRDD` list the oldest batch's partitions first. In
+/// ember a batch's parts are its workers', and each worker holds part of
+/// every batch in the window; the key (the record's batch within the window,
+/// then its key within that batch) lets a gathered batch put the parts back
+/// in Spark's order: by key, then by worker.
+pub(crate) struct Ordered<'s, T: Data> {
+    lineage: Lineage<'s, (u64, T)>,
+    /// Keys are below this.
+    range: u64,
+}
+
+impl<T: Data> Clone for Ordered<'_, T> {
+    fn clone(&self) -> Self {
+        Ordered {
+            lineage: self.lineage.clone(),
+            range: self.range,
         }
     }
 }
@@ -72,6 +134,8 @@ impl<'s, T: Data> DStream<'s, T> {
     pub(crate) fn new(stream: StreamVec<'s, u64, T>, slide: u64, ctx: Rc<WorkerCtx>) -> Self {
         DStream {
             lineage: Lineage::Stream(stream),
+            ordered: None,
+            single_part: None,
             slide,
             ctx,
         }
@@ -81,8 +145,96 @@ impl<'s, T: Data> DStream<'s, T> {
     pub(crate) fn with_lineage<U: Data>(&self, lineage: Lineage<'s, U>) -> DStream<'s, U> {
         DStream {
             lineage,
+            ordered: None,
+            single_part: None,
             slide: self.slide,
             ctx: self.ctx.clone(),
+        }
+    }
+
+    /// A DStream sliding by `slide` whose records come keyed by their order
+    /// (see [`Ordered`]), with keys below `range`.
+    pub(crate) fn with_ordered<U: Data>(
+        &self,
+        keyed: Lineage<'s, (u64, U)>,
+        range: u64,
+        slide: u64,
+    ) -> DStream<'s, U> {
+        let lineage = Step::lineage(
+            keyed.clone(),
+            "Unkey",
+            None,
+            |(_, x): (u64, U), out: &mut Vec<U>| out.push(x),
+        );
+        DStream {
+            lineage,
+            ordered: Some(Ordered {
+                lineage: keyed,
+                range,
+            }),
+            single_part: None,
+            slide,
+            ctx: self.ctx.clone(),
+        }
+    }
+
+    /// A pipelined step `f(record, out)`, fused into whatever reads it (see
+    /// `fuse.rs`), keeping the records' order keys if they have them. After
+    /// a stop at once, queued records pass without user code.
+    pub(crate) fn narrow<U: Data>(
+        &self,
+        name: &'static str,
+        mut f: impl FnMut(T, &mut Vec<U>) + 'static,
+    ) -> DStream<'s, U> {
+        let halt = Some(self.ctx.shared.clone());
+        let Some(ordered) = &self.ordered else {
+            // A record-by-record step keeps the partitions as they are.
+            let mut next = self.with_lineage(Step::lineage(self.lineage.clone(), name, halt, f));
+            next.single_part = self.single_part.clone();
+            return next;
+        };
+        let mut made = Vec::new();
+        let keyed = Step::lineage(
+            ordered.lineage.clone(),
+            name,
+            halt,
+            move |(key, x): (u64, T), out: &mut Vec<(u64, U)>| {
+                f(x, &mut made);
+                out.extend(made.drain(..).map(|y| (key, y)));
+            },
+        );
+        self.with_ordered(keyed, ordered.range, self.slide)
+    }
+
+    /// This stream marked as a source's whose batches at the times in
+    /// `times` are one empty partition.
+    pub(crate) fn with_single_part(mut self, times: SinglePart) -> Self {
+        self.single_part = Some(times);
+        self
+    }
+
+    /// Whether this worker's part of the batch at a time is a partition in
+    /// Spark's terms (see [`SinglePart`]); per-partition operations skip
+    /// the others.
+    pub(crate) fn is_part_here(&self) -> impl Fn(u64) -> bool + 'static {
+        let single = self.single_part.clone().filter(|_| self.ctx.index != 0);
+        move |time| !single.as_ref().is_some_and(|s| s.contains(time))
+    }
+
+    /// The records keyed by their order in a batch (all `0` for a stream
+    /// whose batches are its workers' parts), and the keys' range.
+    pub(crate) fn order_keyed(&self) -> (Lineage<'s, (u64, T)>, u64) {
+        match &self.ordered {
+            Some(o) => (o.lineage.clone(), o.range),
+            None => (
+                Step::lineage(
+                    self.lineage.clone(),
+                    "Key",
+                    None,
+                    |x: T, out: &mut Vec<(u64, T)>| out.push((0, x)),
+                ),
+                1,
+            ),
         }
     }
 

@@ -242,12 +242,16 @@ impl<'s, T: Data> DStream<'s, T> {
         mut f: impl FnMut(Vec<T>, Time) -> crate::Result<()> + 'static,
     ) {
         let shared = self.ctx.shared.clone();
+        let is_part = self.is_part_here();
         let parts = self.batch_fold(
             Pipeline,
             "ForeachPartition",
             Vec::new,
             |acc: &mut Vec<T>, data| acc.append(data),
             move |t, part, out: &mut Vec<PartDone>| {
+                if !is_part(t) {
+                    return;
+                }
                 let time = Time::from_millis(t);
                 let start = wall_ms();
                 let call = OutputCall::run(|| f(part, time));

@@ -11,11 +11,14 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, Operator};
 use timely::dataflow::StreamVec;
 
-use super::fuse::Step;
 use super::DStream;
 
-/// Both sides of a `transform_with` batch, tagged with their worker.
-type Tagged2<T, W> = (Vec<(u32, T)>, Vec<(u32, W)>);
+/// A record's place in a gathered batch: its order key (see
+/// `Ordered`), then its worker.
+type Tag = (u64, u32);
+
+/// Both sides of a `transform_with` batch, tagged with their place.
+type Tagged2<T, W> = (Vec<(Tag, T)>, Vec<(Tag, W)>);
 use crate::time::Time;
 use crate::{Data, Error};
 
@@ -29,15 +32,7 @@ impl<'s, T: Data> DStream<'s, T> {
     /// assert_eq!(out, [vec![10, 20], vec![]]);
     /// ```
     pub fn map<U: Data>(&self, mut f: impl FnMut(T) -> U + 'static) -> DStream<'s, U> {
-        // Fused into the operator that reads it (see `fuse.rs`); after a
-        // stop at once, queued records pass without user code.
-        let halt = Some(self.ctx.shared.clone());
-        self.with_lineage(Step::lineage(
-            self.lineage.clone(),
-            "Map",
-            halt,
-            move |x, out| out.push(f(x)),
-        ))
+        self.narrow("Map", move |x, out| out.push(f(x)))
     }
 
     /// Applies `f` to every record and flattens what it returns. Pipelined.
@@ -47,28 +42,16 @@ impl<'s, T: Data> DStream<'s, T> {
         I: IntoIterator,
         I::Item: Data,
     {
-        let halt = Some(self.ctx.shared.clone());
-        self.with_lineage(Step::lineage(
-            self.lineage.clone(),
-            "FlatMap",
-            halt,
-            move |x, out: &mut Vec<I::Item>| out.extend(f(x)),
-        ))
+        self.narrow("FlatMap", move |x, out: &mut Vec<I::Item>| out.extend(f(x)))
     }
 
     /// Keeps the records for which `f` is true. Pipelined.
     pub fn filter(&self, mut f: impl FnMut(&T) -> bool + 'static) -> DStream<'s, T> {
-        let halt = Some(self.ctx.shared.clone());
-        self.with_lineage(Step::lineage(
-            self.lineage.clone(),
-            "Filter",
-            halt,
-            move |x, out: &mut Vec<T>| {
-                if f(&x) {
-                    out.push(x)
-                }
-            },
-        ))
+        self.narrow("Filter", move |x, out: &mut Vec<T>| {
+            if f(&x) {
+                out.push(x)
+            }
+        })
     }
 
     /// Applies `f` once per batch to each worker's part of the batch (Spark's
@@ -101,27 +84,41 @@ impl<'s, T: Data> DStream<'s, T> {
         E: std::error::Error + Send + Sync + 'static,
     {
         let shared = self.ctx.shared.clone();
+        let is_part = self.is_part_here();
         self.with(self.batch_fold(
             Pipeline,
             "MapPartitions",
             Vec::new,
             |acc: &mut Vec<T>, data| acc.append(data),
-            move |t, acc, out| match f(acc.into_iter()) {
-                Ok(records) => out.extend(records),
-                Err(e) => shared.fail(Error::user("try_map_partitions", Time::from_millis(t), e)),
+            move |t, acc, out| {
+                if !is_part(t) {
+                    return;
+                }
+                match f(acc.into_iter()) {
+                    Ok(records) => out.extend(records),
+                    Err(e) => {
+                        shared.fail(Error::user("try_map_partitions", Time::from_millis(t), e))
+                    }
+                }
             },
         ))
     }
 
     /// Each worker's part of each batch as one `Vec` (Spark's `glom`): one
-    /// record per worker per batch, empty parts included.
+    /// record per worker per batch, empty parts included. As in Spark, an
+    /// exhausted queue stream's batch is one empty part.
     pub fn glom(&self) -> DStream<'s, Vec<T>> {
+        let is_part = self.is_part_here();
         self.with(self.batch_fold(
             Pipeline,
             "Glom",
             Vec::new,
             |acc: &mut Vec<T>, data| acc.append(data),
-            |_, acc, out| out.push(acc),
+            move |t, acc, out| {
+                if is_part(t) {
+                    out.push(acc)
+                }
+            },
         ))
     }
 
@@ -214,44 +211,51 @@ impl<'s, T: Data> DStream<'s, T> {
         ))
     }
 
-    /// Tags each record with this worker's index, keeping at most `limit`
-    /// records per worker and batch. Pipelined; the first step of gathering
-    /// a batch on worker 0 in partition order.
-    pub(crate) fn tagged(&self, limit: Option<usize>) -> StreamVec<'s, u64, (u32, T)> {
+    /// Tags each record with its place in partition order (its order key,
+    /// then this worker's index), keeping at most `limit` records per worker
+    /// and batch. Pipelined; the first step of gathering a batch on worker 0
+    /// in partition order.
+    pub(crate) fn tagged(&self, limit: Option<usize>) -> StreamVec<'s, u64, (Tag, T)> {
         let index = self.ctx.index as u32;
-        match limit {
-            None => self.stream().map(move |x| (index, x)),
-            Some(limit) => self
-                .stream()
-                .unary_frontier::<CapacityContainerBuilder<Vec<(u32, T)>>, _, _, _>(
-                    Pipeline,
-                    "Limit",
-                    move |_, _| {
-                        let mut taken: Vec<(u64, usize)> = Vec::new();
-                        move |(input, frontier), output| {
-                            input.for_each(|stamp, data| {
-                                let t = stamp.least().copied().unwrap_or_default();
-                                let i = match taken.iter().position(|(pt, _)| *pt == t) {
-                                    Some(i) => i,
-                                    None => {
-                                        taken.push((t, 0));
-                                        taken.len() - 1
-                                    }
-                                };
-                                let room = limit - taken[i].1;
-                                let n = room.min(data.len());
-                                taken[i].1 += n;
-                                if n > 0 {
-                                    output
-                                        .session(&stamp)
-                                        .give_iterator(data.drain(..n).map(|x| (index, x)));
+        let Some(limit) = limit else {
+            return match &self.ordered {
+                Some(o) => o.lineage.stream().map(move |(k, x)| ((k, index), x)),
+                None => self.stream().map(move |x| ((0, index), x)),
+            };
+        };
+        // A worker's records come in key order, so its first `limit` are
+        // all it can contribute to the batch's first `limit`.
+        let (keyed, _) = self.order_keyed();
+        keyed
+            .stream()
+            .unary_frontier::<CapacityContainerBuilder<Vec<(Tag, T)>>, _, _, _>(
+                Pipeline,
+                "Limit",
+                move |_, _| {
+                    let mut taken: Vec<(u64, usize)> = Vec::new();
+                    move |(input, frontier), output| {
+                        input.for_each(|stamp, data| {
+                            let t = stamp.least().copied().unwrap_or_default();
+                            let i = match taken.iter().position(|(pt, _)| *pt == t) {
+                                Some(i) => i,
+                                None => {
+                                    taken.push((t, 0));
+                                    taken.len() - 1
                                 }
-                            });
-                            taken.retain(|(t, _)| frontier.less_equal(t));
-                        }
-                    },
-                ),
-        }
+                            };
+                            let room = limit - taken[i].1;
+                            let n = room.min(data.len());
+                            taken[i].1 += n;
+                            if n > 0 {
+                                output
+                                    .session(&stamp)
+                                    .give_iterator(data.drain(..n).map(|(k, x)| ((k, index), x)));
+                            }
+                        });
+                        taken.retain(|(t, _)| frontier.less_equal(t));
+                    }
+                },
+            )
     }
 
     /// Calls `f` on worker 0 with each whole batch, in partition order, once
@@ -267,11 +271,11 @@ impl<'s, T: Data> DStream<'s, T> {
             Exchange::new(|_| 0),
             name,
             Vec::new,
-            |acc: &mut Vec<(u32, T)>, data| acc.append(data),
+            |acc: &mut Vec<(Tag, T)>, data| acc.append(data),
             move |t, mut acc, out| {
                 if is_first {
                     // Stable: each worker's records keep their order.
-                    acc.sort_by_key(|(w, _)| *w);
+                    acc.sort_by_key(|(tag, _)| *tag);
                     f(
                         acc.into_iter().map(|(_, x)| x).collect(),
                         Time::from_millis(t),
@@ -340,13 +344,64 @@ impl<'s, T: Data> DStream<'s, T> {
             |acc, data| acc.1.append(data),
             move |t, (mut a, mut b), out| {
                 if is_first {
-                    a.sort_by_key(|(w, _)| *w);
-                    b.sort_by_key(|(w, _)| *w);
+                    a.sort_by_key(|(tag, _)| *tag);
+                    b.sort_by_key(|(tag, _)| *tag);
                     let a = a.into_iter().map(|(_, x)| x).collect();
                     let b = b.into_iter().map(|(_, x)| x).collect();
                     out.extend(f(a, b, Time::from_millis(t)));
                 }
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{collect_into, run_batches};
+
+    /// Batch 1 queued with records, batch 2 queued empty, then the queue is
+    /// exhausted for batches 3 and 4.
+    fn parts_per_batch(workers: usize) -> Vec<Vec<usize>> {
+        run_batches(workers, 4, |s, out| {
+            let q = s.queue_stream(vec![vec![1, 2, 3, 4, 5], vec![]], true, None);
+            collect_into(&q.glom().map(|part: Vec<i32>| part.len()), out);
+        })
+    }
+
+    #[test]
+    fn glom_gives_a_list_per_worker_and_one_for_an_exhausted_queue() {
+        assert_eq!(parts_per_batch(1), [vec![5], vec![0], vec![0], vec![0]]);
+        // Spark's parallelize cuts 5 records in 2 as 2 + 3, in 3 as 1 + 2 + 2;
+        // its exhausted queue stream gives an RDD of one empty partition.
+        assert_eq!(
+            parts_per_batch(2),
+            [vec![2, 3], vec![0, 0], vec![0], vec![0]]
+        );
+        assert_eq!(
+            parts_per_batch(3),
+            [vec![1, 2, 2], vec![0, 0, 0], vec![0], vec![0]]
+        );
+    }
+
+    #[test]
+    fn map_partitions_and_foreach_partition_run_once_for_an_exhausted_queue() {
+        use std::sync::{Arc, Mutex};
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let out: Vec<Vec<usize>> = run_batches(3, 3, move |s, out| {
+            let q = s.queue_stream(vec![vec![7u8; 6]], true, None);
+            let seen = seen.clone();
+            q.foreach_partition(move |part, t| {
+                seen.lock().unwrap().push((t.milliseconds(), part.len()))
+            });
+            collect_into(&q.map_partitions(|part| [part.count()]), out);
+        });
+        assert_eq!(out, [vec![2, 2, 2], vec![0], vec![0]]);
+        let mut calls = calls.lock().unwrap().clone();
+        calls.sort();
+        assert_eq!(
+            calls,
+            [(1000, 2), (1000, 2), (1000, 2), (2000, 0), (3000, 0)]
+        );
     }
 }

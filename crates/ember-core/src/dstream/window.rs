@@ -33,6 +33,7 @@ use std::time::Duration;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::operator::empty;
 
+use super::fuse::Lineage;
 use super::DStream;
 use crate::error::Error;
 use crate::hash::{route, FxHashMap};
@@ -129,8 +130,11 @@ impl<'s, T: Data> DStream<'s, T> {
     }
 
     /// The records of the last `length` of batches, every `slide` (Spark's
-    /// `window`); `slide` defaults to this stream's slide. Records of older
-    /// batches come first.
+    /// `window`); `slide` defaults to this stream's slide. A gathered window
+    /// (`print`, `foreach_rdd`, `transform`) lists its batches in Spark's
+    /// order: oldest first, each in partition order, at any parallelism,
+    /// and record-by-record steps after the window (`map`, `filter`,
+    /// `flat_map`) keep that order.
     ///
     /// # Errors
     ///
@@ -150,8 +154,32 @@ impl<'s, T: Data> DStream<'s, T> {
         let Some((length, slide)) = self.window_params(length, slide.into(), "window") else {
             return self.failed();
         };
-        // Records are not keyed: a resumed worker takes the parts of the old
-        // workers with its index modulo the worker count.
+        match &self.ordered {
+            // A window of a window: each record keeps its place within the
+            // inner window, under its place in this one.
+            Some(inner) => {
+                let keyed = self.with_lineage(inner.lineage.clone());
+                keyed.window_keyed(length, slide, self.slide, inner.range, |(k, x)| (*k, x))
+            }
+            None => self.window_keyed(length, slide, self.slide, 1, |x| (0, x)),
+        }
+    }
+
+    /// [`window`](Self::window) of records `R` that are, or carry, the
+    /// output records `U`: `split` gives a record's order key among the
+    /// `range` of its batch, and the record. The output's key is the batch's
+    /// place in the window (oldest first, every `parent` ms) times `range`
+    /// plus that key.
+    fn window_keyed<U: Data>(
+        &self,
+        length: u64,
+        slide: u64,
+        parent: u64,
+        range: u64,
+        split: impl Fn(&T) -> (u64, &U) + 'static,
+    ) -> DStream<'s, U> {
+        // Records are not keyed by value: a resumed worker takes the parts
+        // of the old workers with its index modulo the worker count.
         let checkpoint = self.ctx.stateful("window", slide);
         let (index, peers) = checkpoint.worker();
         let mut kept: VecDeque<(u64, Vec<T>)> = merge_by_time(
@@ -162,22 +190,30 @@ impl<'s, T: Data> DStream<'s, T> {
                 .filter(|(j, _)| *j as u64 % peers == index)
                 .map(|(_, part)| part),
         );
-        self.slide_fold(
-            slide,
+        let stream = self.fold_slides(
+            Pipeline,
             "Window",
+            slide,
             Vec::new,
             |acc: &mut Vec<T>, data| acc.append(data),
-            move |t, arrived, out| {
+            move |t, arrived, out: &mut Vec<(u64, U)>| {
                 kept.extend(arrived);
                 while kept.front().is_some_and(|(bt, _)| *bt + length <= t) {
                     kept.pop_front();
                 }
-                for (_, records) in &kept {
-                    out.extend(records.iter().cloned());
+                for (bt, records) in &kept {
+                    // `bt` is in (t - length, t]: places 0 (oldest) and up.
+                    let place = (bt + length - t) / parent - 1;
+                    out.extend(records.iter().map(|r| {
+                        let (key, x) = split(r);
+                        (place.saturating_mul(range).saturating_add(key), x.clone())
+                    }));
                 }
                 checkpoint.save(t, || &kept);
             },
-        )
+        );
+        let places = length / parent;
+        self.with_ordered(Lineage::Stream(stream), places.saturating_mul(range), slide)
     }
 
     /// The number of records in each window (Spark's `countByWindow`).
@@ -501,5 +537,96 @@ where
                 slide,
             )
             .map(|(x, n)| (x, n.max(0) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::seconds;
+    use crate::testing::{collect_into, run_batches, run_local};
+
+    fn input() -> Vec<Vec<u32>> {
+        vec![
+            vec![1, 2, 3, 4, 5],
+            vec![6, 7],
+            vec![],
+            vec![8, 9, 10],
+            vec![11],
+        ]
+    }
+
+    /// Spark's window at `t` (1-based batch index): the batches in
+    /// `(t - length, t]`, oldest first, each in its own order.
+    fn model(batches: &[Vec<u32>], length: usize, t: usize) -> Vec<u32> {
+        let from = t.saturating_sub(length);
+        batches[from..t].iter().flatten().copied().collect()
+    }
+
+    #[test]
+    fn a_gathered_window_lists_its_batches_oldest_first_at_any_parallelism() {
+        for workers in 1..=4 {
+            let out = run_local(workers, input(), |s| s.window(seconds(3), seconds(1)));
+            let want: Vec<Vec<u32>> = (1..=5).map(|t| model(&input(), 3, t)).collect();
+            assert_eq!(out, want, "local[{workers}]");
+
+            // Record-by-record steps after the window keep its order.
+            let out = run_local(workers, input(), |s| {
+                s.window(seconds(3), seconds(1))
+                    .filter(|x| x % 3 != 0)
+                    .flat_map(|x| [x, x * 100])
+            });
+            let want: Vec<Vec<u32>> = (1..=5)
+                .map(|t| {
+                    let w = model(&input(), 3, t);
+                    w.into_iter()
+                        .filter(|x| x % 3 != 0)
+                        .flat_map(|x| [x, x * 100])
+                        .collect()
+                })
+                .collect();
+            assert_eq!(
+                out, want,
+                "filter and flat_map after a window at local[{workers}]"
+            );
+        }
+    }
+
+    #[test]
+    fn a_window_of_a_window_nests_the_inner_windows_in_order() {
+        for workers in [1, 2, 3] {
+            // Inner windows of 2 batches every batch; the outer one holds
+            // the last 2 inner windows every 2 batches.
+            let out = run_local(workers, input(), |s| {
+                s.window(seconds(2), seconds(1))
+                    .window(seconds(2), seconds(2))
+            });
+            let inner = |t: usize| model(&input(), 2, t);
+            let want: Vec<Vec<u32>> = [2, 4]
+                .iter()
+                .map(|&t| [inner(t - 1), inner(t)].concat())
+                .collect();
+            assert_eq!(out, want, "local[{workers}]");
+        }
+    }
+
+    #[test]
+    fn print_of_a_window_shows_spark_order_and_its_first_records() {
+        for workers in [2, 3] {
+            let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let sink = text.clone();
+            let _: Vec<Vec<u32>> = run_batches(workers, 2, move |s, out| {
+                let sink = sink.clone();
+                let q = s.queue_stream(input(), true, None);
+                q.window(seconds(2), seconds(2))
+                    .print_with(4, move |t| sink.lock().unwrap().push_str(t));
+                collect_into(&q, out);
+            });
+            let dashes = "-".repeat(43);
+            assert_eq!(
+                *text.lock().unwrap(),
+                format!("{dashes}\nTime: 2000 ms\n{dashes}\n1\n2\n3\n4\n...\n\n"),
+                "local[{workers}]"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use crate::dstream::DStream;
+use crate::dstream::{DStream, SinglePart};
 use crate::error::Result;
 use crate::scope::StreamingScope;
 use crate::source::{batch_source, BatchSource};
@@ -50,7 +50,7 @@ impl<T> Default for Queue<T> {
 struct QueueState<T> {
     pending: VecDeque<Vec<T>>,
     /// What each batch time took, kept until every reading worker has it.
-    taken: BTreeMap<u64, Arc<Vec<T>>>,
+    taken: BTreeMap<u64, Taken<T>>,
     /// The last batch time each reading worker took.
     readers: HashMap<usize, u64>,
 }
@@ -97,7 +97,7 @@ impl<T: Clone> Queue<T> {
         time: u64,
         one_at_a_time: bool,
         default: &Option<Vec<T>>,
-    ) -> Arc<Vec<T>> {
+    ) -> Taken<T> {
         let mut s = self.inner.lock().expect("queue lock");
         let batch = match s.taken.get(&time) {
             Some(b) => b.clone(),
@@ -109,7 +109,10 @@ impl<T: Clone> Queue<T> {
                 } else {
                     Some(s.pending.drain(..).flatten().collect())
                 };
-                let batch = Arc::new(batch.or_else(|| default.clone()).unwrap_or_default());
+                let batch = match batch.or_else(|| default.clone()) {
+                    Some(records) => Taken::Queued(Arc::new(records)),
+                    None => Taken::Exhausted,
+                };
                 s.taken.insert(time, batch.clone());
                 batch
             }
@@ -129,19 +132,47 @@ impl<T: Clone> Queue<T> {
     }
 }
 
+/// What a batch time took from a queue.
+#[derive(Debug)]
+enum Taken<T> {
+    /// A queued batch, or the default batch.
+    Queued(Arc<Vec<T>>),
+    /// Nothing: the queue was empty and there is no default batch.
+    Exhausted,
+}
+
+impl<T> Clone for Taken<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Taken::Queued(b) => Taken::Queued(b.clone()),
+            Taken::Exhausted => Taken::Exhausted,
+        }
+    }
+}
+
 struct QueueSource<T> {
     queue: Queue<T>,
     one_at_a_time: bool,
     default: Option<Vec<T>>,
     index: usize,
     peers: usize,
+    /// Where the exhausted batch times are told to the stream's readers.
+    exhausted: SinglePart,
 }
 
 impl<T: Data> BatchSource<T> for QueueSource<T> {
     fn seal(&mut self, time: u64, out: &mut Vec<T>) -> Result<()> {
-        let batch = self
+        let batch = match self
             .queue
-            .take(self.index, time, self.one_at_a_time, &self.default);
+            .take(self.index, time, self.one_at_a_time, &self.default)
+        {
+            Taken::Queued(batch) => batch,
+            Taken::Exhausted => {
+                // Spark's default: one empty partition.
+                self.exhausted.mark(time);
+                return Ok(());
+            }
+        };
         // Spark's parallelize: worker i gets the i-th contiguous slice.
         let n = batch.len();
         let (from, to) = (
@@ -180,13 +211,16 @@ impl<'s> StreamingScope<'s> {
         }
         queue.register(index);
         let peers = self.ctx.peers;
+        let exhausted = SinglePart::default();
+        let marks = exhausted.clone();
         let stream = batch_source(self, "QueueStream", true, move |_| QueueSource {
             queue,
             one_at_a_time,
             default,
             index,
             peers,
+            exhausted: marks,
         });
-        DStream::new(stream, self.ctx.interval(), self.ctx.clone())
+        DStream::new(stream, self.ctx.interval(), self.ctx.clone()).with_single_part(exhausted)
     }
 }

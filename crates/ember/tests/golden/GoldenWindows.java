@@ -59,6 +59,20 @@ public final class GoldenWindows {
                 return lines.window(s(2), s(2));
             case "window_of_window":
                 return lines.window(s(2), s(1)).window(s(4), s(2));
+            case "window_1s_2s":
+                // A second output computes every batch: with the window alone
+                // Spark computes (and so dequeues) only the batches a window
+                // holds, which shifts the queued input.
+                lines.foreachRDD(rdd -> { });
+                return lines.window(s(1), s(2));
+            case "window_4s_1s_filter_map":
+                return lines.window(s(4), s(1))
+                        .filter(w -> !w.equals("e"))
+                        .map(w -> w.toUpperCase());
+            case "window_of_window_3s_1s_2s_2s":
+                return lines.window(s(3), s(1)).window(s(2), s(2));
+            case "glom_sizes":
+                return lines.glom().map(part -> (long) part.size());
             case "count_by_window_3s_1s":
                 return lines.countByWindow(s(3), s(1));
             case "reduce_by_window_4s_2s":
@@ -151,12 +165,16 @@ public final class GoldenWindows {
         // done once a completed batch leaves no further output time <= last.
         final long slideMs = out.dstream().slideDuration().milliseconds();
         final AtomicLong lastNeeded = new AtomicLong(Long.MAX_VALUE);
+        final AtomicLong zeroMs = new AtomicLong(0);
         final CountDownLatch done = new CountDownLatch(1);
         ssc.addStreamingListener(new StreamingListener() {
             @Override
             public void onBatchCompleted(StreamingListenerBatchCompleted batch) {
                 long t = batch.batchInfo().batchTime().milliseconds();
-                if (t + slideMs > lastNeeded.get()) {
+                // An output time (other outputs may complete batches in
+                // between) whose next output time is past the last.
+                boolean outputTime = (t - zeroMs.get()) % slideMs == 0;
+                if (outputTime && t + slideMs > lastNeeded.get()) {
                     done.countDown();
                 }
             }
@@ -166,6 +184,7 @@ public final class GoldenWindows {
         // zeroTime is set synchronously by start(); the first base batch is
         // zeroTime + batchInterval.
         long zero = ssc.ssc().graph().zeroTime().milliseconds();
+        zeroMs.set(zero);
         long first = zero + 1000L;
         long last = first + (k - 1) * 1000L;
         lastNeeded.set(last);
