@@ -84,6 +84,9 @@ impl<'s, T: Data> DStream<'s, T> {
         E: std::error::Error + Send + Sync + 'static,
     {
         let shared = self.ctx.shared.clone();
+        if let Some(ordered) = &self.ordered {
+            return self.map_ordered_partitions(ordered.lineage.clone(), ordered.range, f);
+        }
         let is_part = self.is_part_here();
         self.with(self.batch_fold(
             Pipeline,
@@ -102,6 +105,55 @@ impl<'s, T: Data> DStream<'s, T> {
                 }
             },
         ))
+    }
+
+    /// [`try_map_partitions`](Self::try_map_partitions) of a window's
+    /// records: as in Spark, where a window's partitions are those of its
+    /// batches, `f` runs once per batch of the window that has records on
+    /// this worker (once with none if no batch has), and what it returns
+    /// keeps that batch's place in the window's order.
+    fn map_ordered_partitions<U, I, E>(
+        &self,
+        keyed: super::fuse::Lineage<'s, (u64, T)>,
+        range: u64,
+        mut f: impl FnMut(std::vec::IntoIter<T>) -> Result<I, E> + 'static,
+    ) -> DStream<'s, U>
+    where
+        U: Data,
+        I: IntoIterator<Item = U>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let shared = self.ctx.shared.clone();
+        let stream = self.with_lineage(keyed).batch_fold(
+            Pipeline,
+            "MapPartitions",
+            Vec::new,
+            |acc: &mut Vec<(u64, T)>, data| acc.append(data),
+            move |t, mut acc, out: &mut Vec<(u64, U)>| {
+                // They come in key order; a stable sort makes sure of it.
+                acc.sort_by_key(|(key, _)| *key);
+                let mut records = acc.into_iter().peekable();
+                loop {
+                    let key = records.peek().map_or(0, |(key, _)| *key);
+                    let mut part = Vec::new();
+                    while let Some((_, x)) = records.next_if(|(k, _)| *k == key) {
+                        part.push(x);
+                    }
+                    match f(part.into_iter()) {
+                        Ok(made) => out.extend(made.into_iter().map(|y| (key, y))),
+                        Err(e) => {
+                            let time = Time::from_millis(t);
+                            shared.fail(Error::user("try_map_partitions", time, e));
+                            return;
+                        }
+                    }
+                    if records.peek().is_none() {
+                        return;
+                    }
+                }
+            },
+        );
+        self.with_ordered(super::fuse::Lineage::Stream(stream), range, self.slide)
     }
 
     /// Each worker's part of each batch as one `Vec` (Spark's `glom`): one
