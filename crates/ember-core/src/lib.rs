@@ -71,6 +71,9 @@ pub use dstream::{
     StateError, StateSpec, Words,
 };
 pub use duration::parse_duration;
+/// Derives [`Show`](trait@Show) in Spark's case-class form, `Name(a,b)`;
+/// the trait's docs show the forms and the `#[show(crate = "...")]` path.
+pub use ember_derive::Show;
 pub use error::{Cause, Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
 pub use rate::{PidEstimator, PidSettings, RateControl};
