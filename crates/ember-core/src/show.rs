@@ -67,7 +67,7 @@ use std::fmt::{self, Write};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be printed by `print()`: it does not implement `ember::Show`",
     label = "no `Show` implementation",
-    note = "implement `ember::Show` (`fn fmt_show(&self, out: &mut String)`, Spark's toString form), or wrap a `Display` type in `ember::ShowDisplay`"
+    note = "add `#[derive(Show)]` to the type (Spark's case-class form, `Name(a,b)`), implement `ember::Show` by hand (`fn fmt_show(&self, out: &mut String)`), or wrap a `Display` type in `ember::ShowDisplay`"
 )]
 pub trait Show {
     /// Writes the record's text.
@@ -357,6 +357,29 @@ mod tests {
         assert_eq!(Empty {}.show(), "Empty()");
         assert_eq!(r#match(1).show(), "match(1)");
         assert_eq!(Borrowed { r#type: "x" }.show(), "Borrowed(x)");
+    }
+
+    // A type written by a `macro_rules!`: its tokens carry the macro's
+    // hygiene, which the derive's own locals must not depend on.
+    macro_rules! record {
+        ($name:ident { $($field:ident: $ty:ty),* }) => {
+            #[derive(crate::Show)]
+            #[show(crate = "crate")]
+            struct $name { $($field: $ty),* }
+        };
+    }
+    record!(Made {
+        out: u8,
+        name: String
+    });
+
+    #[test]
+    fn derived_inside_a_macro() {
+        let made = Made {
+            out: 1,
+            name: "m".into(),
+        };
+        assert_eq!(made.show(), "Made(1,m)");
     }
 
     #[test]

@@ -114,13 +114,14 @@ fn show_fields(
     let text = if matches!(fields, Fields::Unit) {
         quote!(out.push_str(#name);)
     } else {
-        // Each call carries its field type's span, so a field type without
-        // `Show` is reported at that field.
-        // Only the path takes that span: `out` and the bindings keep the
-        // call site's, which matters when a `macro_rules!` wrote the type.
+        // Each call names its field's type (`<Type as Show>::fmt_show`), so
+        // a field type without `Show` is reported at that field. Only the
+        // path takes the field's span: `out` and the bindings keep the call
+        // site's, which matters when a `macro_rules!` wrote the type.
         let calls = fields.iter().zip(&bindings).enumerate().map(|(i, (f, b))| {
             let comma = (i > 0).then(|| quote!(out.push(',');));
-            let fmt_show = quote_spanned!(f.ty.span()=> #show::fmt_show);
+            let ty = &f.ty;
+            let fmt_show = quote_spanned!(ty.span()=> <#ty as #show>::fmt_show);
             quote!(#comma #fmt_show(#b, out);)
         });
         let open = format!("{name}(");
