@@ -88,12 +88,39 @@ pub use ember_kafka as kafka;
 #[cfg(feature = "postgres")]
 pub use ember_postgres as postgres;
 
-/// Everything a streaming program usually needs.
+/// serde, which every record type implements (see [`Data`]).
+///
+/// Its derives are in the [`prelude`]. They expand to paths that start at
+/// `::serde`, so a program whose `Cargo.toml` has no `serde` line points
+/// them here with `#[serde(crate = "ember::serde")]` on each type; adding
+/// `serde = { version = "1", features = ["derive"] }` instead makes that
+/// attribute unnecessary.
+///
+/// ```
+/// use ember::prelude::*;
+///
+/// #[derive(Clone, Serialize, Deserialize, Show)]
+/// #[serde(crate = "ember::serde")]
+/// struct Click {
+///     user: String,
+///     page: String,
+/// }
+///
+/// fn is_printable_record<T: ember::Data + Show>() {}
+/// is_printable_record::<Click>();
+/// ```
+pub use serde;
+
+/// Everything a streaming program usually needs, including the derives a
+/// record type wants: serde's `Serialize` and `Deserialize` (see
+/// [`serde`](crate::serde) for programs without their own serde) and
+/// [`Show`] for `print()`.
 pub mod prelude {
     pub use ember_core::{
         millis, minutes, seconds, DStream, ManualClock, Queue, Show, StreamingConf,
         StreamingContext, StreamingScope, Time,
     };
+    pub use serde::{Deserialize, Serialize};
 }
 
 #[doc = include_str!("../../../README.md")]
