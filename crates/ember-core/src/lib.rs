@@ -91,7 +91,7 @@ pub use time::{millis, minutes, seconds, Time};
 /// For a type of your own, derive serde's traits (with `serde = { version =
 /// "1", features = ["derive"] }` in `Cargo.toml`; the `ember` facade
 /// re-exports serde as `ember::serde` for programs without that line, see
-/// its crate docs):
+/// its `porting` page):
 ///
 /// ```
 /// #[derive(Clone, serde::Serialize, serde::Deserialize)]

@@ -29,8 +29,10 @@ use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields, Path};
 /// prints only the variant (as a Scala case class or case object of a
 /// sealed trait does). Type parameters get a `Show` bound.
 ///
-/// `#[show(crate = "path")]` on the type names the crate that holds the
-/// trait when it is not `::ember` (see the crate docs). A union is an error.
+/// The impl names the trait as `::ember::Show`; a crate that depends on
+/// `ember-core` without the facade, or renames `ember`, writes
+/// `#[show(crate = "ember_core")]` (or its own name) on the type. A union
+/// is an error. Examples are on the trait's page, under "Deriving".
 #[proc_macro_derive(Show, attributes(show))]
 pub fn derive_show(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
