@@ -314,6 +314,12 @@ mod tests {
         Failed { code: u16, reason: String },
     }
 
+    // No values, so nothing to print; it must still compile.
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    #[allow(dead_code)]
+    enum Never {}
+
     #[derive(crate::Show)]
     #[show(crate = "crate")]
     struct Keyed<K, V>

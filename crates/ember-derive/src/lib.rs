@@ -11,7 +11,8 @@
 //! `ember-core` alone, or renames `ember` in its `Cargo.toml`, says where the
 //! trait is with `#[show(crate = "ember_core")]` on the type (serde's
 //! `#[serde(crate = "...")]` works the same way). Inside `ember-core` itself,
-//! tests write `#[show(crate = "crate")]`.
+//! unit tests write `#[show(crate = "crate")]`, and doctests start with a
+//! hidden `extern crate ember_core as ember;`, which makes `::ember` resolve.
 //!
 //! Finding the crate's name from `Cargo.toml` at expansion time would spare
 //! that attribute, but it needs a TOML parser in every build and still fails
