@@ -493,6 +493,7 @@ impl StreamingContext {
     /// The error that stopped the context: a source or output that failed, or
     /// a panic in the program's functions ([`Error::UserCode`]).
     /// [`Error::IllegalState`] if the context was never started.
+    #[doc(alias = "awaitTermination")]
     pub fn await_termination(&self) -> Result<()> {
         self.await_termination_or_timeout(None).map(|_| ())
     }
@@ -503,6 +504,7 @@ impl StreamingContext {
     /// # Errors
     ///
     /// As [`await_termination`](Self::await_termination).
+    #[doc(alias = "awaitTerminationOrTimeout")]
     pub fn await_termination_or_timeout(
         &self,
         timeout: impl Into<Option<Duration>>,

@@ -71,6 +71,9 @@ pub use dstream::{
     StateError, StateSpec, Words,
 };
 pub use duration::parse_duration;
+/// Derives [`Show`](trait@Show) in Spark's case-class form, `Name(a,b)`;
+/// the trait's docs show the forms and the `#[show(crate = "...")]` path.
+pub use ember_derive::Show;
 pub use error::{Cause, Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
 pub use rate::{PidEstimator, PidSettings, RateControl};
@@ -86,7 +89,9 @@ pub use time::{millis, minutes, seconds, Time};
 /// and serializable so they can cross process boundaries in cluster mode.
 ///
 /// For a type of your own, derive serde's traits (with `serde = { version =
-/// "1", features = ["derive"] }` in `Cargo.toml`):
+/// "1", features = ["derive"] }` in `Cargo.toml`; the `ember` facade
+/// re-exports serde as `ember::serde` for programs without that line, see
+/// its `porting` page):
 ///
 /// ```
 /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -101,7 +106,7 @@ pub use time::{millis, minutes, seconds, Time};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a DStream record: records must be `Clone + Send + 'static` and serde-serializable",
     label = "not a record type",
-    note = "add `#[derive(Clone, serde::Serialize, serde::Deserialize)]` to your type (serde with its \"derive\" feature in Cargo.toml)"
+    note = "add `#[derive(Clone, serde::Serialize, serde::Deserialize)]` to your type, with `serde = {{ version = \"1\", features = [\"derive\"] }}` in Cargo.toml; without that line, use the derives in `ember::prelude` and add `#[serde(crate = \"ember::serde\")]` to the type"
 )]
 pub trait Data: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static {}
 impl<T: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static> Data for T {}

@@ -4,7 +4,9 @@
 //! string bare (`hello`), a pair as `(hello,1)`, an option as `Some(3)` or
 //! `None`, a double as `1.0`, and a grouped value list as
 //! `CompactBuffer(1, 2)` (what Spark's `groupByKey` and `cogroup` print).
-//! Implement [`Show`] for your own record types to choose their text.
+//! Your own record types get Spark's case-class form from
+//! `#[derive(Show)]` (`LogLine(2026-12-03,ERROR,api)`), or implement
+//! [`Show`] by hand to choose their text.
 
 use std::fmt::{self, Write};
 
@@ -18,11 +20,54 @@ use std::fmt::{self, Write};
 /// assert_eq!((Some(2.0f64), None::<i32>).show(), "(Some(2.0),None)");
 /// assert_eq!(vec![1, 2].show(), "CompactBuffer(1, 2)");
 /// ```
+///
+/// # Deriving
+///
+/// `#[derive(Show)]` writes what Scala's `toString` gives a case class: the
+/// type's name, then each field's own text in declaration order, joined by
+/// commas without spaces, in parentheses. A unit struct prints its bare
+/// name (a Scala case object); an enum prints only its variant, in the same
+/// form (a case class or object of a sealed trait). Type parameters get a
+/// `Show` bound.
+///
+/// ```
+/// # extern crate ember_core as ember; // what `ember` users have already
+/// use ember::Show;
+///
+/// #[derive(Show)]
+/// struct LogLine {
+///     day: String,
+///     level: Level,
+///     service: String,
+///     latency_ms: f64,
+///     retries: Option<u32>,
+/// }
+///
+/// #[derive(Show)]
+/// enum Level {
+///     Error,
+///     Warn { code: u16 },
+/// }
+///
+/// let line = LogLine {
+///     day: "2026-12-03".into(),
+///     level: Level::Error,
+///     service: "api".into(),
+///     latency_ms: 12.0,
+///     retries: Some(3),
+/// };
+/// assert_eq!(line.show(), "LogLine(2026-12-03,Error,api,12.0,Some(3))");
+/// assert_eq!(Level::Warn { code: 7 }.show(), "Warn(7)");
+/// ```
+///
+/// The derive's impl names the trait as `::ember::Show`. A crate that
+/// depends on `ember-core` without the `ember` facade, or renames `ember`,
+/// names the path with `#[show(crate = "ember_core")]` on the type.
 #[doc(alias = "toString")]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be printed by `print()`: it does not implement `ember::Show`",
     label = "no `Show` implementation",
-    note = "implement `ember::Show` (`fn fmt_show(&self, out: &mut String)`, Spark's toString form), or wrap a `Display` type in `ember::ShowDisplay`"
+    note = "add `#[derive(Show)]` to the type (Spark's case-class form, `Name(a,b)`), implement `ember::Show` by hand (`fn fmt_show(&self, out: &mut String)`), or wrap a `Display` type in `ember::ShowDisplay`"
 )]
 pub trait Show {
     /// Writes the record's text.
@@ -225,5 +270,146 @@ mod tests {
             ShowDisplay(std::net::Ipv4Addr::LOCALHOST).show(),
             "127.0.0.1"
         );
+    }
+
+    // The derive, against what Scala's `toString` prints for the same case
+    // classes and case objects. Inside this crate the trait's path is
+    // `crate::Show`, hence the attribute.
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    struct LogLine {
+        day: String,
+        level: String,
+        service: String,
+    }
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    struct Reading {
+        sensor: u64,
+        value: f64,
+        unit: Option<String>,
+        retries: Option<u32>,
+        origin: Point,
+    }
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    struct Point(i32, i32);
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    struct Tick;
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    struct Empty {}
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    enum Event {
+        Started,
+        Moved(Point, f64),
+        Failed { code: u16, reason: String },
+    }
+
+    // No values, so nothing to print; it must still compile.
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    #[allow(dead_code)]
+    enum Never {}
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    struct Keyed<K, V>
+    where
+        K: Clone,
+    {
+        key: K,
+        values: Vec<V>,
+    }
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    struct Borrowed<'a> {
+        r#type: &'a str,
+    }
+
+    #[derive(crate::Show)]
+    #[show(crate = "crate")]
+    #[allow(non_camel_case_types)]
+    struct r#match(u8);
+
+    #[test]
+    fn derived_structs_print_as_case_classes() {
+        let line = LogLine {
+            day: "2026-12-03".into(),
+            level: "ERROR".into(),
+            service: "api".into(),
+        };
+        assert_eq!(line.show(), "LogLine(2026-12-03,ERROR,api)");
+        let reading = Reading {
+            sensor: 7,
+            value: 1.0,
+            unit: None,
+            retries: Some(3),
+            origin: Point(-1, 2),
+        };
+        assert_eq!(reading.show(), "Reading(7,1.0,None,Some(3),Point(-1,2))");
+        assert_eq!(Point(0, 5).show(), "Point(0,5)");
+        // `case object Tick` and `case class Empty()`.
+        assert_eq!(Tick.show(), "Tick");
+        assert_eq!(Empty {}.show(), "Empty()");
+        assert_eq!(r#match(1).show(), "match(1)");
+        assert_eq!(Borrowed { r#type: "x" }.show(), "Borrowed(x)");
+    }
+
+    // A type written by a `macro_rules!`: its tokens carry the macro's
+    // hygiene, which the derive's own locals must not depend on.
+    macro_rules! record {
+        ($name:ident { $($field:ident: $ty:ty),* }) => {
+            #[derive(crate::Show)]
+            #[show(crate = "crate")]
+            struct $name { $($field: $ty),* }
+        };
+    }
+    record!(Made {
+        out: u8,
+        name: String
+    });
+
+    #[test]
+    fn derived_inside_a_macro() {
+        let made = Made {
+            out: 1,
+            name: "m".into(),
+        };
+        assert_eq!(made.show(), "Made(1,m)");
+    }
+
+    #[test]
+    fn derived_enums_print_their_variant() {
+        assert_eq!(Event::Started.show(), "Started");
+        assert_eq!(
+            Event::Moved(Point(1, 2), 0.5).show(),
+            "Moved(Point(1,2),0.5)"
+        );
+        let failed = Event::Failed {
+            code: 503,
+            reason: "busy".into(),
+        };
+        assert_eq!(failed.show(), "Failed(503,busy)");
+    }
+
+    #[test]
+    fn derived_generic_types_show_their_parameters() {
+        let k = Keyed {
+            key: ("a".to_string(), 1u8),
+            values: vec![Some(1.5f64), None],
+        };
+        assert_eq!(k.show(), "Keyed((a,1),CompactBuffer(Some(1.5), None))");
+        // Inside a pair, as `print()` of a keyed stream writes it.
+        assert_eq!(("k", Point(3, 4)).show(), "(k,Point(3,4))");
     }
 }

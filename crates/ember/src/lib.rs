@@ -51,10 +51,21 @@
 //! | [`StreamingConf`] | `SparkConf` | settings from code, environment, `--master` flags |
 //! | [`StreamingScope`] | the context inside a graph | sources: `socket_text_stream`, `text_file_stream`, `queue_stream` |
 //! | [`DStream`] | `DStream`, `PairDStreamFunctions` | transformations, keyed operations, outputs |
-//! | [`Show`] | `toString` | how `print()` and `save_as_text_files` write records |
+//! | [`Show`], `#[derive(Show)]` | `toString` | how `print()` and `save_as_text_files` write records; the derive gives a case class's `Name(a,b)` |
+//! | [`Data`], `ember::serde` | (the JVM's serialization) | what records must be: `Clone`, serde's `Serialize` and `Deserialize` (derives in the [`prelude`]; [without a serde line](porting#record-types)) |
+//! | [`porting`] | | porting a Spark program: closures, record types, overloads, names |
 //! | [`ManualClock`], [`testing`] | `ManualClock` | deterministic tests without sleeping |
 //! | [`StreamingListener`], [`BatchInfo`] | `StreamingListener` | batch, receiver and output events |
 //! | [`PidSettings`], [`RateControl`] | `backpressure.*`, `receiver.maxRate` | rate limits and backpressure |
+//!
+//! ## Porting from Spark
+//!
+//! Spark's names carry over in snake_case and are rustdoc aliases
+//! (`foreachRDD` finds [`foreach_rdd`](DStream::foreach_rdd)). What Rust
+//! adds is in [`porting`]: `move` closures inside `define` (and what rustc
+//! says without them), cloning what several closures share, record types
+//! (serde's derives, `#[derive(Show)]` for `print()`, [`ShowDisplay`]),
+//! and the `_inv` suffix for Spark's inverse-function overloads.
 //!
 //! ## How a program runs
 //!
@@ -88,12 +99,41 @@ pub use ember_kafka as kafka;
 #[cfg(feature = "postgres")]
 pub use ember_postgres as postgres;
 
-/// Everything a streaming program usually needs.
+/// serde, which every record type implements (see [`Data`]).
+///
+/// Its derives are in the [`prelude`]. They expand to paths that start at
+/// `::serde`, so a program whose `Cargo.toml` has no `serde` line points
+/// them here with `#[serde(crate = "ember::serde")]` on each type; adding
+/// `serde = { version = "1", features = ["derive"] }` instead makes that
+/// attribute unnecessary.
+///
+/// ```
+/// use ember::prelude::*;
+///
+/// #[derive(Clone, Serialize, Deserialize, Show)]
+/// #[serde(crate = "ember::serde")]
+/// struct Click {
+///     user: String,
+///     page: String,
+/// }
+///
+/// fn is_printable_record<T: ember::Data + Show>() {}
+/// is_printable_record::<Click>();
+/// ```
+pub use serde;
+
+pub mod porting;
+
+/// Everything a streaming program usually needs, including the derives a
+/// record type wants: serde's `Serialize` and `Deserialize` (for a
+/// program without serde in its `Cargo.toml`, see
+/// [porting](crate::porting#record-types)) and [`Show`] for `print()`.
 pub mod prelude {
     pub use ember_core::{
         millis, minutes, seconds, DStream, ManualClock, Queue, Show, StreamingConf,
         StreamingContext, StreamingScope, Time,
     };
+    pub use serde::{Deserialize, Serialize};
 }
 
 #[doc = include_str!("../../../README.md")]
