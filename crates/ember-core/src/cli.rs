@@ -162,6 +162,24 @@ fn setting(
     move |value| Setting::parse(flag, value)
 }
 
+/// A value parser for a program's own duration flags (a window, a
+/// timeout), read as ember's are: with a unit, `500ms`, `2s`, `1.5s`, `1m`.
+///
+/// ```
+/// #[derive(clap::Parser)]
+/// struct Cli {
+///     /// How much each count covers
+///     #[arg(long, default_value = "30s", value_parser = ember_core::cli::duration)]
+///     window: std::time::Duration,
+/// }
+/// ```
+pub fn duration(text: &str) -> Result<Duration, String> {
+    crate::parse_duration(text).map_err(|e| match e {
+        crate::Error::Config(why) => why,
+        other => other.to_string(),
+    })
+}
+
 fn workers(value: &str) -> Result<usize, String> {
     at_least_one("--workers", value)
 }
