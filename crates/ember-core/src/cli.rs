@@ -332,7 +332,10 @@ mod tests {
     #[test]
     fn mistakes_are_named_with_what_is_accepted() {
         let e = refused(&["--batch-interval", "1"]);
-        assert!(e.contains("--batch-interval") && e.contains("write 1s or 1ms"), "{e}");
+        assert!(
+            e.contains("--batch-interval") && e.contains("write 1s or 1ms"),
+            "{e}"
+        );
         let e = refused(&["--ui-port", "99999"]);
         assert!(e.contains("--ui-port") && e.contains("0 to 65535"), "{e}");
         let e = refused(&["--master", "yarn"]);

@@ -423,8 +423,8 @@ impl StreamingConf {
 
     /// Applies one flag (or the environment variable standing for it).
     fn apply(self, flag: &str, value: &str) -> Result<Self> {
-        let setting = Setting::parse(flag, value)
-            .map_err(|why| Error::config(format!("{flag}: {why}")))?;
+        let setting =
+            Setting::parse(flag, value).map_err(|why| Error::config(format!("{flag}: {why}")))?;
         Ok(self.set(setting))
     }
 
@@ -581,7 +581,13 @@ impl Setting {
             )),
         };
         let duration = |v: &str| parse_duration(v).map_err(message);
-        let switch = |v: &str| if v.is_empty() { Ok(true) } else { parse_bool(v) };
+        let switch = |v: &str| {
+            if v.is_empty() {
+                Ok(true)
+            } else {
+                parse_bool(v)
+            }
+        };
         Ok(match flag {
             "--master" => Setting::Master(value.parse().map_err(message)?),
             "--batch-interval" => Setting::BatchInterval(duration(value)?),
@@ -633,7 +639,12 @@ pub(crate) fn at_least_one(flag: &str, value: &str) -> std::result::Result<usize
         .parse()
         .ok()
         .filter(|n| *n >= 1)
-        .ok_or_else(|| format!("`{value}` is not a number ≥ 1, e.g. {flag} {}", example(flag)))
+        .ok_or_else(|| {
+            format!(
+                "`{value}` is not a number ≥ 1, e.g. {flag} {}",
+                example(flag)
+            )
+        })
 }
 
 /// The flags [`StreamingConf::parse_args`] takes with a value.

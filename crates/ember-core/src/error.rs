@@ -426,8 +426,14 @@ mod tests {
                 Error::StopTimeout(Duration::from_secs(3)),
                 "stop did not finish within 3s; the remaining batches were abandoned",
             ),
-            (Error::connector(Broker("b:9092")), "broker b:9092 unreachable"),
-            (Error::Cluster("process 1 left".into()), "cluster: process 1 left"),
+            (
+                Error::connector(Broker("b:9092")),
+                "broker b:9092 unreachable",
+            ),
+            (
+                Error::Cluster("process 1 left".into()),
+                "cluster: process 1 left",
+            ),
             (
                 Error::Internal("oops".into()),
                 "internal error (a bug in ember, please report it): oops",

@@ -44,9 +44,9 @@
 //!    facade and the connector crates.
 
 mod checkpoint;
-mod clock;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod clock;
 mod conf;
 mod context;
 mod dstream;

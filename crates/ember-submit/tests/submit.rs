@@ -74,14 +74,20 @@ fn bad_usage_says_how() {
     let out = submit(&["--processes", "0", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--processes") && stderr.contains("≥ 1"), "{stderr}");
+    assert!(
+        stderr.contains("--processes") && stderr.contains("≥ 1"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--help"), "{stderr}");
 
     // --workers is ember's own flag, checked by the same rule.
     let out = submit(&["--workers", "0", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--workers") && stderr.contains("≥ 1"), "{stderr}");
+    assert!(
+        stderr.contains("--workers") && stderr.contains("≥ 1"),
+        "{stderr}"
+    );
 
     let out = submit(&["--bogus", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));

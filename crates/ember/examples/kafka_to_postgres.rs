@@ -30,10 +30,8 @@ use ember::StreamingArgs;
 
 /// Running word counts from Kafka into a PostgreSQL table, exactly once.
 #[derive(Parser)]
-#[command(
-    after_help = "Example: kafka_to_postgres localhost:9092 words \
-                  postgres://postgres@localhost/postgres /tmp/ckpt"
-)]
+#[command(after_help = "Example: kafka_to_postgres localhost:9092 words \
+                  postgres://postgres@localhost/postgres /tmp/ckpt")]
 struct Cli {
     /// The Kafka brokers, HOST:PORT,...
     brokers: String,

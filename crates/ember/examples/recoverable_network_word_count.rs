@@ -62,7 +62,8 @@ fn main() -> anyhow::Result<()> {
         } => (host, port, checkpoint, output),
         _ => {
             let port = common::embedded_source()?;
-            let tmp = std::env::temp_dir().join(format!("ember-recoverable-{}", std::process::id()));
+            let tmp =
+                std::env::temp_dir().join(format!("ember-recoverable-{}", std::process::id()));
             eprintln!(
                 "no arguments: reading an embedded source on 127.0.0.1:{port}, checkpoints in {}, \
                  output in {}",
@@ -70,7 +71,12 @@ fn main() -> anyhow::Result<()> {
                 tmp.join("out.txt").display()
             );
             std::fs::create_dir_all(&tmp)?;
-            ("127.0.0.1".to_string(), port, tmp.join("checkpoint"), tmp.join("out.txt"))
+            (
+                "127.0.0.1".to_string(),
+                port,
+                tmp.join("checkpoint"),
+                tmp.join("out.txt"),
+            )
         }
     };
 

@@ -101,7 +101,11 @@ fn help_prints_the_usage_and_exits_0() {
 #[test]
 fn an_unknown_flag_is_named() {
     refused("network_word_count", &["--bogus"], &["'--bogus'"]);
-    refused("queue_stream", &["--mastr", "local[2]"], &["'--mastr'", "--master"]);
+    refused(
+        "queue_stream",
+        &["--mastr", "local[2]"],
+        &["'--mastr'", "--master"],
+    );
 }
 
 #[test]
@@ -144,7 +148,11 @@ fn other_bad_values_say_what_is_accepted() {
         &["--master", "yarn"],
         &["--master", "local[N]"],
     );
-    refused("queue_stream", &["--ui-port", "99999"], &["--ui-port", "0 to 65535"]);
+    refused(
+        "queue_stream",
+        &["--ui-port", "99999"],
+        &["--ui-port", "0 to 65535"],
+    );
     refused("queue_stream", &["--workers", "0"], &["--workers", "≥ 1"]);
 }
 
@@ -299,11 +307,8 @@ fn text_server() -> u16 {
 
 /// Whether `dir` holds a complete checkpoint (one with its COMMIT marker).
 fn has_complete_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.path().join("COMMIT").exists())
-    })
+    std::fs::read_dir(dir)
+        .is_ok_and(|entries| entries.flatten().any(|e| e.path().join("COMMIT").exists()))
 }
 
 /// After `kill -9`, the recoverable example says at start, at the default

@@ -105,7 +105,12 @@ fn spawn_every(
         .args([brokers, topic, postgres])
         .arg(checkpoint)
         .args(["--table", table, "--batch-interval", "200ms", "--no-ui"])
-        .args(["--checkpoint-interval", every, "--max-rate-per-partition", "2000"])
+        .args([
+            "--checkpoint-interval",
+            every,
+            "--max-rate-per-partition",
+            "2000",
+        ])
         .env("RUST_LOG", "ember_core=info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
