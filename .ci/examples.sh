@@ -31,7 +31,8 @@ for i in $(seq 1 100); do
   if grep -q '^(hello,' "$work/nwc.out" 2>/dev/null; then break; fi
   sleep 0.2
 done
-ui=$(sed -n 's/^Streaming UI at \(http[^ ]*\)\/streaming$/\1/p' "$work/nwc.err" | head -1)
+# ember logs the UI's address at start: `... INFO ember_core::ui: Streaming UI at http://…/streaming`.
+ui=$(sed -n 's/.*Streaming UI at \(http[^ ]*\)\/streaming$/\1/p' "$work/nwc.err" | head -1)
 [ -n "$ui" ] || { echo "network_word_count: no 'Streaming UI at' line"; cat "$work/nwc.err"; exit 1; }
 # One more line, then wait until the receiver has read it (the UI's receiver
 # table counts lines read) before sending SIGTERM.

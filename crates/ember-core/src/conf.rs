@@ -4,8 +4,10 @@
 //! Precedence, lowest first: defaults, environment (`EMBER_MASTER`,
 //! `EMBER_BATCH_INTERVAL`, `EMBER_APP_NAME`, `EMBER_UI`, `EMBER_MAX_RATE`,
 //! `EMBER_BACKPRESSURE`, `EMBER_HOSTS`, `EMBER_PROCESS`, `EMBER_WORKERS`), code,
-//! then command-line flags read by
-//! [`StreamingConf::parse_args`]:
+//! then command-line flags read by [`StreamingConf::parse_args`], or by a
+//! program's clap parser holding `ember_core::cli::StreamingArgs` (the `cli`
+//! feature) and applied with `StreamingConf::with_args`. Durations need a
+//! unit (`500ms`, `2s`, `1m`): a bare number is refused.
 //!
 //! | flag | meaning | example |
 //! |---|---|---|
@@ -210,7 +212,8 @@ impl StreamingConf {
             self = self.master(&m)?;
         }
         if let Ok(d) = std::env::var("EMBER_BATCH_INTERVAL") {
-            self.batch_interval = parse_duration(&d)?;
+            self.batch_interval = parse_duration(&d)
+                .map_err(|e| Error::config(format!("EMBER_BATCH_INTERVAL: {}", message(e))))?;
         }
         if let Ok(n) = std::env::var("EMBER_APP_NAME") {
             self.app_name = n;
@@ -231,7 +234,8 @@ impl StreamingConf {
             }
         }
         if let Ok(b) = std::env::var("EMBER_BACKPRESSURE") {
-            self.backpressure = parse_bool("EMBER_BACKPRESSURE", &b)?;
+            self.backpressure = parse_bool(&b)
+                .map_err(|why| Error::config(format!("EMBER_BACKPRESSURE: {why}")))?;
         }
         Ok(self)
     }
@@ -418,99 +422,35 @@ impl StreamingConf {
     }
 
     /// Applies one flag (or the environment variable standing for it).
-    fn apply(mut self, flag: &str, value: &str) -> Result<Self> {
-        let rate = |v: &str| match v.parse::<f64>() {
-            Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
-            _ => Err(Error::config(format!(
-                "{flag} `{v}` is not a positive number of records per second, e.g. {flag} 10000"
-            ))),
-        };
-        match flag {
-            "--master" => self = self.master(value)?,
-            "--batch-interval" => self.batch_interval = parse_duration(value)?,
-            "--name" => self.app_name = value.to_string(),
-            "--no-ui" => self.ui = None,
-            "--ui" if matches!(value, "off" | "false" | "none") => self.ui = None,
-            "--ui" => {
-                self.ui = Some(ui_address(value)?);
-                self.ui_asked = true;
+    fn apply(self, flag: &str, value: &str) -> Result<Self> {
+        let setting =
+            Setting::parse(flag, value).map_err(|why| Error::config(format!("{flag}: {why}")))?;
+        Ok(self.set(setting))
+    }
+
+    /// Puts one checked setting in place.
+    pub(crate) fn set(mut self, setting: Setting) -> Self {
+        match setting {
+            Setting::Master(m) => self.master = m,
+            Setting::BatchInterval(d) => self.batch_interval = d,
+            Setting::Name(n) => self.app_name = n,
+            Setting::Ui(address) => {
+                self.ui_asked = address.is_some();
+                self.ui = address;
             }
-            "--ui-port" => {
-                let port: u16 = value.parse().map_err(|_| {
-                    Error::config(format!(
-                        "--ui-port `{value}` is not a port number, e.g. 4040"
-                    ))
-                })?;
-                self.ui = Some(format!("127.0.0.1:{port}"));
-                self.ui_asked = true;
-            }
-            "--ui-max-connections" => {
-                self.ui_max_connections =
-                    value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        Error::config(format!(
-                            "--ui-max-connections `{value}` is not a number ≥ 1, e.g. \
-                             --ui-max-connections 256"
-                        ))
-                    })?
-            }
-            "--max-rate" => self.max_rate = Some(rate(value)?),
-            "--backpressure" => {
-                self.backpressure = value.is_empty() || parse_bool("--backpressure", value)?
-            }
-            "--fresh-start" => {
-                self.fresh_start = value.is_empty() || parse_bool("--fresh-start", value)?
-            }
-            "--backpressure-initial-rate" => self.initial_rate = Some(rate(value)?),
-            "--graceful-stop-timeout" => self.graceful_stop_timeout = Some(parse_duration(value)?),
-            "--checkpoint-interval" => {
-                let every = parse_duration(value)?;
-                if every.is_zero() {
-                    return Err(Error::config(
-                        "--checkpoint-interval must be longer than zero, e.g. --checkpoint-interval 10s",
-                    ));
-                }
-                self.checkpoint_interval = Some(every);
-            }
-            "--hosts" => self.cluster.hosts = Some(hosts_list(value)?),
-            "--hosts-file" => {
-                use std::io::Read;
-                // A hosts file is a few lines; a device or a wrong path to a
-                // huge file is refused rather than read without end.
-                const MAX: u64 = 1 << 20;
-                let mut text = String::new();
-                std::fs::File::open(value)
-                    .and_then(|f| f.take(MAX + 1).read_to_string(&mut text))
-                    .map_err(|e| {
-                        Error::config(format!("cannot read the hosts file {value}: {e}"))
-                    })?;
-                if text.len() as u64 > MAX {
-                    return Err(Error::config(format!(
-                        "the hosts file {value} is larger than 1 MiB: give a file of \
-                         host:port lines"
-                    )));
-                }
-                let joined: Vec<&str> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .collect();
-                self.cluster.hosts = Some(hosts_list(&joined.join(","))?);
-            }
-            "--process" => self.cluster.process = Some(process_index(value)?),
-            "--connect-timeout" => self.connect_timeout = parse_duration(value)?,
-            "--workers" => {
-                self.cluster.workers =
-                    Some(value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        Error::config(format!(
-                            "--workers `{value}` is not a number ≥ 1, e.g. --workers 2"
-                        ))
-                    })?)
-            }
-            other => {
-                return Err(Error::config(format!("unknown flag {other}")));
-            }
+            Setting::UiMaxConnections(n) => self.ui_max_connections = n,
+            Setting::MaxRate(r) => self.max_rate = Some(r),
+            Setting::Backpressure(on) => self.backpressure = on,
+            Setting::InitialRate(r) => self.initial_rate = Some(r),
+            Setting::FreshStart(on) => self.fresh_start = on,
+            Setting::GracefulStopTimeout(d) => self.graceful_stop_timeout = Some(d),
+            Setting::CheckpointInterval(d) => self.checkpoint_interval = Some(d),
+            Setting::Hosts(h) => self.cluster.hosts = Some(h),
+            Setting::Process(p) => self.cluster.process = Some(p),
+            Setting::ConnectTimeout(d) => self.connect_timeout = d,
+            Setting::Workers(n) => self.cluster.workers = Some(n),
         }
-        Ok(self)
+        self
     }
 
     /// The application name.
@@ -603,8 +543,112 @@ impl StreamingConf {
     }
 }
 
+/// One flag's value, checked: what [`StreamingConf::parse_args`], the
+/// environment and the command-line parser of [`crate::cli`] all go
+/// through, so that a flag means the same and is refused for the same
+/// reasons whichever way it comes.
+#[derive(Clone, Debug)]
+pub(crate) enum Setting {
+    Master(Master),
+    BatchInterval(Duration),
+    Name(String),
+    /// `--ui`, `--ui-port`, `--no-ui`: where the UI listens, or no UI.
+    Ui(Option<String>),
+    UiMaxConnections(usize),
+    MaxRate(f64),
+    Backpressure(bool),
+    InitialRate(f64),
+    FreshStart(bool),
+    GracefulStopTimeout(Duration),
+    CheckpointInterval(Duration),
+    /// `--hosts`, or `--hosts-file` once read.
+    Hosts(Vec<String>),
+    Process(usize),
+    ConnectTimeout(Duration),
+    Workers(usize),
+}
+
+impl Setting {
+    /// Reads `value` as the value of `flag`. The error says what is wrong
+    /// and what is accepted, without the flag's name (the caller puts it
+    /// first). A switch (`--no-ui`, `--backpressure`, `--fresh-start`)
+    /// given alone has the empty string as its value.
+    pub(crate) fn parse(flag: &str, value: &str) -> std::result::Result<Setting, String> {
+        let rate = |v: &str| match v.trim().parse::<f64>() {
+            Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+            _ => Err(format!(
+                "`{v}` is not a positive number of records per second, e.g. {flag} 10000"
+            )),
+        };
+        let duration = |v: &str| parse_duration(v).map_err(message);
+        let switch = |v: &str| {
+            if v.is_empty() {
+                Ok(true)
+            } else {
+                parse_bool(v)
+            }
+        };
+        Ok(match flag {
+            "--master" => Setting::Master(value.parse().map_err(message)?),
+            "--batch-interval" => Setting::BatchInterval(duration(value)?),
+            "--name" => Setting::Name(value.to_string()),
+            "--no-ui" => Setting::Ui(None),
+            "--ui" if matches!(value.trim(), "off" | "false" | "none") => Setting::Ui(None),
+            "--ui" => Setting::Ui(Some(ui_address(value)?)),
+            "--ui-port" => {
+                let port: u16 = value.trim().parse().map_err(|_| {
+                    format!("`{value}` is not a port number: give 0 to 65535, e.g. 4040")
+                })?;
+                Setting::Ui(Some(format!("127.0.0.1:{port}")))
+            }
+            "--ui-max-connections" => Setting::UiMaxConnections(at_least_one(flag, value)?),
+            "--max-rate" => Setting::MaxRate(rate(value)?),
+            "--backpressure" => Setting::Backpressure(switch(value)?),
+            "--fresh-start" => Setting::FreshStart(switch(value)?),
+            "--backpressure-initial-rate" => Setting::InitialRate(rate(value)?),
+            "--graceful-stop-timeout" => Setting::GracefulStopTimeout(duration(value)?),
+            "--checkpoint-interval" => {
+                let every = duration(value)?;
+                if every.is_zero() {
+                    return Err("must be longer than zero, e.g. --checkpoint-interval 10s".into());
+                }
+                Setting::CheckpointInterval(every)
+            }
+            "--hosts" => Setting::Hosts(hosts_list(value)?),
+            "--hosts-file" => Setting::Hosts(hosts_file(value)?),
+            "--process" => Setting::Process(process_index(value)?),
+            "--connect-timeout" => Setting::ConnectTimeout(duration(value)?),
+            "--workers" => Setting::Workers(at_least_one(flag, value)?),
+            _ => return Err("is not one of ember's flags".into()),
+        })
+    }
+}
+
+/// An error's own words, without `Display`'s "invalid configuration: ".
+fn message(e: Error) -> String {
+    match e {
+        Error::Config(m) => m,
+        other => other.to_string(),
+    }
+}
+
+/// A count of at least one, for `flag`.
+pub(crate) fn at_least_one(flag: &str, value: &str) -> std::result::Result<usize, String> {
+    value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            format!(
+                "`{value}` is not a number ≥ 1, e.g. {flag} {}",
+                example(flag)
+            )
+        })
+}
+
 /// The flags [`StreamingConf::parse_args`] takes with a value.
-const FLAGS: &[&str] = &[
+pub(crate) const FLAGS: &[&str] = &[
     "--master",
     "--batch-interval",
     "--name",
@@ -632,18 +676,18 @@ fn example(flag: &str) -> &'static str {
         "--hosts" => "10.0.0.1:2101,10.0.0.2:2101",
         "--hosts-file" => "hosts.txt",
         "--process" => "0",
-        "--workers" => "2",
         "--connect-timeout" => "60s",
         "--ui" => "127.0.0.1:4040",
         "--ui-port" => "4040",
         "--ui-max-connections" => "256",
+        "--workers" | "--processes" => "2",
         "--max-rate" | "--backpressure-initial-rate" => "10000",
         _ => "MyApp",
     }
 }
 
 /// `host:port,host:port,...`
-fn hosts_list(value: &str) -> Result<Vec<String>> {
+fn hosts_list(value: &str) -> std::result::Result<Vec<String>, String> {
     let hosts: Vec<String> = value
         .split(',')
         .map(str::trim)
@@ -655,23 +699,45 @@ fn hosts_list(value: &str) -> Result<Vec<String>> {
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !ok {
-            return Err(Error::config(format!(
-                "--hosts: `{h}` is not host:port; give every process's address, e.g. --hosts \
+            return Err(format!(
+                "`{h}` is not host:port; give every process's address, e.g. --hosts \
                  10.0.0.1:2101,10.0.0.2:2101"
-            )));
+            ));
         }
     }
     if hosts.is_empty() {
-        return Err(Error::config(
-            "--hosts is empty: give every process's host:port",
-        ));
+        return Err("the list is empty: give every process's host:port".into());
     }
     Ok(hosts)
 }
 
+/// The hosts of a file of `host:port` lines (`#` comments and blank lines
+/// skipped).
+fn hosts_file(path: &str) -> std::result::Result<Vec<String>, String> {
+    use std::io::Read;
+    // A hosts file is a few lines; a device or a wrong path to a huge file
+    // is refused rather than read without end.
+    const MAX: u64 = 1 << 20;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read the hosts file {path}: {e}"))?;
+    if text.len() as u64 > MAX {
+        return Err(format!(
+            "the hosts file {path} is larger than 1 MiB: give a file of host:port lines"
+        ));
+    }
+    let joined: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    hosts_list(&joined.join(",")).map_err(|why| format!("the hosts file {path}: {why}"))
+}
+
 /// A process index, or `ordinal`: the number at the end of the host name
 /// (a Kubernetes StatefulSet's pod `ember-2` is process 2).
-fn process_index(value: &str) -> Result<usize> {
+fn process_index(value: &str) -> std::result::Result<usize, String> {
     if value == "ordinal" {
         let host = std::env::var("HOSTNAME")
             .ok()
@@ -683,40 +749,37 @@ fn process_index(value: &str) -> Result<usize> {
             .next()
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| {
-                Error::config(format!(
-                    "--process ordinal: the host name `{host}` does not end in -N (as a \
-                     StatefulSet's pods do); give the index itself"
-                ))
+                format!(
+                    "ordinal: the host name `{host}` does not end in -N (as a StatefulSet's pods \
+                     do); give the index itself"
+                )
             });
     }
-    value.parse().map_err(|_| {
-        Error::config(format!(
-            "--process `{value}` is not a process index (0, 1, ...) or `ordinal`"
-        ))
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a process index (0, 1, ...) or `ordinal`"))
 }
 
-fn parse_bool(what: &str, value: &str) -> Result<bool> {
+fn parse_bool(value: &str) -> std::result::Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" => Ok(false),
-        _ => Err(Error::config(format!(
-            "{what} `{value}` is not true or false"
-        ))),
+        _ => Err(format!("`{value}` is not true or false")),
     }
 }
 
 /// A `host:port` the UI can bind; a bare port means loopback.
-fn ui_address(value: &str) -> Result<String> {
+fn ui_address(value: &str) -> std::result::Result<String, String> {
     let v = value.trim();
     if let Ok(port) = v.parse::<u16>() {
         return Ok(format!("127.0.0.1:{port}"));
     }
     match v.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(v.to_string()),
-        _ => Err(Error::config(format!(
-            "--ui `{value}` is not host:port, a port, or off; e.g. --ui 127.0.0.1:4040"
-        ))),
+        _ => Err(format!(
+            "`{value}` is not host:port, a port (0 to 65535), or off; e.g. --ui 127.0.0.1:4040"
+        )),
     }
 }
 

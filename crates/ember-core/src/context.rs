@@ -400,14 +400,41 @@ impl StreamingContext {
                         cause: None,
                     });
                 }
+                // The batches after the checkpoint, up to now, run again
+                // (those before a crash) or for the first time (those
+                // missed while the program was down).
+                let now = self.inner.clock.now_ms();
+                let again = now.saturating_sub(r.commit.time) / interval;
                 tracing::info!(
-                    time = r.commit.time,
-                    workers_before = r.commit.workers,
-                    "resuming from checkpoint"
+                    "resuming from the checkpoint at {} in {}: its state is restored and the {again} \
+                     batch(es) since then run now, from the sources' recorded positions{}",
+                    Time::from_millis(r.commit.time),
+                    checkpoint_dir.as_deref().unwrap_or(Path::new("")).display(),
+                    if r.commit.workers == conf.workers() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (keyed state re-routed from {} to {} workers)",
+                            r.commit.workers,
+                            conf.workers()
+                        )
+                    }
                 );
                 (r.commit.zero, r.commit.time, r.commit.zero)
             }
             None => {
+                if let (Some(dir), true) = (&checkpoint_dir, recovering) {
+                    let why = if dir.exists() {
+                        "no checkpoint there has completed yet"
+                    } else {
+                        "the directory does not exist yet"
+                    };
+                    tracing::info!(
+                        "starting from empty state: nothing to resume from in {} ({why}); \
+                         a checkpoint is taken every checkpoint interval",
+                        dir.display()
+                    );
+                }
                 let now = self.inner.clock.now_ms();
                 let first = (now / interval + 1) * interval;
                 (first - interval, first - interval, now)

@@ -6,11 +6,23 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// Parses a duration written as a number and a unit: `250ms`, `2s`, `1.5s`,
-/// `1m`, `1h`. A bare number is taken as milliseconds, like Spark's settings.
+/// `1m`, `1h`.
+///
+/// A bare number is refused rather than guessed at: `1` could mean a second
+/// or a millisecond (Spark's settings read it as milliseconds), and a batch
+/// interval a thousand times too short fails in confusing ways later.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] naming the text and the accepted forms.
+/// [`Error::Config`] naming the text and the accepted forms; for a bare
+/// number, the two readings to choose from.
+///
+/// ```
+/// use ember_core::{parse_duration, millis};
+/// assert_eq!(parse_duration("1.5s").unwrap(), millis(1500));
+/// let e = parse_duration("1").unwrap_err().to_string();
+/// assert!(e.contains("`1` has no unit: write 1s or 1ms"), "{e}");
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let t = text.trim();
     let split = t
@@ -24,7 +36,12 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     };
     let value: f64 = number.parse().map_err(|_| bad())?;
     let scale_ms = match unit.trim() {
-        "" | "ms" => 1.0,
+        "" => {
+            return Err(Error::config(format!(
+                "`{t}` has no unit: write {t}s or {t}ms (units: ms, s, m, h)"
+            )))
+        }
+        "ms" => 1.0,
         "s" | "sec" | "secs" => 1_000.0,
         "m" | "min" | "mins" => 60_000.0,
         "h" => 3_600_000.0,
@@ -63,7 +80,8 @@ mod tests {
         assert_eq!(parse_duration("2s").unwrap(), seconds(2));
         assert_eq!(parse_duration("1.5s").unwrap(), millis(1500));
         assert_eq!(parse_duration("1m").unwrap(), minutes(1));
-        assert_eq!(parse_duration(" 250 ").unwrap(), millis(250));
+        assert_eq!(parse_duration(" 250ms ").unwrap(), millis(250));
+        assert_eq!(parse_duration("250 ms").unwrap(), millis(250));
         assert_eq!(parse_duration("1h").unwrap(), minutes(60));
     }
 
@@ -72,6 +90,20 @@ mod tests {
         for bad in ["", "s", "-1s", "1 fortnight", "1e3", "abc"] {
             let e = parse_duration(bad).unwrap_err().to_string();
             assert!(e.contains("500ms"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_bare_number_needs_a_unit() {
+        for (bare, hint) in [
+            ("1", "`1` has no unit: write 1s or 1ms"),
+            (" 500 ", "`500` has no unit: write 500s or 500ms"),
+            ("0", "`0` has no unit"),
+            ("1.5", "write 1.5s or 1.5ms"),
+        ] {
+            let e = parse_duration(bare).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bare}: {e}");
+            assert!(e.to_string().contains(hint), "{bare}: {e}");
         }
     }
 

@@ -29,9 +29,9 @@ pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// user's own code returning an error ([`Error::User`]) or panicking
 /// ([`Error::UserCode`]), or ember itself ([`Error::Internal`]).
 ///
-/// `Debug` writes the kind and the same text as `Display`, followed by the
-/// causes not already in it, so `fn main() -> Result<(), ember::Error>`
-/// prints a readable message.
+/// `Debug` writes the same text as `Display`, followed by the causes not
+/// already in it, so `fn main() -> Result<(), ember::Error>` prints a
+/// readable message; match on the variant to tell kinds apart in code.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Error {
@@ -258,42 +258,15 @@ impl fmt::Display for Error {
     }
 }
 
-impl Error {
-    /// The variant's name, for `Debug`.
-    fn kind_name(&self) -> &'static str {
-        match self {
-            Error::InvalidGraph(_) => "InvalidGraph",
-            Error::Config(_) => "Config",
-            Error::IllegalState(_) => "IllegalState",
-            Error::Source { .. } => "Source",
-            Error::Sink { .. } => "Sink",
-            Error::Path { .. } => "Path",
-            Error::Checkpoint { .. } => "Checkpoint",
-            Error::User { .. } => "User",
-            Error::UserCode { .. } => "UserCode",
-            Error::StopTimeout(_) => "StopTimeout",
-            Error::Connector(_) => "Connector",
-            Error::Cluster(_) => "Cluster",
-            Error::Internal(_) => "Internal",
-        }
-    }
-}
-
 impl fmt::Debug for Error {
-    /// The kind and the message — `Config("…")` for the kinds that are
-    /// only a message, `Sink: output `…` failed: …` for the others — then
-    /// each further cause whose text the message does not already hold, one
-    /// per line.
+    /// The same text as `Display`, then each further cause whose text the
+    /// message does not already hold, one per line — so that `main`
+    /// returning `Err(e)` (which prints `Error: {e:?}`) reads as a message,
+    /// not as the enum's structure. The kind is in the words: "invalid
+    /// DStream graph: …", "invalid configuration: …", "cluster: …".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.to_string();
-        match self {
-            Error::InvalidGraph(m)
-            | Error::Config(m)
-            | Error::IllegalState(m)
-            | Error::Cluster(m)
-            | Error::Internal(m) => write!(f, "{}({m:?})", self.kind_name())?,
-            _ => write!(f, "{}: {text}", self.kind_name())?,
-        }
+        f.write_str(&text)?;
         let mut next = std::error::Error::source(self);
         let mut first = true;
         while let Some(cause) = next {
@@ -388,8 +361,87 @@ mod tests {
         let e = Error::user("save", Time::from_millis(1000), Outer(Broker("b")));
         assert_eq!(
             format!("{e:?}"),
-            "User: save failed at batch 1000 ms: cannot send\n\nCaused by:\n    broker b unreachable"
+            "save failed at batch 1000 ms: cannot send\n\nCaused by:\n    broker b unreachable"
         );
-        assert_eq!(format!("{:?}", Error::config("x")), "Config(\"x\")");
+    }
+
+    /// What `fn main() -> Result<(), ember::Error>` prints after `Error: `,
+    /// for every kind: the message, never the enum's structure.
+    #[test]
+    fn debug_of_every_kind_is_its_message() {
+        let io = || Some(Arc::new(std::io::Error::other("disk full")));
+        let cases = [
+            (
+                Error::graph("window 7s is not a multiple of the slide 2s"),
+                "invalid DStream graph: window 7s is not a multiple of the slide 2s",
+            ),
+            (
+                Error::config("--master: invalid master `yarn`"),
+                "invalid configuration: --master: invalid master `yarn`",
+            ),
+            (
+                Error::IllegalState("already stopped".into()),
+                "already stopped",
+            ),
+            (
+                Error::Source {
+                    source_name: "socket_text_stream(h:1)".into(),
+                    message: "gave up".into(),
+                    cause: None,
+                },
+                "source `socket_text_stream(h:1)` failed: gave up",
+            ),
+            (
+                Error::Sink {
+                    sink: "save(out)".into(),
+                    message: "cannot write".into(),
+                    cause: io(),
+                },
+                "output `save(out)` failed: cannot write: disk full",
+            ),
+            (
+                Error::Path {
+                    path: "/x".into(),
+                    message: "cannot list".into(),
+                    cause: Arc::new(std::io::Error::other("denied")),
+                },
+                "cannot list: /x: denied",
+            ),
+            (
+                Error::Checkpoint {
+                    path: "/c".into(),
+                    message: "damaged".into(),
+                    cause: io(),
+                },
+                "checkpoint /c: damaged: disk full",
+            ),
+            (
+                Error::UserCode {
+                    worker: 1,
+                    message: "boom".into(),
+                },
+                "a function of the streaming program panicked on worker 1: boom",
+            ),
+            (
+                Error::StopTimeout(Duration::from_secs(3)),
+                "stop did not finish within 3s; the remaining batches were abandoned",
+            ),
+            (
+                Error::connector(Broker("b:9092")),
+                "broker b:9092 unreachable",
+            ),
+            (
+                Error::Cluster("process 1 left".into()),
+                "cluster: process 1 left",
+            ),
+            (
+                Error::Internal("oops".into()),
+                "internal error (a bug in ember, please report it): oops",
+            ),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(format!("{e:?}"), expected);
+            assert_eq!(format!("{e:?}"), e.to_string(), "no cause to add");
+        }
     }
 }

@@ -28,7 +28,8 @@
 //!    `source::lines` (a block of received text lines);
 //! 2. **settings and bookkeeping**: `listener` (batch statistics and
 //!    events), `rate` (rate limits, the backpressure estimator listening to
-//!    batch completions), `conf`, `checkpoint` (the on-disk format);
+//!    batch completions), `conf`, `cli` (the flags for clap, read as `conf`
+//!    reads them), `checkpoint` (the on-disk format);
 //! 3. **runtime**: `runtime` (what a process's workers share: the stop, the
 //!    timeline, cluster membership, checkpoint scheduling, the statistics
 //!    bus, reached through methods), `signals`, `ui`;
@@ -43,6 +44,8 @@
 //!    facade and the connector crates.
 
 mod checkpoint;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod clock;
 mod conf;
 mod context;
@@ -63,6 +66,8 @@ mod time;
 #[cfg(feature = "ui")]
 mod ui;
 
+#[cfg(feature = "cli")]
+pub use cli::StreamingArgs;
 pub use clock::{Clock, ManualClock};
 pub use conf::{Master, StreamingConf};
 pub use context::StreamingContext;

@@ -29,8 +29,12 @@ pub fn init() -> bool {
 pub fn init_with(filter: &str) -> bool {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    // Colours only for a terminal: a log redirected to a file or read by
+    // a test stays free of escape codes.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr)
         .try_init()
         .is_ok()

@@ -20,54 +20,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str =
-    "usage: ember-submit [--processes N] [--workers N] [--host ADDR] -- PROGRAM [ARGS...]
-  --processes N   processes to start (default 2)
-  --workers N     worker threads per process (default 1)
-  --host ADDR     the address every process listens on (default 127.0.0.1)";
-
+/// Runs an ember program as a cluster of processes on this machine.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "ember-submit",
+    after_help = "Example: ember-submit --processes 3 --workers 2 -- \
+                  target/release/examples/network_word_count localhost 9999"
+)]
 struct Settings {
+    /// Processes to start
+    #[arg(long, value_name = "N", default_value = "2", value_parser = at_least_one)]
     processes: usize,
-    workers: usize,
+    /// The address every process listens on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     host: String,
+    // ember's own --workers flag, checked as the processes check it and
+    // passed to each as EMBER_WORKERS; 1 when not given.
+    #[command(flatten)]
+    workers: ember_core::cli::Workers,
+    /// The program and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
     program: Vec<String>,
 }
 
-fn parse(args: Vec<String>) -> Result<Settings, String> {
-    let mut s = Settings {
-        processes: 2,
-        workers: 1,
-        host: "127.0.0.1".into(),
-        program: Vec::new(),
-    };
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match a.as_str() {
-            "--processes" => s.processes = at_least_one("--processes", &value("--processes")?)?,
-            "--workers" => s.workers = at_least_one("--workers", &value("--workers")?)?,
-            "--host" => s.host = value("--host")?,
-            "--" => {
-                s.program = it.collect();
-                break;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if s.program.is_empty() {
-        return Err("no program given after --".into());
-    }
-    Ok(s)
-}
-
 /// A count of at least one.
-fn at_least_one(name: &str, value: &str) -> Result<usize, String> {
+fn at_least_one(value: &str) -> Result<usize, String> {
     value
         .parse()
         .ok()
         .filter(|n| *n >= 1)
-        .ok_or_else(|| format!("{name} needs a number ≥ 1"))
+        .ok_or_else(|| format!("`{value}` is not a number ≥ 1"))
 }
 
 /// Free ports on `host`, one per process.
@@ -104,16 +86,9 @@ fn signal_all(children: &[Child], signal: i32) {
 }
 
 fn main() -> ExitCode {
-    let settings = match parse(std::env::args().skip(1).collect()) {
-        Ok(s) => s,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("ember-submit: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // --help exits 0; a usage mistake exits 2, naming it.
+    let settings = <Settings as clap::Parser>::parse();
+    let workers = settings.workers.workers.unwrap_or(1);
     let ports = match free_ports(&settings.host, settings.processes) {
         Ok(p) => p,
         Err(e) => {
@@ -128,7 +103,7 @@ fn main() -> ExitCode {
     let hosts = hosts.join(",");
     eprintln!(
         "ember-submit: {} processes × {} workers on {hosts}",
-        settings.processes, settings.workers
+        settings.processes, workers
     );
     let signals = Arc::new(AtomicUsize::new(0));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -151,7 +126,7 @@ fn main() -> ExitCode {
             .env("EMBER_MASTER", "cluster")
             .env("EMBER_HOSTS", &hosts)
             .env("EMBER_PROCESS", p.to_string())
-            .env("EMBER_WORKERS", settings.workers.to_string())
+            .env("EMBER_WORKERS", workers.to_string())
             .stderr(Stdio::piped())
             .stdout(if p == 0 {
                 Stdio::inherit()

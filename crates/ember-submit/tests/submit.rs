@@ -73,5 +73,38 @@ fn a_failing_process_stops_the_others_and_sets_the_status() {
 fn bad_usage_says_how() {
     let out = submit(&["--processes", "0", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: ember-submit"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--processes") && stderr.contains("≥ 1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--help"), "{stderr}");
+
+    // --workers is ember's own flag, checked by the same rule.
+    let out = submit(&["--workers", "0", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--workers") && stderr.contains("≥ 1"),
+        "{stderr}"
+    );
+
+    let out = submit(&["--bogus", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'--bogus'"), "{stderr}");
+    assert!(stderr.contains("Usage: ember-submit"), "{stderr}");
+
+    let out = submit(&["--processes", "2"]);
+    assert_eq!(out.status.code(), Some(2), "no program");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PROGRAM"));
+}
+
+#[test]
+fn help_exits_0_with_the_usage() {
+    let out = submit(&["--help"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Usage: ember-submit"), "{stdout}");
+    assert!(stdout.contains("--workers <N>"), "{stdout}");
 }

@@ -29,8 +29,9 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Parser;
 use ember::prelude::*;
-use ember::{Received, Receiver, ReceiverContext};
+use ember::{Received, Receiver, ReceiverContext, StreamingArgs};
 
 /// Follows a file: the lines appended to it after it was first opened.
 struct FileTail {
@@ -117,16 +118,24 @@ fn demo_file() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn main() -> anyhow::Result<()> {
-    common::init_logging();
+/// Counts the words of the lines appended to a file, every batch.
+#[derive(Parser)]
+struct Cli {
+    /// The file to follow [default: a temporary file this example writes]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let conf = StreamingConf::new("CustomReceiver", seconds(1))
         .master("local[2]")?
-        .with_env()?;
-    let (conf, args) = conf.parse_args(std::env::args().skip(1))?;
-    let (path, own) = match args.as_slice() {
-        [file] => (PathBuf::from(file), false),
-        [] => {
+        .with_env()?
+        .with_args(&cli.ember);
+    let (path, own) = match cli.file {
+        Some(file) => (file, false),
+        None => {
             let path = demo_file()?;
             eprintln!(
                 "no file given: following {}, which this example writes",
@@ -134,7 +143,6 @@ fn main() -> anyhow::Result<()> {
             );
             (path, true)
         }
-        _ => anyhow::bail!("usage: custom_receiver [<file>] [--master local[N]] [--max-rate N]"),
     };
 
     let ssc = StreamingContext::new(conf)?;
@@ -148,7 +156,6 @@ fn main() -> anyhow::Result<()> {
         words.map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b).print();
     })?;
     ssc.start()?;
-    common::announce_ui(&ssc);
     let ended = ssc.await_termination();
     if own {
         let _ = std::fs::remove_file(&path);

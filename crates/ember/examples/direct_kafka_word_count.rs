@@ -9,37 +9,49 @@
 //! Arguments: the brokers (`host:port,...`), the consumer group, and a
 //! comma-separated list of topics. Each batch reads, per partition, the
 //! offsets that arrived since the last batch (new partitions from the
-//! earliest offset) and prints the counts of its words. Flags after the
-//! arguments: `--master local[N]`, `--batch-interval 2s`, `--max-rate N`
-//! (records/s per partition here), `--backpressure`, `--checkpoint DIR`
-//! (resume after a crash with exactly the same offset ranges).
+//! earliest offset) and prints the counts of its words. `--help` lists the
+//! flags: `--master local[N]`, `--batch-interval 2s`,
+//! `--max-rate-per-partition N` (records/s), `--backpressure`,
+//! `--checkpoint DIR` (resume after a crash with exactly the same offset
+//! ranges), ...
 
 mod common;
 
+use clap::Parser;
 use ember::kafka::{create_direct_stream, KafkaParams, Subscribe};
 use ember::prelude::*;
+use ember::StreamingArgs;
+
+/// Counts the words of the messages read from Kafka topics, every batch.
+#[derive(Parser)]
+#[command(after_help = "Example: direct_kafka_word_count localhost:9092 word-count words")]
+struct Cli {
+    /// The Kafka brokers, HOST:PORT,...
+    brokers: String,
+    /// The consumer group
+    group_id: String,
+    /// The topics, comma-separated
+    topics: String,
+    /// Where to checkpoint, to resume after a crash with the same offset ranges
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<String>,
+    /// Records per second read from each partition at most
+    #[arg(long, value_name = "RATE")]
+    max_rate_per_partition: Option<f64>,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    let cli = Cli::parse();
     let conf = StreamingConf::new("DirectKafkaWordCount", seconds(2))
         .master("local[2]")?
-        .with_env()?;
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let checkpoint = common::take_flag(&mut args, "--checkpoint");
-    let per_partition = common::take_flag(&mut args, "--max-rate")
-        .map(|r| r.parse::<f64>())
-        .transpose()?;
-    let (conf, args) = conf.parse_args(args)?;
-    let [brokers, group, topics] = args.as_slice() else {
-        anyhow::bail!(
-            "usage: direct_kafka_word_count <brokers> <group-id> <topics> [--checkpoint DIR] \
-             [--max-rate N] [--master local[N]] [--batch-interval 2s]\n  e.g. \
-             direct_kafka_word_count localhost:9092 word-count words"
-        );
-    };
-    let topics: Vec<String> = topics.split(',').map(str::to_string).collect();
-    let mut params = KafkaParams::new(brokers.as_str()).group_id(group.as_str());
-    if let Some(r) = per_partition {
+        .with_env()?
+        .with_args(&cli.ember);
+    let checkpoint = cli.checkpoint;
+    let topics: Vec<String> = cli.topics.split(',').map(str::to_string).collect();
+    let mut params = KafkaParams::new(cli.brokers.as_str()).group_id(cli.group_id.as_str());
+    if let Some(r) = cli.max_rate_per_partition {
         params = params.max_rate_per_partition(r);
     }
 
@@ -64,7 +76,6 @@ fn main() -> anyhow::Result<()> {
         None => create()?,
     };
     ssc.start()?;
-    common::announce_ui(&ssc);
     ssc.await_termination()?;
     Ok(())
 }

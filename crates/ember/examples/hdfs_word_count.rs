@@ -9,25 +9,32 @@
 //! ```
 //!
 //! Only files that appear after the start are read, each once; names
-//! starting with `.` or `_` are ignored. Flags: `--master local[N]`,
-//! `--batch-interval 2s` (default 2 s, as Spark's example).
+//! starting with `.` or `_` are ignored. `--help` lists the flags:
+//! `--master local[N]`, `--batch-interval 2s` (default 2 s, as Spark's
+//! example), ...
 
 mod common;
 
+use clap::Parser;
 use ember::prelude::*;
+use ember::StreamingArgs;
+
+/// Counts the words of the new text files in a directory, every batch.
+#[derive(Parser)]
+struct Cli {
+    /// The directory to watch for new files
+    directory: String,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    let cli = Cli::parse();
     let conf = StreamingConf::new("HdfsWordCount", seconds(2))
         .master("local[2]")?
-        .with_env()?;
-    let (conf, args) = conf.parse_args(std::env::args().skip(1))?;
-    let [dir] = args.as_slice() else {
-        anyhow::bail!(
-            "usage: hdfs_word_count <directory> [--master local[N]] [--batch-interval 2s]"
-        );
-    };
-    let dir = dir.clone();
+        .with_env()?
+        .with_args(&cli.ember);
+    let dir = cli.directory;
 
     let ssc = StreamingContext::new(conf)?;
     ssc.define(move |s| {

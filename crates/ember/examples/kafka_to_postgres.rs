@@ -16,42 +16,55 @@
 //! transaction with the batch's row in `ember_sink_progress`. After a crash
 //! `get_or_create` restores the counts and offsets from the last checkpoint
 //! and runs the batches planned since with exactly the same offset ranges,
-//! so every record is counted once. Flags: `--table NAME`, `--master
-//! local[N]`, `--batch-interval 1s`, `--max-rate N` (records/s per
-//! partition), `--backpressure`.
+//! so every record is counted once. `--help` lists the flags: `--table
+//! NAME`, `--master local[N]`, `--batch-interval 1s`,
+//! `--max-rate-per-partition N` (records/s), `--backpressure`, ...
 
 mod common;
 
+use clap::Parser;
 use ember::kafka::{create_direct_stream, KafkaParams, Subscribe};
 use ember::postgres::{PostgresExt, PostgresSink};
 use ember::prelude::*;
+use ember::StreamingArgs;
+
+/// Running word counts from Kafka into a PostgreSQL table, exactly once.
+#[derive(Parser)]
+#[command(after_help = "Example: kafka_to_postgres localhost:9092 words \
+                  postgres://postgres@localhost/postgres /tmp/ckpt")]
+struct Cli {
+    /// The Kafka brokers, HOST:PORT,...
+    brokers: String,
+    /// The topics, comma-separated
+    topics: String,
+    /// The PostgreSQL connection string
+    postgres: String,
+    /// The checkpoint directory: give the same one to resume
+    checkpoint: std::path::PathBuf,
+    /// The table the counts are upserted into
+    #[arg(long, value_name = "NAME", default_value = "word_counts")]
+    table: String,
+    /// Records per second read from each partition at most
+    #[arg(long, value_name = "RATE")]
+    max_rate_per_partition: Option<f64>,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    let cli = Cli::parse();
     let conf = StreamingConf::new("KafkaToPostgres", seconds(1))
         .master("local[2]")?
-        .with_env()?;
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let table =
-        common::take_flag(&mut args, "--table").unwrap_or_else(|| "word_counts".to_string());
-    let per_partition = common::take_flag(&mut args, "--max-rate")
-        .map(|r| r.parse::<f64>())
-        .transpose()?;
-    let (conf, args) = conf.parse_args(args)?;
-    let [brokers, topics, postgres, checkpoint] = args.as_slice() else {
-        anyhow::bail!(
-            "usage: kafka_to_postgres <brokers> <topics> <postgres-url> <checkpoint-dir> \
-             [--table word_counts] [--max-rate N] [--master local[N]]\n  e.g. kafka_to_postgres \
-             localhost:9092 words postgres://postgres@localhost/postgres /tmp/ckpt"
-        );
-    };
-    let topics: Vec<String> = topics.split(',').map(str::to_string).collect();
-    let mut params = KafkaParams::new(brokers.as_str()).group_id("kafka-to-postgres");
-    if let Some(r) = per_partition {
+        .with_env()?
+        .with_args(&cli.ember);
+    let table = cli.table;
+    let topics: Vec<String> = cli.topics.split(',').map(str::to_string).collect();
+    let mut params = KafkaParams::new(cli.brokers.as_str()).group_id("kafka-to-postgres");
+    if let Some(r) = cli.max_rate_per_partition {
         params = params.max_rate_per_partition(r);
     }
-    let postgres = postgres.clone();
-    let checkpoint = std::path::PathBuf::from(checkpoint);
+    let postgres = cli.postgres;
+    let checkpoint = cli.checkpoint;
 
     let ckpt = checkpoint.clone();
     let ssc = StreamingContext::get_or_create(&checkpoint, move || {
@@ -84,7 +97,6 @@ fn main() -> anyhow::Result<()> {
         Ok(ssc)
     })?;
     ssc.start()?;
-    common::announce_ui(&ssc);
     ssc.await_termination()?;
     Ok(())
 }

@@ -18,28 +18,34 @@
 //! While it runs, the Streaming page is at <http://127.0.0.1:4040/streaming>
 //! and the current counts, as a chart and a table, at
 //! <http://127.0.0.1:4040/dashboard/0> (the next free port if 4040 is taken;
-//! the address is printed on stderr). Ctrl-C stops it gracefully.
+//! the address is logged on stderr). Ctrl-C stops it gracefully.
 //!
-//! Flags after the positional arguments: `--master local[N]` (default
-//! `local[2]`), `--batch-interval 1s`, `--ui HOST:PORT` or `--no-ui`,
-//! `--max-rate N`, `--backpressure`. Logs go to stderr (`RUST_LOG=info` for
-//! a line per batch).
+//! `--help` lists the flags: `--master local[N]` (default `local[2]`),
+//! `--batch-interval 1s`, `--ui HOST:PORT` or `--no-ui`, `--max-rate N`,
+//! `--backpressure`, ... Logs go to stderr (`RUST_LOG=debug` for more).
 
 mod common;
 
+use clap::Parser;
 use ember::prelude::*;
+use ember::StreamingArgs;
+
+/// Counts the words of the text a TCP server sends, every batch.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::Server,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
-
+    let cli = Cli::parse();
     let conf = StreamingConf::new("NetworkWordCount", seconds(1))
         .master("local[2]")?
-        .with_env()?;
-    let (conf, args) = conf.parse_args(std::env::args().skip(1))?;
-    let (host, port) = common::host_port(
-        &args,
-        "network_word_count [<host> <port>] [--master local[N]] [--batch-interval 1s]",
-    )?;
+        .with_env()?
+        .with_args(&cli.ember);
+    let (host, port) = cli.server.address()?;
 
     let ssc = StreamingContext::new(conf)?;
     ssc.define(move |s| {
@@ -50,7 +56,6 @@ fn main() -> anyhow::Result<()> {
         word_counts.to_dashboard("NetworkWordCount: word counts");
     })?;
     ssc.start()?;
-    common::announce_ui(&ssc);
     ssc.await_termination()?;
     Ok(())
 }

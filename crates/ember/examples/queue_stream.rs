@@ -7,15 +7,25 @@
 //!
 //! A thread pushes a batch of the numbers 1..=1000 into the queue every
 //! second; each batch prints the count of numbers per `n % 10`. The example
-//! stops by itself after a few batches.
+//! stops by itself after a few batches. `--help` lists the flags.
 
+use clap::Parser;
 use ember::prelude::*;
+use ember::StreamingArgs;
+
+/// Counts numbers fed through a queue by their last digit, for five batches.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let conf = StreamingConf::new("QueueStream", seconds(1))
         .master("local[2]")?
-        .with_env()?;
-    let (conf, _) = conf.parse_args(std::env::args().skip(1))?;
+        .with_env()?
+        .with_args(&cli.ember);
     let ssc = StreamingContext::new(conf)?;
 
     let queue: Queue<u64> = Queue::new();

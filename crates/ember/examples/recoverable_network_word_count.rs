@@ -13,30 +13,57 @@
 //! that had not been checkpointed are replayed from the write-ahead log, and
 //! the batches missed while it was down run again.
 //!
+//! Whether it resumed, from which checkpoint and how many batches it runs
+//! again, or why it started from empty state, is logged on stderr at start.
+//!
 //! With no arguments it reads an embedded text source and uses temporary
-//! paths. Flags: `--master local[N]`, `--batch-interval 1s`.
+//! paths. `--help` lists the flags: `--master local[N]`, `--batch-interval
+//! 1s`, `--checkpoint-interval 10s`, ...
 
 mod common;
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use clap::Parser;
 use ember::prelude::*;
-use ember::SocketOptions;
+use ember::{SocketOptions, StreamingArgs};
+
+/// Word counts per batch, appended to a file, that survive a crash.
+#[derive(Parser)]
+struct Cli {
+    /// The host of the text server; with no arguments, an embedded source
+    /// and temporary paths
+    #[arg(requires_all = ["port", "checkpoint", "output"])]
+    host: Option<String>,
+    /// The port of the text server
+    port: Option<u16>,
+    /// The checkpoint directory: give the same one to resume
+    checkpoint: Option<PathBuf>,
+    /// The file the counts are appended to
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    let cli = Cli::parse();
     let conf = StreamingConf::new("RecoverableNetworkWordCount", seconds(1))
         .master("local[2]")?
-        .with_env()?;
-    let (conf, args) = conf.parse_args(std::env::args().skip(1))?;
-    let (host, port, checkpoint, output) = match args.as_slice() {
-        [host, port, checkpoint, output] => {
-            (host.clone(), port.parse::<u16>()?, PathBuf::from(checkpoint), PathBuf::from(output))
-        }
-        [] => {
+        .with_env()?
+        .with_args(&cli.ember);
+    let (host, port, checkpoint, output) = match cli {
+        Cli {
+            host: Some(host),
+            port: Some(port),
+            checkpoint: Some(checkpoint),
+            output: Some(output),
+            ..
+        } => (host, port, checkpoint, output),
+        _ => {
             let port = common::embedded_source()?;
-            let tmp = std::env::temp_dir().join(format!("ember-recoverable-{}", std::process::id()));
+            let tmp =
+                std::env::temp_dir().join(format!("ember-recoverable-{}", std::process::id()));
             eprintln!(
                 "no arguments: reading an embedded source on 127.0.0.1:{port}, checkpoints in {}, \
                  output in {}",
@@ -44,12 +71,13 @@ fn main() -> anyhow::Result<()> {
                 tmp.join("out.txt").display()
             );
             std::fs::create_dir_all(&tmp)?;
-            ("127.0.0.1".to_string(), port, tmp.join("checkpoint"), tmp.join("out.txt"))
+            (
+                "127.0.0.1".to_string(),
+                port,
+                tmp.join("checkpoint"),
+                tmp.join("out.txt"),
+            )
         }
-        _ => anyhow::bail!(
-            "usage: recoverable_network_word_count <host> <port> <checkpoint-directory> <output-file> \
-             [--master local[N]]"
-        ),
     };
 
     let dir = checkpoint.clone();
@@ -80,20 +108,10 @@ fn main() -> anyhow::Result<()> {
         })?;
         Ok(ssc)
     })?;
-    ssc.start()?;
     // ember always runs the closure above (the program's current code);
-    // whether there was a checkpoint to resume from shows after start.
-    match ssc.resumed_from() {
-        Some(time) => eprintln!(
-            "resumed from the checkpoint at {time} in {}",
-            checkpoint.display()
-        ),
-        None => eprintln!(
-            "no complete checkpoint in {} (one is taken every 10 s): the counts start \
-             empty; lines received before a kill are replayed from the write-ahead log",
-            checkpoint.display()
-        ),
-    }
+    // `start` logs whether it resumed from a checkpoint (and from which:
+    // `ssc.resumed_from()` tells the program too) or starts empty, and why.
+    ssc.start()?;
     ssc.await_termination()?;
     Ok(())
 }

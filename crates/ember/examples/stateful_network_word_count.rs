@@ -10,28 +10,39 @@
 //! from an initial state of `(hello,1)` and `(world,1)`, as in Spark's
 //! example; each batch prints the words it saw with their running totals.
 //! State is checkpointed into a temporary directory (`--checkpoint DIR` to
-//! choose one). Flags: `--master local[N]`, `--batch-interval 1s`.
+//! choose one). `--help` lists the flags: `--master local[N]`,
+//! `--batch-interval 1s`, ...
 
 mod common;
 
+use std::path::PathBuf;
+
+use clap::Parser;
 use ember::prelude::*;
-use ember::StateSpec;
+use ember::{StateSpec, StreamingArgs};
+
+/// Running word counts across batches of the text a TCP server sends.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::Server,
+    /// Where state is checkpointed [default: a new temporary directory]
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
+    let cli = Cli::parse();
     let conf = StreamingConf::new("StatefulNetworkWordCount", seconds(1))
         .master("local[2]")?
-        .with_env()?;
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let checkpoint = common::take_flag(&mut args, "--checkpoint").map_or_else(
-        || std::env::temp_dir().join(format!("ember-stateful-{}", std::process::id())),
-        std::path::PathBuf::from,
-    );
-    let (conf, args) = conf.parse_args(args)?;
-    let (host, port) = common::host_port(
-        &args,
-        "stateful_network_word_count [<host> <port>] [--checkpoint DIR] [--master local[N]]",
-    )?;
+        .with_env()?
+        .with_args(&cli.ember);
+    let checkpoint = cli.checkpoint.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ember-stateful-{}", std::process::id()))
+    });
+    let (host, port) = cli.server.address()?;
 
     let ssc = StreamingContext::new(conf)?;
     ssc.checkpoint(&checkpoint);

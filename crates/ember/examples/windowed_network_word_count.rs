@@ -7,51 +7,48 @@
 //! cargo run --release --example windowed_network_word_count -- localhost 9999
 //! ```
 //!
-//! With no host and port it reads an embedded text source. Options (after
-//! the positional arguments; durations like `500ms`, `2s`, `1m`):
+//! With no host and port it reads an embedded text source. Options
+//! (durations with a unit: `500ms`, `2s`, `1m`; `--help` lists them all):
 //!
-//! - `--batch 1s`: the batch interval
+//! - `--batch-interval 1s`: the batch interval
 //! - `--window 30s`, `--slide 10s`: multiples of the batch interval
 //! - `--no-inverse`: re-reduce every window instead of adding and removing batches
 //! - `--master local[N]` (default `local[2]`)
 
 mod common;
 
+use std::time::Duration;
+
+use clap::Parser;
 use ember::prelude::*;
+use ember::StreamingArgs;
+
+/// Word counts over a sliding window of the text a TCP server sends.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::Server,
+    /// How much text each count covers: a multiple of the batch interval
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = ember::cli::duration)]
+    window: Duration,
+    /// How often the counts are given: a multiple of the batch interval
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = ember::cli::duration)]
+    slide: Duration,
+    /// Re-reduce every window instead of adding and removing batches
+    #[arg(long)]
+    no_inverse: bool,
+    #[command(flatten)]
+    ember: StreamingArgs,
+}
 
 fn main() -> anyhow::Result<()> {
-    common::init_logging();
-    let mut batch = seconds(1);
-    let mut window = seconds(30);
-    let mut slide = seconds(10);
-    let mut inverse = true;
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> anyhow::Result<std::time::Duration> {
-            let v = args
-                .next()
-                .ok_or_else(|| anyhow::anyhow!("{name} needs a duration, e.g. {name} 10s"))?;
-            Ok(ember::parse_duration(&v)?)
-        };
-        match arg.as_str() {
-            "--batch" => batch = value("--batch")?,
-            "--window" => window = value("--window")?,
-            "--slide" => slide = value("--slide")?,
-            "--no-inverse" => inverse = false,
-            _ => rest.push(arg),
-        }
-    }
-    let conf = StreamingConf::new("WindowedNetworkWordCount", batch)
+    let cli = Cli::parse();
+    let (window, slide, inverse) = (cli.window, cli.slide, !cli.no_inverse);
+    let conf = StreamingConf::new("WindowedNetworkWordCount", seconds(1))
         .master("local[2]")?
         .with_env()?
-        .batch_interval(batch);
-    let (conf, positional) = conf.parse_args(rest)?;
-    let (host, port) = common::host_port(
-        &positional,
-        "windowed_network_word_count [<host> <port>] [--batch 1s] [--window 30s] \
-             [--slide 10s] [--no-inverse] [--master local[N]]",
-    )?;
+        .with_args(&cli.ember);
+    let (host, port) = cli.server.address()?;
 
     let ssc = StreamingContext::new(conf)?;
     ssc.define(move |s| {

@@ -49,6 +49,7 @@
 //! |---|---|---|
 //! | [`StreamingContext`] | `StreamingContext` | master, batch interval, lifecycle |
 //! | [`StreamingConf`] | `SparkConf` | settings from code, environment, `--master` flags |
+//! | [`StreamingArgs`] | `spark-submit`'s options | ember's flags for a program's own clap parser (`--help`, named mistakes) |
 //! | [`StreamingScope`] | the context inside a graph | sources: `socket_text_stream`, `text_file_stream`, `queue_stream` |
 //! | [`DStream`] | `DStream`, `PairDStreamFunctions` | transformations, keyed operations, outputs |
 //! | [`Show`], `#[derive(Show)]` | `toString` | how `print()` and `save_as_text_files` write records; the derive gives a case class's `Name(a,b)` |
@@ -79,6 +80,7 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
+//! | `cli` | yes | [`StreamingArgs`] and [`cli`]: ember's flags as a clap `Args` struct to flatten into a program's parser (clap) |
 //! | `kafka` | no | `kafka::create_direct_stream` (offset ranges per batch, replayed exactly after recovery) and `kafka::KafkaSink` (rdkafka; builds librdkafka from source) |
 //! | `postgres` | no | `postgres::PostgresSink` and `save_to_postgres`: each batch written in one transaction with its batch time, so re-run batches are not written twice (the `postgres` client) |
 //! | `ui` | yes | the web UI at `127.0.0.1:4040`: Streaming page, `to_dashboard` pages, JSON API, Prometheus `/metrics` (axum, tokio) |

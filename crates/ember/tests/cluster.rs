@@ -248,7 +248,7 @@ fn a_peer_that_never_starts_is_named_after_the_timeout() {
     let status = failure_child(&hosts, 0, "2s", &out).wait().unwrap();
     assert!(status.success());
     let ended = std::fs::read_to_string(&out).unwrap();
-    assert!(ended.contains("Cluster("), "{ended}");
+    assert!(ended.contains("Err(cluster: "), "{ended}");
     assert!(
         ended.contains(&missing),
         "names the address that did not answer: {ended}"
@@ -283,7 +283,7 @@ fn when_a_peer_is_killed_the_others_stop_with_a_clear_error() {
     assert!(status.success());
     let ended = std::fs::read_to_string(&out0).unwrap();
     assert!(
-        ended.contains("Cluster("),
+        ended.contains("Err(cluster: "),
         "a cluster error, not a bare panic: {ended}"
     );
     assert!(ended.contains("connection to process 1 broke"), "{ended}");
@@ -622,7 +622,7 @@ fn processes_that_build_different_graphs_are_refused_at_start() {
         );
         let ended = std::fs::read_to_string(dir.path().join(format!("p{p}"))).unwrap();
         assert!(
-            ended.starts_with("Err(Cluster(") && ended.contains("built different graphs"),
+            ended.starts_with("Err(cluster: ") && ended.contains("built different graphs"),
             "process {p}: {ended}"
         );
         assert!(
@@ -747,12 +747,13 @@ fn when_one_process_fails_the_others_stop_with_its_error() {
     let outs: Vec<_> = (0..2).map(|p| dir.path().join(format!("p{p}"))).collect();
     let ended = endings(graceful_cluster(&outs, "3"), &outs);
     assert!(
-        ended[0].starts_with("Err(UserCode") && ended[0].contains("fails at batch 3"),
+        ended[0].starts_with("Err(a function of the streaming program panicked")
+            && ended[0].contains("fails at batch 3"),
         "{}",
         ended[0]
     );
     assert!(
-        ended[1].starts_with("Err(Cluster(\"process 0 of the cluster failed")
+        ended[1].starts_with("Err(cluster: process 0 of the cluster failed")
             && ended[1].contains("fails at batch 3"),
         "{}",
         ended[1]
@@ -893,7 +894,7 @@ fn a_user_error_in_a_cluster_is_downcast_with_operator_and_batch() {
     );
     // The other process stops with the failure, by message.
     assert!(
-        ended[1].starts_with("Err(Cluster(\"process 0 of the cluster failed")
+        ended[1].starts_with("Err(cluster: process 0 of the cluster failed")
             && ended[1].contains("batch number 3 is rejected"),
         "{}",
         ended[1]

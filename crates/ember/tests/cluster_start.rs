@@ -109,7 +109,7 @@ fn a_peer_killed_at_any_moment_of_the_start_ends_every_other_process_with_a_clus
             let ended = std::fs::read_to_string(&outs[p]).unwrap_or_default();
             let stderr = std::fs::read_to_string(&errs[p]).unwrap();
             assert!(
-                status.success() && ended.contains("Cluster("),
+                status.success() && ended.contains("Err(cluster: "),
                 "run {run} (process {victim} killed after {at:?}): process {p} ended {status} \
                  with {ended:?}; stderr: {stderr}"
             );

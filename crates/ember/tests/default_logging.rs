@@ -1,7 +1,8 @@
 //! A user's program with no logging setup of its own still shows ember's
 //! warnings and the web UI's address on stderr: the context installs its
-//! subscriber at start. The program runs in a child process (this test
-//! binary again), since a subscriber is global to a process.
+//! subscriber at start; and an error its `main` returns reads as a
+//! message. The program runs in a child process (this test binary again),
+//! since a subscriber is global to a process.
 
 use std::process::Command;
 use std::time::Duration;
@@ -44,13 +45,56 @@ fn run_child(logging: bool) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The user's `main`, whose graph cannot run: a window that is not a
+/// multiple of the batch interval.
+fn invalid_main() -> Result<(), ember::Error> {
+    let conf = StreamingConf::new("user", millis(200))
+        .master("local[1]")?
+        .ui(None);
+    let ssc = StreamingContext::new(conf)?;
+    let queue: Queue<u64> = Queue::new();
+    ssc.define(move |s| {
+        s.queue_stream(queue.clone(), true, None)
+            .window(millis(300), millis(200))
+            .print()
+    })?;
+    ssc.start()?;
+    ssc.stop(false)
+}
+
 #[test]
 fn child_program() {
     // Only does something when started by the tests below.
-    if let Ok(args) = std::env::var(CHILD) {
-        let (port, logging) = args.split_once(' ').unwrap();
-        program(port.parse().unwrap(), logging == "true");
+    match std::env::var(CHILD).as_deref() {
+        Ok("invalid") => {
+            // What Rust prints when `main` returns `Err(e)`.
+            if let Err(e) = invalid_main() {
+                eprintln!("Error: {e:?}");
+            }
+        }
+        Ok(args) => {
+            let (port, logging) = args.split_once(' ').unwrap();
+            program(port.parse().unwrap(), logging == "true");
+        }
+        Err(_) => {}
     }
+}
+
+#[test]
+fn an_error_returned_from_main_reads_as_a_message() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_program", "--nocapture"])
+        .env(CHILD, "invalid")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Error: invalid DStream graph: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("300 ms"), "names the window: {stderr}");
+    assert!(!stderr.contains("InvalidGraph("), "{stderr}");
 }
 
 #[test]

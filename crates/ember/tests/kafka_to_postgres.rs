@@ -105,7 +105,12 @@ fn spawn_every(
         .args([brokers, topic, postgres])
         .arg(checkpoint)
         .args(["--table", table, "--batch-interval", "200ms", "--no-ui"])
-        .args(["--checkpoint-interval", every, "--max-rate", "2000"])
+        .args([
+            "--checkpoint-interval",
+            every,
+            "--max-rate-per-partition",
+            "2000",
+        ])
         .env("RUST_LOG", "ember_core=info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -165,7 +170,7 @@ fn killed_ten_times_the_counts_are_exactly_once() {
         );
         if std::fs::read_to_string(&log)
             .unwrap_or_default()
-            .contains("resuming from checkpoint")
+            .contains("resuming from the checkpoint at ")
         {
             resumed += 1;
         }

@@ -650,6 +650,15 @@ impl<B: Block, R: Receive<B>> ReceiverSource<B, R> {
                     r
                 }
             };
+            let blocks: usize =
+                replay.by_batch.values().map(Vec::len).sum::<usize>() + replay.unallocated.len();
+            if blocks > 0 {
+                tracing::info!(
+                    source = %self.name,
+                    "recovery: {blocks} block(s) of records received before the restart are read \
+                     back from the write-ahead log and processed again"
+                );
+            }
             let mut w = Wal::create(&log.dir, log.sync)?;
             // The replayed blocks move into this run's segment; then the
             // older segments are no longer needed.

@@ -33,16 +33,6 @@ pub(crate) fn embedded_source() -> std::io::Result<u16> {
     Ok(port)
 }
 
-/// Logs to stderr, quiet unless `RUST_LOG` asks for more.
-pub(crate) fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
-}
-
 /// Splits a line into words on single spaces, as Spark's examples do.
 pub(crate) fn words(line: String) -> Vec<String> {
     line.split(' ')
@@ -51,36 +41,31 @@ pub(crate) fn words(line: String) -> Vec<String> {
         .collect()
 }
 
-/// The `<host> <port>` positional arguments, or with none the embedded
-/// source on loopback; anything else fails with `usage`.
-pub(crate) fn host_port(args: &[String], usage: &str) -> anyhow::Result<(String, u16)> {
-    match args {
-        [host, port] => Ok((host.clone(), port.parse::<u16>()?)),
-        [] => {
-            let port = embedded_source()?;
-            eprintln!(
-                "no <host> <port> given: reading an embedded text source on 127.0.0.1:{port}"
-            );
-            Ok(("127.0.0.1".to_string(), port))
+/// The `[HOST] [PORT]` arguments of the examples reading a TCP text
+/// server; with neither, an embedded source on loopback.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Server {
+    /// The host of the text server (e.g. `nc -lk 9999` on localhost); with
+    /// no host and port, an embedded source on loopback
+    #[arg(requires = "port")]
+    host: Option<String>,
+    /// The port of the text server
+    port: Option<u16>,
+}
+
+impl Server {
+    /// The host and port to read from, starting the embedded source when
+    /// none were given.
+    pub(crate) fn address(&self) -> std::io::Result<(String, u16)> {
+        match (&self.host, self.port) {
+            (Some(host), Some(port)) => Ok((host.clone(), port)),
+            _ => {
+                let port = embedded_source()?;
+                eprintln!(
+                    "no HOST PORT given: reading an embedded text source on 127.0.0.1:{port}"
+                );
+                Ok(("127.0.0.1".to_string(), port))
+            }
         }
-        _ => anyhow::bail!("usage: {usage}"),
     }
-}
-
-/// Tells on stderr where the web UI is, when it runs.
-pub(crate) fn announce_ui(ssc: &ember::StreamingContext) {
-    if let Some(url) = ssc.ui_url() {
-        eprintln!("Streaming UI at {url}/streaming");
-    }
-}
-
-/// Removes `--flag VALUE` from `args` and returns the value.
-pub(crate) fn take_flag(args: &mut Vec<String>, flag: &str) -> Option<String> {
-    let i = args.iter().position(|a| a == flag)?;
-    if i + 1 >= args.len() {
-        return None;
-    }
-    let value = args.remove(i + 1);
-    args.remove(i);
-    Some(value)
 }
