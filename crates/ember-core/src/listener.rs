@@ -524,7 +524,9 @@ impl Bus {
                 events.push(Event::BatchStarted(info.clone()));
             }
             info.processing_end_time = Some(now);
-            tracing::info!(
+            // Per batch: shown with RUST_LOG=ember_core=debug, not by the
+            // default filter, so that print() output is not drowned.
+            tracing::debug!(
                 "Total delay: {:.3} s for time {} (execution: {:.3} s)",
                 info.total_delay().unwrap_or(0) as f64 / 1000.0,
                 info.batch_time,

@@ -274,6 +274,11 @@ fn every_example_tells_where_its_ui_is_once() {
     for (name, args) in runs {
         let mut cmd = example(name);
         cmd.args(&args).args(["--ui", "127.0.0.1:0"]);
+        // The default filter plus the per-batch line, to know a batch ran.
+        cmd.env(
+            "RUST_LOG",
+            "warn,ember_core=info,ember_core::listener=debug",
+        );
         let mut running = Running::start(cmd);
         running.wait_for("Streaming UI at http://127.0.0.1:");
         // The first batch's line: whatever start logs has been logged.
