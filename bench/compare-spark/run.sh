@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ember vs Apache Spark Streaming, side by side, on one machine.
 #
-#   bash bench/compare-spark/run.sh            # full mode (~45 min on 2 cores)
+#   bash bench/compare-spark/run.sh            # full mode (3 runs per rate: ~2 h on 2 cores)
+#   bash bench/compare-spark/run.sh --repeat 1 # full mode, one run per rate (~45 min)
 #   bash bench/compare-spark/run.sh --quick    # smoke test (~12 min)
 #   bash bench/compare-spark/run.sh --quick --jobs wordcount   # one job only
 #
