@@ -65,6 +65,33 @@ macro_rules! dashboard_value {
 }
 dashboard_value!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64);
 
+/// Largest value first; equal values by key, so the page is stable.
+fn sort_rows(rows: &mut [(String, f64)]) {
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+}
+
+/// The first [`ROWS`] of `pairs` in [`sort_rows`] order, showing only the
+/// keys that can be among them: those whose value reaches the [`ROWS`]-th
+/// largest (all of them when values tie there).
+fn top_rows<K: Show, V: DashboardValue>(pairs: &[(K, V)]) -> Vec<(String, f64)> {
+    let mut values: Vec<f64> = pairs.iter().map(|(_, v)| v.as_f64()).collect();
+    let floor = if values.len() > ROWS {
+        let (_, nth, _) = values.select_nth_unstable_by(ROWS - 1, |a, b| b.total_cmp(a));
+        Some(*nth)
+    } else {
+        None
+    };
+    let mut rows: Vec<(String, f64)> = pairs
+        .iter()
+        .map(|(k, v)| (k, v.as_f64()))
+        .filter(|(_, v)| floor.is_none_or(|f| v.total_cmp(&f).is_ge()))
+        .map(|(k, v)| (k.show(), v))
+        .collect();
+    sort_rows(&mut rows);
+    rows.truncate(ROWS);
+    rows
+}
+
 impl<'s, K, V> DStream<'s, (K, V)>
 where
     K: Data + Show,
@@ -85,13 +112,19 @@ where
     pub fn to_dashboard(&self, title: impl Into<String>) {
         let bus = self.ctx.shared.bus().clone();
         let id = (self.ctx.index == 0).then(|| bus.add_dashboard(&title.into(), true));
-        self.foreach_rdd_named("to_dashboard", move |batch, time| {
+        // Each worker sends only its own top rows and its count: the
+        // batch's top rows are among them, and one worker never gathers a
+        // whole batch (a million keys) to show a hundred.
+        let tops = self.map_partitions(|part| {
+            let part: Vec<(K, V)> = part.collect();
+            [(part.len(), top_rows(&part))]
+        });
+        tops.foreach_rdd_named("to_dashboard", move |parts, time| {
             let Some(id) = id else { return };
-            let num_rows = batch.len();
+            let num_rows = parts.iter().map(|(n, _)| n).sum();
             let mut rows: Vec<(String, f64)> =
-                batch.iter().map(|(k, v)| (k.show(), v.as_f64())).collect();
-            // Largest first; equal values by key, so the page is stable.
-            rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                parts.into_iter().flat_map(|(_, rows)| rows).collect();
+            sort_rows(&mut rows);
             rows.truncate(ROWS);
             let truncated = truncate_all(rows.iter_mut().map(|(k, _)| k), MAX_KEY_BYTES);
             bus.update_dashboard(
@@ -139,6 +172,27 @@ impl<'s, T: Data + Show> DStream<'s, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_s_top_rows_are_the_first_of_all_its_rows_sorted() {
+        // Values with many ties at the cut, keys out of order.
+        let pairs: Vec<(String, u64)> = (0..1000u64)
+            .map(|i| (format!("k{:04}", (i * 7919) % 1000), i % 13))
+            .collect();
+        let mut all: Vec<(String, f64)> =
+            pairs.iter().map(|(k, v)| (k.clone(), *v as f64)).collect();
+        sort_rows(&mut all);
+        all.truncate(ROWS);
+        assert_eq!(top_rows(&pairs), all);
+        // Fewer pairs than rows: all of them, sorted.
+        let few = vec![
+            ("b".to_string(), 1u64),
+            ("a".to_string(), 1),
+            ("c".to_string(), 5),
+        ];
+        let want = [("c", 5.0), ("a", 1.0), ("b", 1.0)].map(|(k, v)| (k.to_string(), v));
+        assert_eq!(top_rows(&few), want);
+    }
 
     #[test]
     fn long_texts_are_cut_at_a_character_boundary_with_a_marker() {
