@@ -433,8 +433,15 @@ fn restart_child_program() {
     let _ = ssc.await_termination();
 }
 
-/// Starts the three processes of the restartable cluster on fresh ports.
-fn start_restart_cluster(input: &Path, ckpt: &Path, out: &Path) -> Vec<std::process::Child> {
+/// Starts the three processes of the restartable cluster on fresh ports;
+/// each one's log (ember's info lines: what it resumed from) goes to
+/// `<out>.<start>-p<process>.log`, shown if the test fails.
+fn start_restart_cluster(
+    input: &Path,
+    ckpt: &Path,
+    out: &Path,
+    start: usize,
+) -> Vec<std::process::Child> {
     let hosts: Vec<String> = (0..3)
         .map(|_| format!("127.0.0.1:{}", free_port()))
         .collect();
@@ -451,6 +458,8 @@ fn start_restart_cluster(input: &Path, ckpt: &Path, out: &Path) -> Vec<std::proc
                     out.display()
                 ),
             )
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(out.with_extension(format!("{start}-p{p}.log"))).unwrap())
             .spawn()
             .unwrap()
         })
@@ -502,7 +511,7 @@ fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_ru
         }
     };
 
-    let mut children = start_restart_cluster(input.path(), ckpt.path(), &out);
+    let mut children = start_restart_cluster(input.path(), ckpt.path(), &out, 0);
     // Files older than the first start are ignored (newFilesOnly): feed only
     // once the first batch has been written out.
     await_first_output(&mut children);
@@ -530,7 +539,7 @@ fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_ru
         drop_file(next);
         next += 1;
         std::fs::remove_file(&out).ok();
-        children = start_restart_cluster(input.path(), ckpt.path(), &out);
+        children = start_restart_cluster(input.path(), ckpt.path(), &out, kill + 1);
         await_first_output(&mut children);
     }
     while next < files.len() {
@@ -546,11 +555,35 @@ fn a_cluster_killed_and_restarted_from_its_checkpoint_equals_an_uninterrupted_ru
         c.kill().unwrap();
         c.wait().unwrap();
     }
-    assert_eq!(
-        read_word_counts(&out),
-        expected,
-        "after three kills and restarts"
-    );
+    let got = read_word_counts(&out);
+    if got != expected {
+        // What each start resumed from, and what the directory held.
+        let mut logs: Vec<_> = std::fs::read_dir(outdir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    l.contains(" WARN ")
+                        || l.contains("ERROR")
+                        || l.contains("resum")
+                        || l.contains("starting")
+                })
+                .collect();
+            eprintln!("== {}\n{}", log.display(), lines.join("\n"));
+        }
+        let listing: Vec<String> = std::fs::read_dir(ckpt.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        eprintln!("== checkpoint directory: {listing:?}");
+    }
+    assert_eq!(got, expected, "after three kills and restarts");
 }
 
 // ---------------------------------------------------------------------------
