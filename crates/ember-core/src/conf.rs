@@ -66,6 +66,14 @@ impl Master {
             Master::Cluster { workers, .. } => *workers,
         }
     }
+
+    /// Worker threads of the whole program: of every process in a cluster.
+    pub(crate) fn all_workers(&self) -> usize {
+        match self {
+            Master::Local(n) => *n,
+            Master::Cluster { hosts, workers, .. } => hosts.len() * workers,
+        }
+    }
 }
 
 impl fmt::Display for Master {

@@ -410,13 +410,13 @@ impl StreamingContext {
                      batch(es) since then run now, from the sources' recorded positions{}",
                     Time::from_millis(r.commit.time),
                     checkpoint_dir.as_deref().unwrap_or(Path::new("")).display(),
-                    if r.commit.workers == conf.workers() {
+                    if r.commit.workers == conf.master.all_workers() {
                         String::new()
                     } else {
                         format!(
                             " (keyed state re-routed from {} to {} workers)",
                             r.commit.workers,
-                            conf.workers()
+                            conf.master.all_workers()
                         )
                     }
                 );
