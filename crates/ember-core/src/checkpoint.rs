@@ -371,6 +371,53 @@ pub(crate) fn read_latest(dir: &Path) -> Result<Option<Restored>> {
     Ok(None)
 }
 
+/// Clears what a stopped run left after the checkpoint a new run resumes
+/// from (`resumed`; `None` when it starts from empty state), before any
+/// process of the new run writes: unfinished checkpoints are removed, and a
+/// complete one that [`read_latest`] skipped as damaged is moved to
+/// `damaged-checkpoint-<t>-<unix ms>` for inspection. Otherwise the commit
+/// markers the killed run left could make the new run's rewrite of the same
+/// batch count as complete before all of its processes wrote their parts,
+/// mixing the parts of two runs (which differ when the worker count
+/// changed). Returns how many were cleared.
+///
+/// # Errors
+///
+/// [`Error::Checkpoint`] when one cannot be removed or moved.
+pub(crate) fn clear_after(dir: &Path, resumed: Option<u64>) -> Result<usize> {
+    let mut cleared = 0;
+    for (t, path) in list(dir)? {
+        if resumed.is_some_and(|r| t <= r) {
+            continue;
+        }
+        if is_complete(&path) {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let to = dir.join(format!("damaged-checkpoint-{t}-{ms}"));
+            std::fs::rename(&path, &to).map_err(|e| io(&path, "cannot move aside", e))?;
+            tracing::warn!(
+                "recovery: the damaged checkpoint {} is kept as {} for inspection; this run \
+                 writes that batch's checkpoint anew",
+                path.display(),
+                to.display()
+            );
+        } else {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path, "cannot remove an unfinished checkpoint", e)),
+            }
+            tracing::debug!(
+                "recovery: removed the unfinished checkpoint {}",
+                path.display()
+            );
+        }
+        cleared += 1;
+    }
+    Ok(cleared)
+}
+
 /// Moves what `dir` holds (checkpoints, plan logs, write-ahead logs) into a
 /// new `dir/set-aside-<unix ms>` for a fresh start, and returns that path;
 /// `None` when there was nothing to move.
@@ -560,6 +607,46 @@ mod tests {
         assert!(!d.path().join(COMMITTED).exists());
         write(d.path(), 2000);
         assert!(d.path().join(COMMITTED).exists());
+    }
+
+    #[test]
+    fn a_resumed_run_clears_what_the_killed_run_left_after_its_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), 1000);
+        write(d.path(), 2000);
+        // 4000 completed but one of its parts is damaged; at 5000 only
+        // process 1 of two had marked its parts when the run was killed.
+        write(d.path(), 4000);
+        std::fs::write(d.path().join("checkpoint-4000/part-1"), b"torn").unwrap();
+        let two = Commit {
+            processes: 2,
+            ..commit(5000)
+        };
+        write_part(d.path(), 5000, 1, &Part::new()).unwrap();
+        write_commit(d.path(), &two, 1).unwrap();
+        let resumed = read_latest(d.path()).unwrap().unwrap().commit.time;
+        assert_eq!(resumed, 2000);
+        assert_eq!(clear_after(d.path(), Some(resumed)).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != COMMITTED)
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(left[0], "checkpoint-2000");
+        assert!(left[1].starts_with("damaged-checkpoint-4000-"), "{left:?}");
+        // The new run's process 0 rewrites 5000: not complete until
+        // process 1 of this run marks it too (no stale COMMIT-1 counts).
+        write_part(d.path(), 5000, 0, &Part::new()).unwrap();
+        write_commit(d.path(), &two, 0).unwrap();
+        assert_eq!(committed_times(d.path()), [2000]);
+        assert_eq!(read_latest(d.path()).unwrap().unwrap().commit.time, 2000);
+        // Starting from empty state clears every unfinished checkpoint.
+        let e = tempfile::tempdir().unwrap();
+        write_part(e.path(), 1000, 0, &Part::new()).unwrap();
+        assert_eq!(clear_after(e.path(), None).unwrap(), 1);
+        assert!(list(e.path()).unwrap().is_empty());
     }
 
     #[test]

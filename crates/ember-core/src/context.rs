@@ -362,12 +362,13 @@ impl StreamingContext {
             .expect("checkpoint lock")
             .clone();
         let mut recovering = *self.inner.recover.lock().expect("recover lock");
+        // One process clears or sets aside what every process shares.
+        let first_process = match &conf.master {
+            crate::conf::Master::Cluster { process, .. } => *process == 0,
+            _ => true,
+        };
         if let (Some(dir), true) = (&checkpoint_dir, conf.fresh_start) {
             recovering = false;
-            let first_process = match &conf.master {
-                crate::conf::Master::Cluster { process, .. } => *process == 0,
-                _ => true,
-            };
             if first_process {
                 match checkpoint::set_aside(dir)? {
                     Some(aside) => tracing::warn!(
@@ -386,6 +387,11 @@ impl StreamingContext {
             (Some(dir), true) => checkpoint::read_latest(dir)?,
             _ => None,
         };
+        if let (Some(dir), true, true) = (&checkpoint_dir, recovering, first_process) {
+            // No process of this run writes before all have read (they
+            // connect first), so the stopped run's leftovers can go now.
+            checkpoint::clear_after(dir, restored.as_ref().map(|r| r.commit.time))?;
+        }
         let (zero, resume, start_ms) = match &restored {
             Some(r) => {
                 if r.commit.interval != interval {
