@@ -74,6 +74,11 @@ pub(crate) struct JobArgs {
     /// Stop (not gracefully) after this many seconds of batches.
     #[arg(long, default_value_t = 600)]
     seconds: u64,
+    /// Also give the counts the `network_word_count` example's outputs:
+    /// `print()` (to stdout, among the job's lines) and `to_dashboard`,
+    /// to measure what they cost.
+    #[arg(long)]
+    example_outputs: bool,
 }
 
 fn now_ms() -> u64 {
@@ -88,6 +93,7 @@ pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let ssc = StreamingContext::new(conf).map_err(|e| e.to_string())?;
     let (host, port, job, words) = (args.host.clone(), args.port, args.job, args.words);
+    let example_outputs = args.example_outputs;
     let (window, slide) = (
         Duration::from_secs(args.window),
         Duration::from_secs(args.slide),
@@ -132,6 +138,10 @@ pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
                 }
             }
         };
+        if example_outputs {
+            counts.print();
+            counts.to_dashboard("word counts");
+        }
         counts.foreach_rdd(move |batch, time: Time| {
             let at = now_ms();
             let words: u64 = batch.iter().map(|(_, n)| n).sum();
