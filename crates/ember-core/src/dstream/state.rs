@@ -10,6 +10,7 @@
 //! can fire many batches late.
 
 use std::cell::Cell;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -17,7 +18,7 @@ use std::ops::Deref;
 use std::rc::Rc;
 use std::time::Duration;
 
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::vec::Map;
 
 use super::DStream;
@@ -286,13 +287,33 @@ where
         } else {
             initial.into_iter().filter(|(k, _)| mine(k)).collect()
         };
-        self.with(self.batch_fold(
-            Exchange::new(|(k, _): &(K, V)| route(k)),
-            "UpdateStateByKey",
+        // Each worker first groups its own values by key, so one record per
+        // key and worker crosses the exchange instead of one per value
+        // (a word count's every occurrence); the key's worker appends the
+        // groups in arrival order. The function still gets all values.
+        let grouped = self.with(self.batch_fold(
+            Pipeline,
+            "GroupPartial",
             FxHashMap::default,
             |acc: &mut FxHashMap<K, Vec<V>>, data: &mut Vec<(K, V)>| {
                 for (k, v) in data.drain(..) {
                     acc.entry(k).or_default().push(v);
+                }
+            },
+            |_, acc, out| out.extend(acc),
+        ));
+        self.with(grouped.batch_fold(
+            Exchange::new(|(k, _): &(K, Vec<V>)| route(k)),
+            "UpdateStateByKey",
+            FxHashMap::default,
+            |acc: &mut FxHashMap<K, Vec<V>>, data: &mut Vec<(K, Vec<V>)>| {
+                for (k, mut vs) in data.drain(..) {
+                    match acc.entry(k) {
+                        Entry::Occupied(e) => e.into_mut().append(&mut vs),
+                        Entry::Vacant(e) => {
+                            e.insert(vs);
+                        }
+                    }
                 }
             },
             move |t, mut values, out| {
