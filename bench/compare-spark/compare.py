@@ -175,7 +175,12 @@ class Harness:
 
         lines = []
         t0 = now_ms()
-        proc = subprocess.Popen(self.job_cmd(system, job, port, last + 20),
+        # The job's own end is a backstop far past the measured span (the run
+        # kills it once the span is in): a start-up shift of up to 15 batches,
+        # the wait for a window's next slide and that output's own delay of
+        # seconds must all fit before it (20 batches did not: Spark's window
+        # job once halted before its last measured output).
+        proc = subprocess.Popen(self.job_cmd(system, job, port, last + 60),
                                 stdout=subprocess.PIPE, stderr=job_err, text=True, bufsize=1)
 
         def reader():
@@ -235,7 +240,7 @@ class Harness:
                 t_first = min(out_done)
                 late = done[t_first] - t_first  # ms after its batch time
                 shift = max(0, math.ceil(late / INTERVAL) - 1)
-                shift = min(shift, 15)  # the job runs 20 batches past `last`
+                shift = min(shift, 15)  # the job runs 60 batches past `last`
                 target = first_batch + (last + shift - 1) * INTERVAL
             if any(t >= target for t in done) and (job != "window" or
                                                    any(t >= target for t in out_done)):
