@@ -664,7 +664,11 @@ where
                         .ok()
                         .and_then(|mut a| a.next())
                         .is_some_and(|a| {
-                            std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok()
+                            // A free loopback port in the ephemeral range can
+                            // connect to itself (TCP simultaneous open):
+                            // that is no peer answering.
+                            std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1))
+                                .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
                         })
                 })
                 .map(|(_, h)| h)
