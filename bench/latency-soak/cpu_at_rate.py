@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from soak import start_serve
+
 
 def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
@@ -50,20 +52,8 @@ def main():
     if not cmd:
         sys.exit("give the program to run after --, with {port} for the server's port")
     os.makedirs(os.path.dirname(a.log), exist_ok=True)
-    serve = subprocess.Popen([a.ember_bin, "serve", "--port", "0", "--rate", str(int(a.rate))],
-                             stdout=open(a.log, "w"))
-    port = None
-    for _ in range(500):
-        time.sleep(0.02)
-        with open(a.log) as f:
-            first = f.readline().split()
-        if len(first) >= 2 and first[0] == "LISTENING":
-            port = first[1]
-            break
-    if port is None:
-        serve.kill()
-        sys.exit("ember-bench serve did not start")
-    prog = subprocess.Popen([c.replace("{port}", port) for c in cmd],
+    serve, port = start_serve(a.ember_bin, a.rate, a.log)
+    prog = subprocess.Popen([c.replace("{port}", str(port)) for c in cmd],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(a.warmup_s)

@@ -54,6 +54,21 @@ def offered_by(points, t_ms):
     return total
 
 
+def start_serve(ember_bin, rate, log):
+    """Starts `ember-bench serve` on a free port, logging to `log`; returns
+    the process and its port once it listens (exits if it never does)."""
+    serve = subprocess.Popen([ember_bin, "serve", "--port", "0", "--rate", str(int(rate))],
+                             stdout=open(log, "w"))
+    for _ in range(500):
+        time.sleep(0.02)
+        with open(log) as f:
+            first = f.readline().split()
+        if len(first) >= 2 and first[0] == "LISTENING":
+            return serve, int(first[1])
+    serve.kill()
+    sys.exit("ember-bench serve did not start")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ember-bin", default="target/release/ember-bench")
@@ -76,19 +91,7 @@ def main():
     job_log = os.path.join(a.out, tag + ".out")
     seconds_of_batches = int((a.minutes * 60 + a.warmup_s) * 1000 / a.interval_ms) + 2
 
-    serve = subprocess.Popen([a.ember_bin, "serve", "--port", "0", "--rate", str(int(a.rate))],
-                             stdout=open(serve_log, "w"))
-    port = None
-    for _ in range(500):
-        time.sleep(0.02)
-        with open(serve_log) as f:
-            first = f.readline().split()
-        if len(first) >= 2 and first[0] == "LISTENING":
-            port = int(first[1])
-            break
-    if port is None:
-        serve.kill()
-        sys.exit("ember-bench serve did not start")
+    serve, port = start_serve(a.ember_bin, a.rate, serve_log)
     job = subprocess.Popen(
         [a.ember_bin, "ember-job", "--job", a.job, "--words", a.words, "--port", str(port),
          "--master", a.master, "--interval-ms", str(a.interval_ms),
