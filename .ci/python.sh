@@ -27,6 +27,21 @@ fi
 export EMBER_PYSPARK_EXAMPLES=$PWD/$examples/pyspark-$pyspark_version/deps/examples/streaming
 export EMBER_REQUIRE_PYSPARK_EXAMPLES=1
 
+# The recogniser of the functions the engine runs natively reads bytecode,
+# which differs between CPython versions: check it under each one present
+# (pure Python, no build needed).
+for minor in 10 11 12 13; do
+  interpreter=$(ls -d "$HOME"/.pyenv/versions/3."$minor".*/bin/python3 2>/dev/null | tail -1 || true)
+  if [ -z "$interpreter" ] && "python3.$minor" -c pass 2>/dev/null; then
+    interpreter=python3.$minor
+  fi
+  if [ -n "$interpreter" ]; then
+    "$interpreter" crates/ember-python/tests/lift_cases.py
+  else
+    echo "python: no CPython 3.$minor here; its bytecode is not checked"
+  fi
+done
+
 # The connector tests talk to a real broker and a real PostgreSQL server.
 source .ci/postgres.sh
 source .ci/kafka.sh

@@ -18,10 +18,59 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::lift::{self, Defer, Expr};
 use crate::value::{from_py, iter_from_py, list_to_py, to_py, Value};
 
 /// A Python callable, shared by every worker.
 pub(crate) type Func = Arc<Py<PyAny>>;
+
+/// A Python function of values, and its native form when `ember._lift`
+/// recognised it.
+#[derive(Clone)]
+pub(crate) struct Lifted {
+    func: Func,
+    native: Option<Arc<Expr>>,
+    /// Also call the Python function and fail on any difference.
+    check: bool,
+}
+
+impl Lifted {
+    /// A function that always runs in Python.
+    fn python(func: &Func) -> Lifted {
+        Lifted {
+            func: func.clone(),
+            native: None,
+            check: false,
+        }
+    }
+}
+
+/// What a native stage of a pipeline does with its expression.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StepKind {
+    Map,
+    FlatMap,
+    Filter,
+    MapValues,
+    FlatMapValues,
+}
+
+/// A piece of a pipeline of per-record stages.
+pub(crate) enum Segment {
+    /// `func(partition_index, records) -> iterable`: consecutive Python
+    /// stages, fused into one call per batch and partition.
+    Python(Func),
+    /// One stage run natively; `fallback` is the stage as Python runs it
+    /// (over a partition), called for the records the native evaluation
+    /// defers and, in the differential mode, for every partition.
+    Native {
+        kind: StepKind,
+        expr: Arc<Expr>,
+        fallback: Func,
+        check: bool,
+        name: String,
+    },
+}
 
 /// A window's length and slide in milliseconds (no slide: the batch's).
 #[derive(Clone, Copy)]
@@ -72,6 +121,14 @@ pub(crate) enum Op {
     Partitions {
         func: Func,
     },
+    /// Per-record stages, some native, the rest fused Python calls.
+    Pipeline {
+        segments: Vec<Segment>,
+    },
+    /// Folds the values of each key of each batch with `func`.
+    ReduceByKey {
+        func: Lifted,
+    },
     Union,
     Repartition {
         partitions: usize,
@@ -81,7 +138,7 @@ pub(crate) enum Op {
     Glom,
     /// Folds the batch's partial results (one per partition) with `func`.
     Reduce {
-        func: Func,
+        func: Lifted,
     },
     GroupByKey,
     Window(Window),
@@ -89,18 +146,18 @@ pub(crate) enum Op {
     CountByValueAndWindow(Window),
     GroupByKeyAndWindow(Window),
     ReduceByWindow {
-        func: Func,
-        inv: Option<Func>,
+        func: Lifted,
+        inv: Option<Lifted>,
         window: Window,
     },
     ReduceByKeyAndWindow {
-        func: Func,
-        inv: Option<Func>,
-        filter: Option<Func>,
+        func: Lifted,
+        inv: Option<Lifted>,
+        filter: Option<Lifted>,
         window: Window,
     },
     UpdateStateByKey {
-        func: Func,
+        func: Lifted,
         initial: Vec<(Value, Value)>,
     },
     /// `call(key, value, has_value, exists, state, timing_out)` →
@@ -183,6 +240,69 @@ fn func(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Func> {
     opt_func(args, name)?.ok_or_else(|| PyValueError::new_err(format!("missing function {name}")))
 }
 
+/// A function of values with its native form, if Python passed one as
+/// `<name>_native`; `check` (the node's) turns on the differential mode.
+fn opt_lifted(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Lifted>> {
+    let Some(func) = opt_func(args, name)? else {
+        return Ok(None);
+    };
+    let native = match args.get_item(format!("{name}_native"))? {
+        Some(e) if !e.is_none() => Some(Arc::new(Expr::from_py(&e)?)),
+        _ => None,
+    };
+    let check = match args.get_item("check")? {
+        Some(c) => c.is_truthy()?,
+        None => false,
+    };
+    Ok(Some(Lifted {
+        func,
+        native,
+        check,
+    }))
+}
+
+fn lifted(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Lifted> {
+    opt_lifted(args, name)?.ok_or_else(|| PyValueError::new_err(format!("missing function {name}")))
+}
+
+/// The segments of a pipeline: `("python", func)` or
+/// `("native", kind, expr, fallback, check, name)`.
+fn segments(args: &Bound<'_, PyDict>) -> PyResult<Vec<Segment>> {
+    let list = args
+        .get_item("segments")?
+        .ok_or_else(|| PyValueError::new_err("pipeline without segments"))?;
+    let mut out = Vec::new();
+    for seg in list.try_iter()? {
+        let seg = seg?;
+        let seg = seg
+            .cast::<PyTuple>()
+            .map_err(|e| PyTypeError::new_err(e.to_string()))?;
+        let tag: String = seg.get_item(0)?.extract()?;
+        out.push(match tag.as_str() {
+            "python" => Segment::Python(Arc::new(seg.get_item(1)?.unbind())),
+            "native" => {
+                let kind = match seg.get_item(1)?.extract::<String>()?.as_str() {
+                    "map" => StepKind::Map,
+                    "flatMap" => StepKind::FlatMap,
+                    "filter" => StepKind::Filter,
+                    "mapValues" => StepKind::MapValues,
+                    "flatMapValues" => StepKind::FlatMapValues,
+                    other => return Err(PyValueError::new_err(format!("unknown stage {other}"))),
+                };
+                Segment::Native {
+                    kind,
+                    expr: Arc::new(Expr::from_py(&seg.get_item(2)?)?),
+                    fallback: Arc::new(seg.get_item(3)?.unbind()),
+                    check: seg.get_item(4)?.is_truthy()?,
+                    name: seg.get_item(5)?.extract()?,
+                }
+            }
+            other => return Err(PyValueError::new_err(format!("unknown segment {other}"))),
+        });
+    }
+    Ok(out)
+}
+
 fn window(args: &Bound<'_, PyDict>) -> PyResult<Window> {
     Ok(Window {
         length: arg(args, "length_ms")?,
@@ -251,6 +371,12 @@ impl Plan {
                 "partitions" => Op::Partitions {
                     func: func(args, "func")?,
                 },
+                "pipeline" => Op::Pipeline {
+                    segments: segments(args)?,
+                },
+                "reduce_by_key" => Op::ReduceByKey {
+                    func: lifted(args, "func")?,
+                },
                 "union" => Op::Union,
                 "repartition" => Op::Repartition {
                     partitions: arg(args, "partitions")?,
@@ -259,7 +385,7 @@ impl Plan {
                 "count_by_value" => Op::CountByValue,
                 "glom" => Op::Glom,
                 "reduce" => Op::Reduce {
-                    func: func(args, "func")?,
+                    func: lifted(args, "func")?,
                 },
                 "group_by_key" => Op::GroupByKey,
                 "window" => Op::Window(window(args)?),
@@ -267,18 +393,18 @@ impl Plan {
                 "count_by_value_and_window" => Op::CountByValueAndWindow(window(args)?),
                 "group_by_key_and_window" => Op::GroupByKeyAndWindow(window(args)?),
                 "reduce_by_window" => Op::ReduceByWindow {
-                    func: func(args, "func")?,
-                    inv: opt_func(args, "inv")?,
+                    func: lifted(args, "func")?,
+                    inv: opt_lifted(args, "inv")?,
                     window: window(args)?,
                 },
                 "reduce_by_key_and_window" => Op::ReduceByKeyAndWindow {
-                    func: func(args, "func")?,
-                    inv: opt_func(args, "inv")?,
-                    filter: opt_func(args, "filter")?,
+                    func: lifted(args, "func")?,
+                    inv: opt_lifted(args, "inv")?,
+                    filter: opt_lifted(args, "filter")?,
                     window: window(args)?,
                 },
                 "update_state_by_key" => Op::UpdateStateByKey {
-                    func: func(args, "func")?,
+                    func: lifted(args, "func")?,
                     initial: initial_pairs(args, "updateStateByKey")?,
                 },
                 "map_with_state" => Op::MapWithState {
@@ -377,30 +503,78 @@ impl std::error::Error for PythonFailure {
     }
 }
 
-/// Calls a two-argument Python function of values (a reduction); an
-/// exception stops the context and the call gives `None`.
+/// Calls a Python function of values (a reduction, a state update, a
+/// filter), natively when it was lifted; an exception stops the context and
+/// the call gives `None`.
 #[derive(Clone)]
 struct Combine {
     func: Func,
+    native: Option<Arc<Expr>>,
+    check: bool,
     fail: FailureHandle,
     operation: &'static str,
 }
 
 impl Combine {
-    fn new(func: &Func, fail: &FailureHandle, operation: &'static str) -> Self {
+    fn new(func: &Lifted, fail: &FailureHandle, operation: &'static str) -> Self {
         Combine {
-            func: func.clone(),
+            func: func.func.clone(),
+            native: func.native.clone(),
+            check: func.check,
             fail: fail.clone(),
             operation,
         }
     }
 
     fn call(&self, a: &Value, b: &Value) -> Value {
+        self.apply(&[a.clone(), b.clone()]).unwrap_or(Value::None)
+    }
+
+    /// `func(*args)`: natively when it can be, else in Python; `None` when
+    /// it raised (the context is stopping).
+    fn apply(&self, args: &[Value]) -> Option<Value> {
+        let native = match &self.native {
+            Some(expr) => expr.eval(args),
+            None => Err(Defer),
+        };
+        if let (Ok(v), false) = (&native, self.check) {
+            return Some(v.clone());
+        }
         let result = Python::attach(|py| {
-            let out = self.func.bind(py).call1((to_py(py, a)?, to_py(py, b)?))?;
+            let args = args
+                .iter()
+                .map(|a| to_py(py, a))
+                .collect::<PyResult<Vec<_>>>()?;
+            let out = self.func.bind(py).call1(PyTuple::new(py, args)?)?;
             from_py(&out)
         });
-        self.settle(result).unwrap_or(Value::None)
+        let python = self.settle(result)?;
+        if let Ok(v) = native {
+            if !lift::same(&v, &python) {
+                self.settle::<()>(Err(differs(self.operation, args, &v, &python)));
+                return None;
+            }
+        }
+        Some(python)
+    }
+
+    /// The truth of `func(*args)`, for filters.
+    fn test(&self, args: &[Value]) -> bool {
+        if let (Some(expr), false) = (&self.native, self.check) {
+            if let Ok(v) = expr.eval(args).and_then(|v| lift::truthy(&v)) {
+                return v;
+            }
+        }
+        let Some(out) = self.apply(args) else {
+            return false;
+        };
+        match lift::truthy(&out) {
+            Ok(t) => t,
+            Err(Defer) => {
+                let t = Python::attach(|py| to_py(py, &out)?.is_truthy());
+                self.settle(t).unwrap_or(false)
+            }
+        }
     }
 
     fn settle<T>(&self, result: PyResult<T>) -> Option<T> {
@@ -435,6 +609,135 @@ fn pairs<'s>(stream: &DStream<'s, Value>, operation: &'static str) -> DStream<'s
 
 fn unpair<'s>(stream: &DStream<'s, (Value, Value)>) -> DStream<'s, Value> {
     stream.map(|(k, v)| Value::pair(k, v))
+}
+
+/// The error of the differential mode: the native result is not Python's.
+fn differs(operation: &str, args: &[Value], native: &Value, python: &Value) -> PyErr {
+    let shown: Vec<String> = args.iter().map(Value::describe).collect();
+    pyo3::exceptions::PyAssertionError::new_err(format!(
+        "EMBER_LIFT_CHECK: the native {operation} differs from Python's for ({}): native {}, Python {} \
+         (run with EMBER_LIFT=0 to run it in Python, and please report this)",
+        shown.join(", "),
+        native.describe(),
+        python.describe()
+    ))
+}
+
+impl Segment {
+    fn share(&self) -> Segment {
+        match self {
+            Segment::Python(f) => Segment::Python(f.clone()),
+            Segment::Native {
+                kind,
+                expr,
+                fallback,
+                check,
+                name,
+            } => Segment::Native {
+                kind: *kind,
+                expr: expr.clone(),
+                fallback: fallback.clone(),
+                check: *check,
+                name: name.clone(),
+            },
+        }
+    }
+}
+
+/// Runs a pipeline's segments over one partition of a batch.
+fn run_pipeline(segments: &[Segment], index: usize, mut part: Vec<Value>) -> PyResult<Vec<Value>> {
+    for segment in segments {
+        part = match segment {
+            Segment::Python(func) => call_partition(func, index, part)?,
+            Segment::Native {
+                kind,
+                expr,
+                fallback,
+                check,
+                name,
+            } => {
+                if *check {
+                    let python = call_partition(fallback, index, part.clone())?;
+                    let native = run_native(*kind, expr, fallback, index, part)?;
+                    if native.len() != python.len()
+                        || native.iter().zip(&python).any(|(a, b)| !lift::same(a, b))
+                    {
+                        return Err(differs(
+                            name,
+                            &[],
+                            &Value::List(native),
+                            &Value::List(python),
+                        ));
+                    }
+                    python
+                } else {
+                    run_native(*kind, expr, fallback, index, part)?
+                }
+            }
+        };
+    }
+    Ok(part)
+}
+
+/// One native stage over a partition; a record the evaluation defers goes
+/// through the stage's Python form alone.
+fn run_native(
+    kind: StepKind,
+    expr: &Expr,
+    fallback: &Func,
+    index: usize,
+    part: Vec<Value>,
+) -> PyResult<Vec<Value>> {
+    let mut out = Vec::with_capacity(part.len());
+    for record in part {
+        let done = match kind {
+            StepKind::Map => expr
+                .eval(std::slice::from_ref(&record))
+                .map(|v| out.push(v)),
+            StepKind::Filter => expr
+                .eval(std::slice::from_ref(&record))
+                .and_then(|v| lift::truthy(&v))
+                .map(|keep| {
+                    if keep {
+                        out.push(record.clone());
+                    }
+                }),
+            StepKind::FlatMap => {
+                let mark = out.len();
+                let r = expr
+                    .eval(std::slice::from_ref(&record))
+                    .and_then(|v| lift::iterate(v, &mut out));
+                if r.is_err() {
+                    out.truncate(mark);
+                }
+                r
+            }
+            StepKind::MapValues | StepKind::FlatMapValues => match &record {
+                Value::Tuple(kv) if kv.len() == 2 => {
+                    let mark = out.len();
+                    let r = expr.eval(&kv[1..]).and_then(|v| {
+                        if let StepKind::MapValues = kind {
+                            out.push(Value::pair(kv[0].clone(), v));
+                            return Ok(());
+                        }
+                        let mut items = Vec::new();
+                        lift::iterate(v, &mut items)?;
+                        out.extend(items.into_iter().map(|x| Value::pair(kv[0].clone(), x)));
+                        Ok(())
+                    });
+                    if r.is_err() {
+                        out.truncate(mark);
+                    }
+                    r
+                }
+                _ => Err(Defer),
+            },
+        };
+        if done.is_err() {
+            out.extend(call_partition(fallback, index, vec![record])?);
+        }
+    }
+    Ok(out)
 }
 
 fn call_partition(func: &Func, index: usize, part: Vec<Value>) -> PyResult<Vec<Value>> {
@@ -477,6 +780,15 @@ fn build_node<'s>(
             let func = func.clone();
             let index = s.worker_index();
             first?.try_map_partitions(move |part| call_partition(&func, index, part.collect()))
+        }
+        Op::Pipeline { segments } => {
+            let segments = Arc::new(segments.iter().map(Segment::share).collect::<Vec<_>>());
+            let index = s.worker_index();
+            first?.try_map_partitions(move |part| run_pipeline(&segments, index, part.collect()))
+        }
+        Op::ReduceByKey { func } => {
+            let f = Combine::new(func, fail, "reduceByKey");
+            unpair(&pairs(first?, "reduceByKey").reduce_by_key(move |a, b| f.call(&a, &b)))
         }
         Op::Union => {
             let mut out = first?.clone();
@@ -556,13 +868,7 @@ fn build_node<'s>(
                     keyed.reduce_by_key_and_window_inv_filter(
                         move |a, b| f.call(&a, &b),
                         move |a, b| g.call(&a, &b),
-                        move |(k, v)| {
-                            let kept = Python::attach(|py| {
-                                let pair = PyTuple::new(py, [to_py(py, k)?, to_py(py, v)?])?;
-                                keep.func.bind(py).call1((pair,))?.is_truthy()
-                            });
-                            keep.settle(kept).unwrap_or(false)
-                        },
+                        move |(k, v)| keep.test(&[Value::pair(k.clone(), v.clone())]),
                         window.length(),
                         window.slide(),
                     )
@@ -575,20 +881,11 @@ fn build_node<'s>(
             let update = Combine::new(func, fail, "updateStateByKey");
             let out = keyed.update_state_by_key_with_initial(
                 move |values: Vec<Value>, state: Option<Value>| {
-                    let result = Python::attach(|py| {
-                        let values = list_to_py(py, &values)?;
-                        let state = match &state {
-                            Some(s) => to_py(py, s)?,
-                            None => py.None().into_bound(py),
-                        };
-                        let out = update.func.bind(py).call1((values, state))?;
-                        if out.is_none() {
-                            Ok(None)
-                        } else {
-                            from_py(&out).map(Some)
-                        }
-                    });
-                    update.settle(result).flatten()
+                    let args = [Value::List(values), state.unwrap_or(Value::None)];
+                    match update.apply(&args)? {
+                        Value::None => None,
+                        new => Some(new),
+                    }
                 },
                 initial.clone(),
             );
@@ -600,7 +897,7 @@ fn build_node<'s>(
             initial,
         } => {
             let keyed = pairs(first?, "mapWithState");
-            let call = Combine::new(call, fail, "mapWithState");
+            let call = Combine::new(&Lifted::python(call), fail, "mapWithState");
             let mut spec = StateSpec::function_with_time(
                 move |_time: Time,
                       key: &Value,

@@ -9,6 +9,7 @@
 
 mod connectors;
 mod graph;
+mod lift;
 mod listener;
 pub mod value;
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections import deque
 from datetime import datetime
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
+from ember import _lift
 from ember.context import SparkContext
 from ember.rdd import RDD
 from ember.streaming.dstream import DStream, _batch_time, _items, _ms
@@ -25,6 +26,33 @@ def _is_true(value: Optional[str]) -> Optional[bool]:
     if value is None:
         return None
     return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _name(func: Any) -> str:
+    """A function as :meth:`StreamingContext.explain` names it."""
+    name = getattr(func, "__name__", None) or repr(func)
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        return f"{name} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
+    return name
+
+
+def _arg_names(func: Any) -> Optional[List[str]]:
+    code = getattr(func, "__code__", None)
+    return list(code.co_varnames[: code.co_argcount]) if code is not None else None
+
+
+def _chain(funcs: List[Callable[[int, Iterable[Any]], Iterable[Any]]]) -> Callable[[int, Iterable[Any]], Iterable[Any]]:
+    """Consecutive partition functions as one."""
+    if len(funcs) == 1:
+        return funcs[0]
+
+    def chained(index: int, records: Iterable[Any]) -> Iterable[Any]:
+        for f in funcs:
+            records = f(index, records)
+        return records
+
+    return chained
 
 
 def _to_ms(t: Any) -> int:
@@ -144,6 +172,8 @@ class StreamingContext:
         self._listeners: List[_ListenerAdapter] = []
         self._workers: int = self._native.workers()
         self._nodes: List[Tuple[int, str, List[int], Dict[str, Any]]] = []
+        # What :meth:`explain` prints: each function of values and where it runs.
+        self._plan: List[str] = []
         self._streams: List[DStream] = []
         self._state = "initialized"
         self._remember_ms: Optional[int] = None
@@ -341,6 +371,60 @@ class StreamingContext:
         node = len(self._nodes)
         self._nodes.append((node, kind, parents, args))
         return node
+
+    def _lift(self, func: Optional[Callable[..., Any]], nargs: int, operation: str) -> Optional[tuple]:
+        """The native form of ``func`` (called with ``nargs`` values) when
+        the engine can run it, noted for :meth:`explain`."""
+        if func is None:
+            return None
+        if not _lift.enabled():
+            self._plan.append(f"{operation} {_name(func)}: Python (EMBER_LIFT=0)")
+            return None
+        native, why = _lift.recognize(func, nargs)
+        if native is None:
+            self._plan.append(f"{operation} {_name(func)}: Python ({why})")
+        else:
+            self._plan.append(f"{operation} {_name(func)}: native {_lift.describe(native, _arg_names(func))}")
+        return native
+
+    def _add_pipeline(self, parent: int, steps: List[Any]) -> int:
+        """A node for consecutive narrow stages: those the engine recognises
+        run natively, each run of the others is one Python call per batch and
+        partition."""
+        segments: List[tuple] = []
+        run: List[Callable[[int, Iterable[Any]], Iterable[Any]]] = []
+        check = _lift.checking()
+
+        def flush() -> None:
+            if run:
+                segments.append(("python", _chain(list(run))))
+                run.clear()
+
+        for step in steps:
+            native = None
+            if step.kind is not None:
+                native = self._lift(step.user, 1, step.kind)
+            if native is None:
+                run.append(step.func)
+            else:
+                flush()
+                segments.append(("native", step.kind, native, step.func, check,
+                                 f"{step.kind} {_name(step.user)}"))
+        flush()
+        return self._add_node("pipeline", [parent], {"segments": segments})
+
+    def explain(self) -> None:
+        """Prints which functions of the program the engine runs natively and
+        which run in Python, with the reason (ember's own addition: PySpark
+        runs every function in Python). ``EMBER_LIFT=0`` runs them all in
+        Python; ``EMBER_LIFT_CHECK=1`` runs the native ones in Python too and
+        stops at the first difference."""
+        print(self._explain_text())
+
+    def _explain_text(self) -> str:
+        lines = ["== ember: functions of the program =="]
+        lines.extend(self._plan or ["(no functions of values yet: define the outputs first)"])
+        return "\n".join(lines)
 
     def _transform_args(self, func: Callable[[datetime, List[RDD]], Any]) -> Dict[str, Any]:
         ctx = self._sc

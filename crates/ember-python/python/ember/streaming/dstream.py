@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import reduce as _fold
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
+from ember import _lift
 from ember.rdd import RDD, ResultIterable
 
 if TYPE_CHECKING:
@@ -77,6 +78,19 @@ def _identity(x: Any) -> Any:
     return x
 
 
+class _Step:
+    """A narrow stage: ``func(index, records)`` over a partition, and for a
+    per-record stage its kind and the user's function."""
+
+    __slots__ = ("func", "kind", "user")
+
+    def __init__(self, func: Callable[[int, Iterable[Any]], Iterable[Any]], kind: Optional[str],
+                 user: Optional[Callable[..., Any]]) -> None:
+        self.func = func
+        self.kind = kind
+        self.user = user
+
+
 class DStream:
     """A discretized stream: a continuous sequence of batches (RDDs) of the
     same type, one per batch interval (or per slide, for windows).
@@ -99,10 +113,12 @@ class DStream:
         self._parents = parents
         self._args = args or {}
         self._slide_ms = slide_ms if slide_ms is not None else parents[0]._slide_ms
-        # A narrow stage not yet given to the engine: `_func(index, iter)` over
-        # the records of `_prev`. Consecutive narrow stages compose.
+        # Narrow stages not yet given to the engine, over the records of
+        # `_prev`: consecutive ones form one pipeline node, where the engine
+        # runs the functions it recognises natively and chains the rest into
+        # one Python call per batch and partition.
         self._prev: Optional[DStream] = None
-        self._func: Optional[Callable[[int, Iterable[Any]], Iterable[Any]]] = None
+        self._steps: List[_Step] = []
         self._node: Optional[int] = None
         ssc._register(self)
 
@@ -111,11 +127,9 @@ class DStream:
     def _node_id(self) -> int:
         """The engine node of this stream, created on first use."""
         if self._node is None:
-            if self._func is not None:
+            if self._steps:
                 assert self._prev is not None
-                self._node = self._ssc._add_node(
-                    "partitions", [self._prev._node_id()], {"func": self._func}
-                )
+                self._node = self._ssc._add_pipeline(self._prev._node_id(), self._steps)
             else:
                 parents = [p._node_id() for p in self._parents]
                 self._node = self._ssc._add_node(self._kind, parents, self._args)
@@ -130,19 +144,27 @@ class DStream:
         """An operation of the engine over this stream alone."""
         return self._derive(kind, [self], args, slide_ms)
 
-    def _pipe(self, func: Callable[[int, Iterable[Any]], Iterable[Any]]) -> "DStream":
-        """A narrow stage over this stream, fused with this stream's own narrow
-        stage when it has one and is not otherwise used by the engine."""
+    def _pipe(self, func: Callable[[int, Iterable[Any]], Iterable[Any]],
+              kind: Optional[str] = None, user: Optional[Callable[..., Any]] = None) -> "DStream":
+        """A narrow stage over this stream (``func(index, records)``), joined
+        to this stream's own narrow stages when it has some and is not
+        otherwise used by the engine. ``kind`` and ``user`` name a per-record
+        stage (``map``, ``filter``…) and the user's function, which the
+        engine may run natively."""
         self._ssc._check_not_started()
         out = DStream(self._ssc, "partitions", [self])
-        if self._func is not None and self._node is None:
-            first = self._func
+        step = _Step(func, kind, user)
+        if self._steps and self._node is None:
             out._prev = self._prev
-            out._func = lambda i, it: func(i, first(i, it))
+            out._steps = self._steps + [step]
         else:
             out._prev = self
-            out._func = func
+            out._steps = [step]
         return out
+
+    def _lift(self, func: Optional[Callable[..., Any]], nargs: int, operation: str) -> Optional[tuple]:
+        """The native form of a function of values, if the engine can run it."""
+        return self._ssc._lift(func, nargs, operation)
 
     def _keyed(self, kind: str, others: List["DStream"], args: Optional[dict] = None) -> "DStream":
         for other in others:
@@ -181,15 +203,15 @@ class DStream:
 
     def filter(self, f: Callable[[Any], bool]) -> "DStream":
         """The records for which ``f`` is true."""
-        return self._pipe(lambda _, it: filter(f, it))
+        return self._pipe(lambda _, it: filter(f, it), "filter", f)
 
     def flatMap(self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False) -> "DStream":
         """Applies ``f`` to each record and flattens the results."""
-        return self._pipe(lambda _, it: itertools.chain.from_iterable(map(f, it)))
+        return self._pipe(lambda _, it: itertools.chain.from_iterable(map(f, it)), "flatMap", f)
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> "DStream":
         """Applies ``f`` to each record."""
-        return self._pipe(lambda _, it: map(f, it))
+        return self._pipe(lambda _, it: map(f, it), "map", f)
 
     def mapPartitions(self, f: Callable[[Iterator[Any]], Iterable[Any]],
                       preservesPartitioning: bool = False) -> "DStream":
@@ -211,12 +233,18 @@ class DStream:
                 return [_fold(func, it, first)]
             return []
 
+        native = self._lift(func, 2, "reduce")
+        if native is not None:
+            return self._then("reduce", {"func": func, "func_native": native, "check": _lift.checking()})
         return self._pipe(fold)._then("reduce", {"func": func})
 
     # -- keyed, per batch ---------------------------------------------------
 
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: Optional[int] = None) -> "DStream":
         """Folds the values of each key within each batch with ``func``."""
+        native = self._lift(func, 2, "reduceByKey")
+        if native is not None:
+            return self._then("reduce_by_key", {"func": func, "func_native": native, "check": _lift.checking()})
         return self._combine_by_key(_identity, func, func, "reduceByKey")
 
     def combineByKey(self, createCombiner: Callable[[Any], Any], mergeValue: Callable[[Any, Any], Any],
@@ -255,11 +283,12 @@ class DStream:
 
     def mapValues(self, f: Callable[[Any], Any]) -> "DStream":
         """Applies ``f`` to the value of each (key, value) record."""
-        return self._pipe(lambda _, it: ((k, f(v)) for k, v in _pairs("mapValues", it)))
+        return self._pipe(lambda _, it: ((k, f(v)) for k, v in _pairs("mapValues", it)), "mapValues", f)
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> "DStream":
         """Applies ``f`` to each value and pairs the key with each result."""
-        return self._pipe(lambda _, it: ((k, x) for k, v in _pairs("flatMapValues", it) for x in f(v)))
+        return self._pipe(lambda _, it: ((k, x) for k, v in _pairs("flatMapValues", it) for x in f(v)),
+                          "flatMapValues", f)
 
     def glom(self) -> "DStream":
         """Each partition of each batch as one list."""
@@ -453,7 +482,11 @@ class DStream:
                 return [_fold(reduceFunc, it, first)]
             return []
 
-        args = {"func": reduceFunc, "inv": invReduceFunc, **w}
+        args = {"func": reduceFunc, "inv": invReduceFunc, **w, "check": _lift.checking(),
+                "func_native": self._lift(reduceFunc, 2, "reduceByWindow"),
+                "inv_native": self._lift(invReduceFunc, 2, "reduceByWindow (inverse)")}
+        if args["func_native"] is not None:
+            return self._then("reduce_by_window", args, w["slide_ms"])
         return self._pipe(fold)._then("reduce_by_window", args, w["slide_ms"])
 
     def countByWindow(self, windowDuration: float, slideDuration: float) -> "DStream":
@@ -482,7 +515,13 @@ class DStream:
         ``invFunc`` the window is updated incrementally (values leaving are
         taken out with it) and ``filterFunc`` drops the keys it rejects."""
         w = self._window_ms(windowDuration, slideDuration)
-        args = {"func": func, "inv": invFunc, "filter": filterFunc if invFunc else None, **w}
+        keep = filterFunc if invFunc else None
+        args = {"func": func, "inv": invFunc, "filter": keep, **w, "check": _lift.checking(),
+                "func_native": self._lift(func, 2, "reduceByKeyAndWindow"),
+                "inv_native": self._lift(invFunc, 2, "reduceByKeyAndWindow (inverse)"),
+                "filter_native": self._lift(keep, 1, "reduceByKeyAndWindow (filter)")}
+        if args["func_native"] is not None:
+            return self._then("reduce_by_key_and_window", args, w["slide_ms"])
         local = self._pipe(_combine_locally(_identity, func, "reduceByKeyAndWindow"))
         return local._then("reduce_by_key_and_window", args, w["slide_ms"])
 
@@ -494,7 +533,9 @@ class DStream:
         ``updateFunc(new_values, last_state)`` for each key with new values or
         a state, and the key's new state is the result (``None`` removes it)."""
         initial = _items(initialRDD)
-        return self._then("update_state_by_key", {"func": updateFunc, "initial": initial})
+        args = {"func": updateFunc, "initial": initial, "check": _lift.checking(),
+                "func_native": self._lift(updateFunc, 2, "updateStateByKey")}
+        return self._then("update_state_by_key", args)
 
     def mapWithState(self, spec: "StateSpec") -> "MapWithStateDStream":
         """Spark's ``mapWithState`` (not in PySpark): calls the spec's function
