@@ -20,11 +20,21 @@ import sys
 import threading
 import time
 
-JOBS = ["wordcount", "window", "state"]
+PYJOBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyjobs.py")
+
+JOBS = ["wordcount", "window", "state", "regex"]
+# `regex` splits lines with a compiled regular expression: a function ember
+# cannot run natively, for the Python systems only.
+PYTHON_ONLY_JOBS = {"regex"}
 # "ember" runs the job as first written (an owned String per word, as Spark's
 # split makes one); "ember-borrowed" the same job with words borrowed from
 # their lines (flat_map_str), searched for its maximum only.
-SYSTEMS = ["ember", "spark", "ember-borrowed"]
+SYSTEMS = ["ember", "spark", "ember-borrowed", "ember-python", "pyspark"]
+# The Python programs (pyjobs.py, one program for both): on ember through
+# `python -m ember.submit`, on PySpark with its Python workers.
+PYTHON_SYSTEMS = {"ember-python", "pyspark"}
+# Which system is compared with which in the table.
+PAIRS = {"ember": "spark", "ember-python": "pyspark"}
 
 # Batch interval, window and slide of the jobs (ms).
 INTERVAL = 1000
@@ -44,7 +54,12 @@ PLANS = {
             ("ember-borrowed", "wordcount"): 16e6, ("ember-borrowed", "state"): 8e6,
             ("ember-borrowed", "window"): 12e6,
             ("spark", "wordcount"): 2e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
+            ("ember-python", "wordcount"): 6e6, ("ember-python", "state"): 4e6,
+            ("ember-python", "window"): 6e6, ("ember-python", "regex"): 1e6,
+            ("pyspark", "wordcount"): 2e5, ("pyspark", "state"): 2e5,
+            ("pyspark", "window"): 2e5, ("pyspark", "regex"): 2e5,
         },
+        "regex": {"warmup": 3, "last": 11},
     },
     "full": {
         "wordcount": {"warmup": 5, "last": 35},
@@ -56,7 +71,12 @@ PLANS = {
             ("ember-borrowed", "wordcount"): 16e6, ("ember-borrowed", "state"): 8e6,
             ("ember-borrowed", "window"): 16e6,
             ("spark", "wordcount"): 1e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
+            ("ember-python", "wordcount"): 4e6, ("ember-python", "state"): 2e6,
+            ("ember-python", "window"): 4e6, ("ember-python", "regex"): 1e6,
+            ("pyspark", "wordcount"): 2e5, ("pyspark", "state"): 2e5,
+            ("pyspark", "window"): 2e5, ("pyspark", "regex"): 2e5,
         },
+        "regex": {"warmup": 5, "last": 35},
     },
 }
 
@@ -145,6 +165,11 @@ class Harness:
                     "--master", "local[2]", "--interval-ms", str(INTERVAL),
                     "--seconds", str(seconds), "--words", words]
         ckpt = os.path.join(self.a.out, "spark-checkpoint", f"run{self.seq}")
+        if system in PYTHON_SYSTEMS:
+            program = [self.a.ember_python, "-m", "ember.submit"] if system == "ember-python" \
+                else [self.a.pyspark_python]
+            return program + [PYJOBS, job, "127.0.0.1", str(port), "local[2]", str(INTERVAL),
+                              str(seconds), ckpt]
         return (["java"] + self.a.java_opts.split() +
                 ["-cp", self.a.spark_cp, "SparkJobs", job, "127.0.0.1", str(port),
                  "local[2]", str(INTERVAL), str(seconds), ckpt])
@@ -180,8 +205,12 @@ class Harness:
         # the wait for a window's next slide and that output's own delay of
         # seconds must all fit before it (20 batches did not: Spark's window
         # job once halted before its last measured output).
+        env = dict(os.environ)
+        if system == "pyspark":
+            env["PYSPARK_PYTHON"] = self.a.pyspark_python  # the workers' Python
         proc = subprocess.Popen(self.job_cmd(system, job, port, last + 60),
-                                stdout=subprocess.PIPE, stderr=job_err, text=True, bufsize=1)
+                                stdout=subprocess.PIPE, stderr=job_err, text=True, bufsize=1,
+                                env=env)
 
         def reader():
             with open(job_log, "w") as out:
@@ -451,9 +480,11 @@ class Harness:
         for job in self.a.jobs:
             res = {}
             for system in self.a.systems:
+                if job in PYTHON_ONLY_JOBS and system not in PYTHON_SYSTEMS:
+                    continue
                 best, failed = self.search(system, job)
                 res[system] = {"best": best, "failed": failed}
-            latency = [s for s in ("ember", "spark") if s in res]
+            latency = [s for pair in PAIRS.items() for s in pair if s in res]
             maxes = [res[s]["best"]["rate"] for s in latency if res[s]["best"]]
             if self.a.latency_rate:
                 lat_rate = self.a.latency_rate
@@ -493,8 +524,14 @@ class Harness:
         return "\n".join(rows)
 
     def table(self, results):
-        rows = ["| job | figure | ember | Spark 3.5.5 | ember / Spark |",
-                "|---|---|---|---|---|"]
+        python = any(s in PYTHON_SYSTEMS for s in self.a.systems)
+        mine, theirs = ("ember-python", "pyspark") if python else ("ember", "spark")
+        if python:
+            rows = ["| job | figure | ember, Python | PySpark 3.5.5 | ember / PySpark |",
+                    "|---|---|---|---|---|"]
+        else:
+            rows = ["| job | figure | ember | Spark 3.5.5 | ember / Spark |",
+                    "|---|---|---|---|---|"]
 
         def ratio(e, s):
             if e is None or s is None or not s or math.isnan(e) or math.isnan(s):
@@ -508,7 +545,7 @@ class Harness:
                 "lat": {k: None for k in ("p50", "p99", "rss_mb", "startup_s", "started_s",
                                           "ok")}}
         for job, res in results.items():
-            e, s = res.get("ember", none), res.get("spark", none)
+            e, s = res.get(mine, none), res.get(theirs, none)
             b = res.get("ember-borrowed")
 
             def maxrate(r):
@@ -575,7 +612,12 @@ def main():
     ap.add_argument("--spark-cp", required=True)
     ap.add_argument("--java-opts", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--jobs", default=",".join(JOBS))
+    ap.add_argument("--ember-python", default=sys.executable,
+                    help="a Python with ember installed (for ember-python)")
+    ap.add_argument("--pyspark-python", default=sys.executable,
+                    help="a Python with pyspark installed (for pyspark)")
+    ap.add_argument("--jobs", default=None,
+                    help="of " + ", ".join(JOBS) + " (default: all the systems run)")
     ap.add_argument("--systems", default=",".join(SYSTEMS),
                     help="which to run, of " + ", ".join(SYSTEMS))
     ap.add_argument("--repeat", type=int, default=None,
@@ -590,11 +632,15 @@ def main():
         a.repeat = 1 if a.mode == "quick" else 3
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
-    a.jobs = [j for j in a.jobs.split(",") if j]
     a.systems = [s for s in a.systems.split(",") if s]
+    python = any(s in PYTHON_SYSTEMS for s in a.systems)
+    default_jobs = [j for j in JOBS if python or j not in PYTHON_ONLY_JOBS]
+    a.jobs = [j for j in (a.jobs.split(",") if a.jobs else default_jobs) if j]
     for s in a.systems:
         if s not in SYSTEMS:
             ap.error(f"unknown system {s}")
+    if any(s in PYTHON_SYSTEMS for s in a.systems) and not all(s in PYTHON_SYSTEMS for s in a.systems):
+        ap.error("run the Python systems (ember-python, pyspark) apart from the others")
     for j in a.jobs:
         if j not in JOBS:
             ap.error(f"unknown job {j}")

@@ -5,6 +5,7 @@
 #   bash bench/compare-spark/run.sh --repeat 1 # full mode, one run per rate (~45 min)
 #   bash bench/compare-spark/run.sh --quick    # smoke test (~12 min)
 #   bash bench/compare-spark/run.sh --quick --jobs wordcount   # one job only
+#   bash bench/compare-spark/run.sh --python --quick   # ember's Python API vs PySpark
 #
 # Any further arguments go to compare.py (--jobs, --systems, --latency-rate,
 # --start system-job=RATE). See README.md beside this file.
@@ -20,15 +21,17 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="${EMBER_COMPARE_CACHE:-$HOME/.cache/ember-compare-spark}"
 MODE=full
+PYTHON=
 ARGS=()
 for a in "$@"; do
     case "$a" in
         --quick) MODE=quick ;;
         --full) MODE=full ;;
+        --python) PYTHON=1 ;;
         *) ARGS+=("$a") ;;
     esac
 done
-OUT="$ROOT/target/compare-spark/$(date +%Y%m%d-%H%M%S)-$MODE"
+OUT="$ROOT/target/compare-spark/$(date +%Y%m%d-%H%M%S)-$MODE${PYTHON:+-python}"
 mkdir -p "$CACHE" "$OUT"
 T0=$(date +%s)
 
@@ -47,6 +50,19 @@ fi
 # 3. ember's side and the load generator (one binary).
 (cd "$ROOT" && cargo build --release -p ember-bench)
 BIN="$ROOT/target/release/ember-bench"
+
+# 3b. With --python: ember's Python package, installed from this checkout
+# into its own venv (a release build, a few minutes), and PySpark's own
+# Python (the venv above) for pyjobs.py on both sides.
+if [ -n "$PYTHON" ]; then
+    EMBER_VENV="$CACHE/ember-venv"
+    [ -x "$EMBER_VENV/bin/python" ] || python3 -m venv "$EMBER_VENV"
+    echo "installing ember's Python package from $ROOT/crates/ember-python"
+    "$EMBER_VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall \
+        "$ROOT/crates/ember-python"
+    ARGS+=(--systems ember-python,pyspark --ember-python "$EMBER_VENV/bin/python"
+           --pyspark-python "$SPARK_VENV/bin/python")
+fi
 
 # JVM flags from Spark's launcher for Java 17, plus logging and the heap.
 JAVA_OPTS="${SPARK_JAVA17_OPTS[*]} -Dlog4j2.configurationFile=$HERE/log4j2.properties -Xmx${SPARK_HEAP:-4g}"

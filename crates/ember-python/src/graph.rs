@@ -526,8 +526,8 @@ impl Combine {
         }
     }
 
-    fn call(&self, a: &Value, b: &Value) -> Value {
-        self.apply(&[a.clone(), b.clone()]).unwrap_or(Value::None)
+    fn call(&self, a: Value, b: Value) -> Value {
+        self.apply(&[a, b]).unwrap_or(Value::None)
     }
 
     /// `func(*args)`: natively when it can be, else in Python; `None` when
@@ -593,17 +593,23 @@ impl Combine {
 
 /// The records as `(key, value)` pairs; anything else stops the context with
 /// a `TypeError` naming the operation and the record.
-fn pairs<'s>(stream: &DStream<'s, Value>, operation: &'static str) -> DStream<'s, (Value, Value)> {
-    stream.try_map_partitions(move |part| {
-        part.map(|v| {
-            v.into_pair().map_err(|bad| {
-                PyTypeError::new_err(format!(
-                    "{operation} needs (key, value) pairs, got {}",
-                    bad.describe()
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, PyErr>>()
+/// Record by record, so that a batch is never gathered for it.
+fn pairs_of<'s>(
+    stream: &DStream<'s, Value>,
+    operation: &'static str,
+    fail: &FailureHandle,
+) -> DStream<'s, (Value, Value)> {
+    let fail = fail.clone();
+    stream.flat_map(move |v| match v.into_pair() {
+        Ok(pair) => Some(pair),
+        Err(bad) => {
+            let error = PyTypeError::new_err(format!(
+                "{operation} needs (key, value) pairs, got {}",
+                bad.describe()
+            ));
+            fail.fail(Error::connector(PythonFailure { operation, error }));
+            None
+        }
     })
 }
 
@@ -623,123 +629,6 @@ fn differs(operation: &str, args: &[Value], native: &Value, python: &Value) -> P
     ))
 }
 
-impl Segment {
-    fn share(&self) -> Segment {
-        match self {
-            Segment::Python(f) => Segment::Python(f.clone()),
-            Segment::Native {
-                kind,
-                expr,
-                fallback,
-                check,
-                name,
-            } => Segment::Native {
-                kind: *kind,
-                expr: expr.clone(),
-                fallback: fallback.clone(),
-                check: *check,
-                name: name.clone(),
-            },
-        }
-    }
-}
-
-/// Runs a pipeline's segments over one partition of a batch.
-fn run_pipeline(segments: &[Segment], index: usize, mut part: Vec<Value>) -> PyResult<Vec<Value>> {
-    for segment in segments {
-        part = match segment {
-            Segment::Python(func) => call_partition(func, index, part)?,
-            Segment::Native {
-                kind,
-                expr,
-                fallback,
-                check,
-                name,
-            } => {
-                if *check {
-                    let python = call_partition(fallback, index, part.clone())?;
-                    let native = run_native(*kind, expr, fallback, index, part)?;
-                    if native.len() != python.len()
-                        || native.iter().zip(&python).any(|(a, b)| !lift::same(a, b))
-                    {
-                        return Err(differs(
-                            name,
-                            &[],
-                            &Value::List(native),
-                            &Value::List(python),
-                        ));
-                    }
-                    python
-                } else {
-                    run_native(*kind, expr, fallback, index, part)?
-                }
-            }
-        };
-    }
-    Ok(part)
-}
-
-/// One native stage over a partition; a record the evaluation defers goes
-/// through the stage's Python form alone.
-fn run_native(
-    kind: StepKind,
-    expr: &Expr,
-    fallback: &Func,
-    index: usize,
-    part: Vec<Value>,
-) -> PyResult<Vec<Value>> {
-    let mut out = Vec::with_capacity(part.len());
-    for record in part {
-        let done = match kind {
-            StepKind::Map => expr
-                .eval(std::slice::from_ref(&record))
-                .map(|v| out.push(v)),
-            StepKind::Filter => expr
-                .eval(std::slice::from_ref(&record))
-                .and_then(|v| lift::truthy(&v))
-                .map(|keep| {
-                    if keep {
-                        out.push(record.clone());
-                    }
-                }),
-            StepKind::FlatMap => {
-                let mark = out.len();
-                let r = expr
-                    .eval(std::slice::from_ref(&record))
-                    .and_then(|v| lift::iterate(v, &mut out));
-                if r.is_err() {
-                    out.truncate(mark);
-                }
-                r
-            }
-            StepKind::MapValues | StepKind::FlatMapValues => match &record {
-                Value::Tuple(kv) if kv.len() == 2 => {
-                    let mark = out.len();
-                    let r = expr.eval(&kv[1..]).and_then(|v| {
-                        if let StepKind::MapValues = kind {
-                            out.push(Value::pair(kv[0].clone(), v));
-                            return Ok(());
-                        }
-                        let mut items = Vec::new();
-                        lift::iterate(v, &mut items)?;
-                        out.extend(items.into_iter().map(|x| Value::pair(kv[0].clone(), x)));
-                        Ok(())
-                    });
-                    if r.is_err() {
-                        out.truncate(mark);
-                    }
-                    r
-                }
-                _ => Err(Defer),
-            },
-        };
-        if done.is_err() {
-            out.extend(call_partition(fallback, index, vec![record])?);
-        }
-    }
-    Ok(out)
-}
-
 fn call_partition(func: &Func, index: usize, part: Vec<Value>) -> PyResult<Vec<Value>> {
     Python::attach(|py| {
         let list = list_to_py(py, &part)?;
@@ -747,6 +636,193 @@ fn call_partition(func: &Func, index: usize, part: Vec<Value>) -> PyResult<Vec<V
         let out = func.bind(py).call1((index, list))?;
         iter_from_py(&out)
     })
+}
+
+/// A pipeline's stages in order: a native one record by record (pipelined,
+/// never gathering the batch), a Python one once per batch and partition.
+fn pipeline<'s>(
+    stream: &DStream<'s, Value>,
+    segments: &[Segment],
+    index: usize,
+    fail: &FailureHandle,
+) -> DStream<'s, Value> {
+    let mut stream = stream.clone();
+    for segment in segments {
+        stream = match segment {
+            Segment::Python(func) => {
+                let func = func.clone();
+                stream.try_map_partitions(move |part| call_partition(&func, index, part.collect()))
+            }
+            Segment::Native {
+                kind,
+                expr,
+                fallback,
+                check,
+                name,
+            } => {
+                let stage = NativeStage {
+                    kind: *kind,
+                    expr: expr.clone(),
+                    fallback: fallback.clone(),
+                    check: *check,
+                    name: name.clone(),
+                    index,
+                    fail: fail.clone(),
+                };
+                match kind {
+                    StepKind::Map | StepKind::Filter | StepKind::MapValues => {
+                        stream.flat_map(move |record| stage.one(record))
+                    }
+                    StepKind::FlatMap | StepKind::FlatMapValues => {
+                        stream.flat_map(move |record| stage.many(record))
+                    }
+                }
+            }
+        };
+    }
+    stream
+}
+
+/// A native stage of a pipeline, run on each record.
+struct NativeStage {
+    kind: StepKind,
+    expr: Arc<Expr>,
+    fallback: Func,
+    check: bool,
+    name: String,
+    index: usize,
+    fail: FailureHandle,
+}
+
+impl NativeStage {
+    /// The stage as Python runs it, on one record.
+    fn python(&self, record: Value) -> Option<Vec<Value>> {
+        match call_partition(&self.fallback, self.index, vec![record]) {
+            Ok(out) => Some(out),
+            Err(error) => {
+                self.fail.fail(Error::connector(PythonFailure {
+                    operation: "a Python function",
+                    error,
+                }));
+                None
+            }
+        }
+    }
+
+    /// Native, else Python; in the differential mode both, compared.
+    fn run(
+        &self,
+        record: Value,
+        native: impl FnOnce(Value) -> Result<Vec<Value>, Value>,
+    ) -> Vec<Value> {
+        if !self.check {
+            return match native(record) {
+                Ok(out) => out,
+                Err(record) => self.python(record).unwrap_or_default(),
+            };
+        }
+        let python = self.python(record.clone()).unwrap_or_default();
+        if let Ok(out) = native(record.clone()) {
+            if out.len() != python.len() || out.iter().zip(&python).any(|(a, b)| !lift::same(a, b))
+            {
+                let error = differs(
+                    &self.name,
+                    &[record],
+                    &Value::List(out),
+                    &Value::List(python.clone()),
+                );
+                self.fail.fail(Error::connector(PythonFailure {
+                    operation: "EMBER_LIFT_CHECK",
+                    error,
+                }));
+            }
+        }
+        python
+    }
+
+    /// `map`, `filter`, `mapValues`: at most one record out.
+    fn one(&self, record: Value) -> Option<Value> {
+        if !self.check {
+            let done = match self.kind {
+                StepKind::Map => self.expr.eval_owned(record).map(Some),
+                StepKind::Filter => match self
+                    .expr
+                    .eval(std::slice::from_ref(&record))
+                    .and_then(|v| lift::truthy(&v))
+                {
+                    Ok(true) => Ok(Some(record)),
+                    Ok(false) => Ok(None),
+                    Err(Defer) => Err(record),
+                },
+                _ => self.map_values(record).map(Some),
+            };
+            return match done {
+                Ok(out) => out,
+                Err(record) => self.python(record).and_then(|out| out.into_iter().next()),
+            };
+        }
+        self.many(record).into_iter().next()
+    }
+
+    fn map_values(&self, record: Value) -> Result<Value, Value> {
+        match record {
+            Value::Tuple(mut kv) if kv.len() == 2 => match self.expr.eval(&kv[1..]) {
+                Ok(v) => {
+                    kv[1] = v;
+                    Ok(Value::Tuple(kv))
+                }
+                Err(Defer) => Err(Value::Tuple(kv)),
+            },
+            other => Err(other),
+        }
+    }
+
+    /// Any stage, as a list of records out.
+    fn many(&self, record: Value) -> Vec<Value> {
+        let kind = self.kind;
+        let expr = &self.expr;
+        self.run(record, |record| match kind {
+            StepKind::Map => expr.eval_owned(record).map(|v| vec![v]),
+            StepKind::Filter => match expr
+                .eval(std::slice::from_ref(&record))
+                .and_then(|v| lift::truthy(&v))
+            {
+                Ok(true) => Ok(vec![record]),
+                Ok(false) => Ok(Vec::new()),
+                Err(Defer) => Err(record),
+            },
+            StepKind::MapValues => self.map_values(record).map(|v| vec![v]),
+            StepKind::FlatMap => {
+                let mut out = Vec::new();
+                match expr
+                    .eval(std::slice::from_ref(&record))
+                    .and_then(|v| lift::iterate(v, &mut out))
+                {
+                    Ok(()) => Ok(out),
+                    Err(Defer) => Err(record),
+                }
+            }
+            StepKind::FlatMapValues => {
+                let Value::Tuple(kv) = &record else {
+                    return Err(record);
+                };
+                if kv.len() != 2 {
+                    return Err(record);
+                }
+                let mut items = Vec::new();
+                match expr
+                    .eval(&kv[1..])
+                    .and_then(|v| lift::iterate(v, &mut items))
+                {
+                    Ok(()) => Ok(items
+                        .into_iter()
+                        .map(|x| Value::pair(kv[0].clone(), x))
+                        .collect()),
+                    Err(Defer) => Err(record),
+                }
+            }
+        })
+    }
 }
 
 fn build_node<'s>(
@@ -781,14 +857,10 @@ fn build_node<'s>(
             let index = s.worker_index();
             first?.try_map_partitions(move |part| call_partition(&func, index, part.collect()))
         }
-        Op::Pipeline { segments } => {
-            let segments = Arc::new(segments.iter().map(Segment::share).collect::<Vec<_>>());
-            let index = s.worker_index();
-            first?.try_map_partitions(move |part| run_pipeline(&segments, index, part.collect()))
-        }
+        Op::Pipeline { segments } => pipeline(first?, segments, s.worker_index(), fail),
         Op::ReduceByKey { func } => {
             let f = Combine::new(func, fail, "reduceByKey");
-            unpair(&pairs(first?, "reduceByKey").reduce_by_key(move |a, b| f.call(&a, &b)))
+            unpair(&pairs_of(first?, "reduceByKey", fail).reduce_by_key(move |a, b| f.call(a, b)))
         }
         Op::Union => {
             let mut out = first?.clone();
@@ -805,9 +877,9 @@ fn build_node<'s>(
         Op::Glom => first?.glom().map(Value::List),
         Op::Reduce { func } => {
             let f = Combine::new(func, fail, "reduce");
-            first?.reduce(move |a, b| f.call(&a, &b))
+            first?.reduce(move |a, b| f.call(a, b))
         }
-        Op::GroupByKey => pairs(first?, "groupByKey")
+        Op::GroupByKey => pairs_of(first?, "groupByKey", fail)
             .group_by_key()
             .map(|(k, vs)| Value::pair(k, Value::List(vs))),
         Op::Window(w) => first?.window(w.length(), w.slide()),
@@ -817,7 +889,7 @@ fn build_node<'s>(
         Op::CountByValueAndWindow(w) => first?
             .count_by_value_and_window(w.length(), w.slide())
             .map(|(v, n)| Value::pair(v, Value::Int(n as i64))),
-        Op::GroupByKeyAndWindow(w) => pairs(first?, "groupByKeyAndWindow")
+        Op::GroupByKeyAndWindow(w) => pairs_of(first?, "groupByKeyAndWindow", fail)
             .group_by_key_and_window(w.length(), w.slide())
             .map(|(k, vs)| Value::pair(k, Value::List(vs))),
         Op::ReduceByWindow { func, inv, window } => {
@@ -826,14 +898,14 @@ fn build_node<'s>(
                 Some(inv) => {
                     let g = Combine::new(inv, fail, "reduceByWindow");
                     first?.reduce_by_window_inv(
-                        move |a, b| f.call(&a, &b),
-                        move |a, b| g.call(&a, &b),
+                        move |a, b| f.call(a, b),
+                        move |a, b| g.call(a, b),
                         window.length(),
                         window.slide(),
                     )
                 }
                 None => first?.reduce_by_window(
-                    move |a, b| f.call(&a, &b),
+                    move |a, b| f.call(a, b),
                     window.length(),
                     window.slide(),
                 ),
@@ -845,19 +917,19 @@ fn build_node<'s>(
             filter,
             window,
         } => {
-            let keyed = pairs(first?, "reduceByKeyAndWindow");
+            let keyed = pairs_of(first?, "reduceByKeyAndWindow", fail);
             let f = Combine::new(func, fail, "reduceByKeyAndWindow");
             let out = match (inv, filter) {
                 (None, _) => keyed.reduce_by_key_and_window(
-                    move |a, b| f.call(&a, &b),
+                    move |a, b| f.call(a, b),
                     window.length(),
                     window.slide(),
                 ),
                 (Some(inv), None) => {
                     let g = Combine::new(inv, fail, "reduceByKeyAndWindow");
                     keyed.reduce_by_key_and_window_inv(
-                        move |a, b| f.call(&a, &b),
-                        move |a, b| g.call(&a, &b),
+                        move |a, b| f.call(a, b),
+                        move |a, b| g.call(a, b),
                         window.length(),
                         window.slide(),
                     )
@@ -866,8 +938,8 @@ fn build_node<'s>(
                     let g = Combine::new(inv, fail, "reduceByKeyAndWindow");
                     let keep = Combine::new(filter, fail, "reduceByKeyAndWindow");
                     keyed.reduce_by_key_and_window_inv_filter(
-                        move |a, b| f.call(&a, &b),
-                        move |a, b| g.call(&a, &b),
+                        move |a, b| f.call(a, b),
+                        move |a, b| g.call(a, b),
                         move |(k, v)| keep.test(&[Value::pair(k.clone(), v.clone())]),
                         window.length(),
                         window.slide(),
@@ -877,7 +949,7 @@ fn build_node<'s>(
             unpair(&out)
         }
         Op::UpdateStateByKey { func, initial } => {
-            let keyed = pairs(first?, "updateStateByKey");
+            let keyed = pairs_of(first?, "updateStateByKey", fail);
             let update = Combine::new(func, fail, "updateStateByKey");
             let out = keyed.update_state_by_key_with_initial(
                 move |values: Vec<Value>, state: Option<Value>| {
@@ -896,7 +968,7 @@ fn build_node<'s>(
             timeout,
             initial,
         } => {
-            let keyed = pairs(first?, "mapWithState");
+            let keyed = pairs_of(first?, "mapWithState", fail);
             let call = Combine::new(&Lifted::python(call), fail, "mapWithState");
             let mut spec = StateSpec::function_with_time(
                 move |_time: Time,
@@ -960,8 +1032,8 @@ fn build_node<'s>(
                 JoinKind::FullOuter => "fullOuterJoin",
                 JoinKind::Cogroup => "cogroup",
             };
-            let left = pairs(first?, name);
-            let right = pairs(parents.get(1)?, name);
+            let left = pairs_of(first?, name, fail);
+            let right = pairs_of(parents.get(1)?, name, fail);
             let opt = |v: Option<Value>| v.unwrap_or(Value::None);
             let out = match kind {
                 JoinKind::Inner => left.join(&right).map(|(k, (v, w))| (k, Value::pair(v, w))),

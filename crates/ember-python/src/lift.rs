@@ -174,6 +174,38 @@ impl Expr {
         self.eval_ref(args).map(Cow::into_owned)
     }
 
+    /// As [`Expr::eval`] of the one argument `record`, moving it into the
+    /// result where the expression only places it (`(w, 1)`, `[k, v]`); on
+    /// [`Defer`] the record comes back.
+    pub(crate) fn eval_owned(&self, record: Value) -> Result<Value, Value> {
+        let places = |items: &[Expr]| {
+            items.iter().filter(|e| matches!(e, Expr::Arg(0))).count() == 1
+                && items
+                    .iter()
+                    .all(|e| matches!(e, Expr::Arg(0) | Expr::Const(_)))
+        };
+        match self {
+            Expr::Arg(0) => Ok(record),
+            Expr::Tuple(items) | Expr::List(items) if places(items) => {
+                let mut record = Some(record);
+                let built = items
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Const(c) => c.clone(),
+                        _ => record.take().unwrap_or(Value::None),
+                    })
+                    .collect();
+                Ok(match self {
+                    Expr::Tuple(_) => Value::Tuple(built),
+                    _ => Value::List(built),
+                })
+            }
+            _ => self
+                .eval(std::slice::from_ref(&record))
+                .map_err(|Defer| record),
+        }
+    }
+
     fn eval_ref<'a>(&'a self, args: &'a [Value]) -> Eval<'a> {
         Ok(match self {
             Expr::Arg(i) => Cow::Borrowed(args.get(*i).ok_or(Defer)?),
@@ -688,7 +720,10 @@ mod tests {
         ));
         let last = Expr::Index(arg(), c(Value::Int(-1)));
         let pair = Value::Tuple(vec![s("k"), Value::Int(5)]);
-        assert!(same(&last.eval(std::slice::from_ref(&pair)).unwrap(), &Value::Int(5)));
+        assert!(same(
+            &last.eval(std::slice::from_ref(&pair)).unwrap(),
+            &Value::Int(5)
+        ));
         let past = Expr::Index(arg(), c(Value::Int(2)));
         assert_eq!(past.eval(&[pair]), Err(Defer));
     }
