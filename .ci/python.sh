@@ -53,3 +53,7 @@ export EMBER_REQUIRE_SERVICES=1
 # the source tree.
 cd crates/ember-python/tests
 "../../../$venv/bin/python" -m pytest -q -p no:cacheprovider .
+# Again with every natively run function also run in Python and compared:
+# any difference fails the test that met it.
+echo "python: the suite again with EMBER_LIFT_CHECK=1 (native and Python results compared)"
+EMBER_LIFT_CHECK=1 "../../../$venv/bin/python" -m pytest -q -p no:cacheprovider .

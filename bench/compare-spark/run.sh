@@ -60,8 +60,11 @@ if [ -n "$PYTHON" ]; then
     echo "installing ember's Python package from $ROOT/crates/ember-python"
     "$EMBER_VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall \
         "$ROOT/crates/ember-python"
-    ARGS+=(--systems ember-python,pyspark --ember-python "$EMBER_VENV/bin/python"
-           --pyspark-python "$SPARK_VENV/bin/python")
+    # 2 s batches: PySpark's fixed cost per batch on a 2-core machine is
+    # over a second (an empty batch took 1.1-1.9 s), so at 1 s batches it
+    # sustains no rate at all.
+    ARGS=(--interval-ms 2000 "${ARGS[@]}" --systems ember-python,pyspark
+          --ember-python "$EMBER_VENV/bin/python" --pyspark-python "$SPARK_VENV/bin/python")
 fi
 
 # JVM flags from Spark's launcher for Java 17, plus logging and the heap.
