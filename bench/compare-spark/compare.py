@@ -29,10 +29,12 @@ PYTHON_ONLY_JOBS = {"regex"}
 # "ember" runs the job as first written (an owned String per word, as Spark's
 # split makes one); "ember-borrowed" the same job with words borrowed from
 # their lines (flat_map_str), searched for its maximum only.
-SYSTEMS = ["ember", "spark", "ember-borrowed", "ember-python", "pyspark"]
+SYSTEMS = ["ember", "spark", "ember-borrowed", "ember-python", "pyspark", "ember-python-2p"]
 # The Python programs (pyjobs.py, one program for both): on ember through
 # `python -m ember.submit`, on PySpark with its Python workers.
-PYTHON_SYSTEMS = {"ember-python", "pyspark"}
+# `ember-python-2p` runs the program in two processes of one worker each
+# (`ember.submit --processes 2`): two interpreters for what stays in Python.
+PYTHON_SYSTEMS = {"ember-python", "pyspark", "ember-python-2p"}
 # Which system is compared with which in the table.
 PAIRS = {"ember": "spark", "ember-python": "pyspark"}
 
@@ -56,6 +58,7 @@ PLANS = {
             ("spark", "wordcount"): 2e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
             ("ember-python", "wordcount"): 6e6, ("ember-python", "state"): 4e6,
             ("ember-python", "window"): 6e6, ("ember-python", "regex"): 1e6,
+            ("ember-python-2p", "regex"): 2e6, ("ember-python-2p", "wordcount"): 6e6,
             ("pyspark", "wordcount"): 2e5, ("pyspark", "state"): 2e5,
             ("pyspark", "window"): 2e5, ("pyspark", "regex"): 2e5,
         },
@@ -73,6 +76,7 @@ PLANS = {
             ("spark", "wordcount"): 1e6, ("spark", "state"): 1e6, ("spark", "window"): 1e6,
             ("ember-python", "wordcount"): 4e6, ("ember-python", "state"): 2e6,
             ("ember-python", "window"): 4e6, ("ember-python", "regex"): 1e6,
+            ("ember-python-2p", "regex"): 2e6, ("ember-python-2p", "wordcount"): 4e6,
             ("pyspark", "wordcount"): 2e5, ("pyspark", "state"): 2e5,
             ("pyspark", "window"): 2e5, ("pyspark", "regex"): 2e5,
         },
@@ -219,8 +223,10 @@ class Harness:
                     "--seconds", str(seconds), "--words", words]
         ckpt = os.path.join(self.a.out, "spark-checkpoint", f"run{self.seq}")
         if system in PYTHON_SYSTEMS:
-            program = [self.a.ember_python, "-m", "ember.submit"] if system == "ember-python" \
-                else [self.a.pyspark_python]
+            program = {
+                "ember-python": [self.a.ember_python, "-m", "ember.submit"],
+                "ember-python-2p": [self.a.ember_python, "-m", "ember.submit", "--processes", "2"],
+            }.get(system, [self.a.pyspark_python])
             return program + [PYJOBS, job, "127.0.0.1", str(port), "local[2]", str(INTERVAL),
                               str(seconds), ckpt]
         return (["java"] + self.a.java_opts.split() +
@@ -604,6 +610,7 @@ class Harness:
         for job, res in results.items():
             e, s = res.get(mine, none), res.get(theirs, none)
             b = res.get("ember-borrowed")
+            two = res.get("ember-python-2p")
 
             def maxrate(r):
                 if r["best"]:
@@ -621,6 +628,10 @@ class Harness:
                 return f"{v:.2f}{bound}"
             rows.append(f"| {job} | max sustained rate (M words/s) | {maxcell(e)} | "
                         f"{maxcell(s)} | {ratio(maxrate(e), maxrate(s))} |")
+            if two is not None:
+                rows.append(f"| {job} | max sustained rate, 2 processes (`--processes 2`) "
+                            f"(M words/s) | {maxcell(two)} | {maxcell(s)} | "
+                            f"{ratio(maxrate(two), maxrate(s))} |")
             if b is not None:
                 rows.append(f"| {job} | max sustained rate, words borrowed (`flat_map_str`) "
                             f"(M words/s) | {maxcell(b)} | {maxcell(s)} | "

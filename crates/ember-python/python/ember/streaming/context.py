@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from datetime import datetime
@@ -154,9 +155,12 @@ class StreamingContext:
         clock = conf.get("spark.streaming.clock") or ""
         self._manual = "ManualClock" in clock or clock == "manual"
         max_rate = conf.get("spark.streaming.receiver.maxRate")
+        # A process of a cluster (`python -m ember.submit --processes N`, or
+        # ember-submit): the cluster's settings come from the environment.
+        in_cluster = os.environ.get("EMBER_MASTER") == "cluster" and "EMBER_PROCESS" in os.environ
         self._settings = (
             sparkContext.appName or "ember",
-            sparkContext.master,
+            "cluster" if in_cluster else sparkContext.master,
             self._batch_ms,
             self._manual,
             ui,
