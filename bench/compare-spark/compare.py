@@ -163,26 +163,24 @@ class ProcessTree:
         return sum(self.cpu_by_pid.values())
 
 
-def vm_rss_kb(pid):
+def status_kb(pid, field):
+    """A `VmRSS:`-like field of /proc/<pid>/status, in kB."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return None
+
+
+def vm_rss_kb(pid):
+    return status_kb(pid, "VmRSS")
 
 
 def vm_hwm_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return status_kb(pid, "VmHWM")
 
 
 class Offers:

@@ -63,7 +63,11 @@ if [ -n "$PYTHON" ]; then
     # 2 s batches: PySpark's fixed cost per batch on a 2-core machine is
     # over a second (an empty batch took 1.1-1.9 s), so at 1 s batches it
     # sustains no rate at all.
-    ARGS=(--interval-ms 2000 "${ARGS[@]}" --systems ember-python,pyspark
+    case " ${ARGS[*]} " in
+        *" --systems "*|*" --systems="*) ;;
+        *) ARGS+=(--systems ember-python,pyspark) ;;
+    esac
+    ARGS=(--interval-ms 2000 "${ARGS[@]}"
           --ember-python "$EMBER_VENV/bin/python" --pyspark-python "$SPARK_VENV/bin/python")
 fi
 

@@ -12,9 +12,7 @@ import pytest
 
 import lift_cases
 from ember import _lift
-from ember.context import SparkContext
-from ember.streaming import StreamingContext
-from test_streaming import Sink, manual_clock_conf, master, ordered, run  # noqa: F401
+from test_streaming import Sink, master, no_launcher_settings, ordered, run, ssc  # noqa: F401
 
 HOSTILE_LINES = [
     ["to be or not", "  to\tbe\x1c that\u3000is ", "", "Ünïcode WORDS ß", "İstanbul ΣΑΣ"],
@@ -23,20 +21,10 @@ HOSTILE_LINES = [
 ]
 
 
-@pytest.fixture
-def ssc(master, monkeypatch):  # noqa: F811
+@pytest.fixture(autouse=True)
+def lifting_as_by_default(monkeypatch):
     monkeypatch.delenv("EMBER_LIFT", raising=False)
     monkeypatch.delenv("EMBER_LIFT_CHECK", raising=False)
-    sc = SparkContext(master, "test_lift", conf=manual_clock_conf())
-    context = StreamingContext(sc, 1)
-    try:
-        yield context
-    finally:
-        try:
-            context.stop(stopSparkContext=True)
-        finally:
-            sc.stop()
-            StreamingContext._activeContext = None
 
 
 def test_the_installed_recogniser_agrees_with_the_cases():
