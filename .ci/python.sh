@@ -57,3 +57,24 @@ cd crates/ember-python/tests
 # any difference fails the test that met it.
 echo "python: the suite again with EMBER_LIFT_CHECK=1 (native and Python results compared)"
 EMBER_LIFT_CHECK=1 "../../../$venv/bin/python" -m pytest -q -p no:cacheprovider .
+
+# The engine's side of the native functions on the other CPython versions
+# present (pyenv): the package built for each, the lifting and streaming
+# suites run with the differential check on. Each build recompiles only
+# PyO3 and the extension (a minute or two).
+cd ../../..
+for minor in 10 12 13; do
+  interpreter=$(ls -d "$HOME"/.pyenv/versions/3."$minor".*/bin/python3 2>/dev/null | tail -1 || true)
+  if [ -z "$interpreter" ]; then
+    echo "python: no CPython 3.$minor here; the package is not tested on it"
+    continue
+  fi
+  other=target/python-venv-3.$minor
+  rm -rf "$other"
+  "$interpreter" -m venv "$other"
+  echo "python: installing ./crates/ember-python for $("$other/bin/python" -V)"
+  "$other/bin/pip" install --quiet --disable-pip-version-check "./crates/ember-python[test]"
+  (cd crates/ember-python/tests &&
+    EMBER_LIFT_CHECK=1 "../../../$other/bin/python" -m pytest -q -p no:cacheprovider \
+      test_lift.py test_streaming.py test_golden.py)
+done
