@@ -218,6 +218,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeContext>()?;
     m.add("StreamingError", m.py().get_type::<StreamingError>())?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(log_info, m)?)?;
     Ok(())
 }
 
@@ -225,5 +226,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// context's lifecycle; `RUST_LOG` overrides the level), once per process.
 #[pyfunction]
 fn init_logging() {
-    ember::logging::init();
+    ember::logging::init_with(&format!(
+        "{},ember_python=info",
+        ember::logging::DEFAULT_FILTER
+    ));
+}
+
+/// Logs `message` at INFO through ember's log (stderr, beside the engine's
+/// own lines).
+#[pyfunction]
+fn log_info(message: &str) {
+    tracing::info!("{message}");
 }

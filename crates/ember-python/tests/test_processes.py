@@ -85,6 +85,8 @@ def test_a_program_in_two_processes_counts_every_word_and_runs_python_in_both(tm
     assert [line for line in job.lines if line.startswith("PROCESS")] == [
         line for line in job.lines if line.startswith("PROCESS 0")]
     assert "[p1] PROCESS 1" in job.stderr
+    # The start logs where the program's functions run (`tag` reads a global).
+    assert "0 of 1 functions of the program run natively, 1 in Python" in job.stderr
 
 
 def test_the_processes_get_the_launchers_arguments_less_the_cluster_ones():

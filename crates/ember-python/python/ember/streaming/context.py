@@ -249,6 +249,11 @@ class StreamingContext:
             for adapter in self._listeners:
                 native.add_listener(adapter)
             native.define(list(self._nodes))
+            if self._plan:
+                native_count = sum(1 for line in self._plan if ": native " in line)
+                _native().log_info(
+                    f"{native_count} of {len(self._plan)} functions of the program run natively, "
+                    f"{len(self._plan) - native_count} in Python (ssc.explain() lists them)")
             self._native = native
             self._native.start()
             first = native.first_batch_ms()
