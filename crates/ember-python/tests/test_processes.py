@@ -66,12 +66,16 @@ def test_a_program_in_two_processes_counts_every_word_and_runs_python_in_both(tm
         job.wait_for(lambda lines: any(line.startswith("PROCESS 0") for line in lines),
                      "process 0 did not start")
         want: Counter = Counter()
-        # Several receiver blocks (200 ms apart), so that both processes get some.
-        for round_ in range(12):
+        # Text paced over several receiver blocks (one per 200 ms), each dealt
+        # to the least loaded worker, until Python has run in both processes
+        # (the receiver may connect late and get what was sent as one block).
+        for round_ in range(100):
             text = "".join(f"w{round_ % 3} x{i % 5} y\n" for i in range(200))
             want.update(text.split())
             nc.send(text)
             time.sleep(0.1)
+            if round_ >= 12 and len(results(job.lines)[1]) == 2:
+                break
         job.wait_for(lambda lines: results(lines)[0] == want,
                      f"the counts did not reach {sum(want.values())} words")
         counts, pids = results(job.lines)
