@@ -117,10 +117,6 @@ pub(crate) enum Op {
         dir: String,
         record_length: usize,
     },
-    /// `func(partition_index, records) -> iterable`, once per partition.
-    Partitions {
-        func: Func,
-    },
     /// Per-record stages, some native, the rest fused Python calls.
     Pipeline {
         segments: Vec<Segment>,
@@ -367,9 +363,6 @@ impl Plan {
                 "binary_records" => Op::BinaryRecords {
                     dir: arg(args, "dir")?,
                     record_length: arg(args, "record_length")?,
-                },
-                "partitions" => Op::Partitions {
-                    func: func(args, "func")?,
                 },
                 "pipeline" => Op::Pipeline {
                     segments: segments(args)?,
@@ -740,28 +733,33 @@ impl NativeStage {
         python
     }
 
+    /// `map`, `filter`, `mapValues` natively: at most one record out, or
+    /// the record back when the evaluation defers.
+    fn native_one(&self, record: Value) -> Result<Option<Value>, Value> {
+        match self.kind {
+            StepKind::Map => self.expr.eval_owned(record).map(Some),
+            StepKind::Filter => match self
+                .expr
+                .eval(std::slice::from_ref(&record))
+                .and_then(|v| lift::truthy(&v))
+            {
+                Ok(true) => Ok(Some(record)),
+                Ok(false) => Ok(None),
+                Err(Defer) => Err(record),
+            },
+            _ => self.map_values(record).map(Some),
+        }
+    }
+
     /// `map`, `filter`, `mapValues`: at most one record out.
     fn one(&self, record: Value) -> Option<Value> {
-        if !self.check {
-            let done = match self.kind {
-                StepKind::Map => self.expr.eval_owned(record).map(Some),
-                StepKind::Filter => match self
-                    .expr
-                    .eval(std::slice::from_ref(&record))
-                    .and_then(|v| lift::truthy(&v))
-                {
-                    Ok(true) => Ok(Some(record)),
-                    Ok(false) => Ok(None),
-                    Err(Defer) => Err(record),
-                },
-                _ => self.map_values(record).map(Some),
-            };
-            return match done {
-                Ok(out) => out,
-                Err(record) => self.python(record).and_then(|out| out.into_iter().next()),
-            };
+        if self.check {
+            return self.many(record).into_iter().next();
         }
-        self.many(record).into_iter().next()
+        match self.native_one(record) {
+            Ok(out) => out,
+            Err(record) => self.python(record).and_then(|out| out.into_iter().next()),
+        }
     }
 
     fn map_values(&self, record: Value) -> Result<Value, Value> {
@@ -782,16 +780,9 @@ impl NativeStage {
         let kind = self.kind;
         let expr = &self.expr;
         self.run(record, |record| match kind {
-            StepKind::Map => expr.eval_owned(record).map(|v| vec![v]),
-            StepKind::Filter => match expr
-                .eval(std::slice::from_ref(&record))
-                .and_then(|v| lift::truthy(&v))
-            {
-                Ok(true) => Ok(vec![record]),
-                Ok(false) => Ok(Vec::new()),
-                Err(Defer) => Err(record),
-            },
-            StepKind::MapValues => self.map_values(record).map(|v| vec![v]),
+            StepKind::Map | StepKind::Filter | StepKind::MapValues => {
+                self.native_one(record).map(|out| out.into_iter().collect())
+            }
             StepKind::FlatMap => {
                 let mut out = Vec::new();
                 match expr
@@ -852,11 +843,6 @@ fn build_node<'s>(
         Op::BinaryRecords { dir, record_length } => s
             .binary_records_stream(dir, *record_length)
             .map(Value::Bytes),
-        Op::Partitions { func } => {
-            let func = func.clone();
-            let index = s.worker_index();
-            first?.try_map_partitions(move |part| call_partition(&func, index, part.collect()))
-        }
         Op::Pipeline { segments } => pipeline(first?, segments, s.worker_index(), fail),
         Op::ReduceByKey { func } => {
             let f = Combine::new(func, fail, "reduceByKey");

@@ -152,7 +152,7 @@ class DStream:
         stage (``map``, ``filter``…) and the user's function, which the
         engine may run natively."""
         self._ssc._check_not_started()
-        out = DStream(self._ssc, "partitions", [self])
+        out = DStream(self._ssc, "pipeline", [self])
         step = _Step(func, kind, user)
         if self._steps and self._node is None:
             out._prev = self._prev
