@@ -42,12 +42,15 @@ for minor in 10 11 12 13; do
   fi
 done
 
-# The connector tests talk to a real broker and a real PostgreSQL server.
+# The connector tests talk to a real broker, a real PostgreSQL server and a
+# real S3-compatible object store.
 source .ci/postgres.sh
 source .ci/kafka.sh
-trap 'stop_postgres; stop_kafka' EXIT
+source .ci/s3.sh
+trap 'stop_postgres; stop_kafka; stop_s3' EXIT
 start_postgres
 start_kafka
+start_s3
 export EMBER_REQUIRE_SERVICES=1
 # Run from the tests' folder so that `ember` is the installed package, not
 # the source tree.

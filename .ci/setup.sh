@@ -22,6 +22,15 @@ if ! command -v tansu >/dev/null 2>&1; then
   echo "setup: installing the tansu broker (cargo install, about 10-15 minutes, once)"
   cargo install --locked tansu --version 0.6.0 --no-default-features --features libsql --quiet
 fi
+# The object store tests talk to a real S3-compatible server: moto's, from
+# PyPI, in its own virtual environment (about half a minute, once).
+moto="$HOME/.cache/ember-ci/moto"
+if [ ! -x "$moto/bin/moto_server" ]; then
+  echo "setup: installing moto's S3 server (pip, once)"
+  rm -rf "$moto"
+  python3 -m venv "$moto"
+  "$moto/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.*"
+fi
 # PostgreSQL 15 server binaries for the sink tests (on the image, or from Debian).
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
   echo "setup: installing postgresql-15"

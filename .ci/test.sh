@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Unit, integration, browser and doc tests of the whole workspace, with the
-# real services some of them talk to: a PostgreSQL 15 server and a
-# Kafka-protocol broker (tansu), each throw-away, on free loopback ports.
+# real services some of them talk to: a PostgreSQL 15 server, a
+# Kafka-protocol broker (tansu) and an S3-compatible object store (moto),
+# each throw-away, on free loopback ports.
 set -euo pipefail
 source .ci/postgres.sh
 source .ci/kafka.sh
-trap 'stop_postgres; stop_kafka' EXIT
+source .ci/s3.sh
+trap 'stop_postgres; stop_kafka; stop_s3' EXIT
 start_postgres
 start_kafka
+start_s3
 cargo test --workspace --all-features

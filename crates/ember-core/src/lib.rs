@@ -85,8 +85,8 @@ pub use rate::{PidEstimator, PidSettings, RateControl};
 pub use scope::{FailureHandle, StreamingScope};
 pub use show::{Show, ShowDisplay};
 pub use source::{
-    BatchPlanner, FileStreamOptions, Queue, Received, Receiver, ReceiverContext, ReceiverOptions,
-    SocketOptions,
+    register_file_store, BatchPlanner, FileStore, FileStreamOptions, OpenedFile, Queue, Received,
+    Receiver, ReceiverContext, ReceiverOptions, SocketOptions, StoreOpener, StoredFile,
 };
 pub use time::{millis, minutes, seconds, Time};
 

@@ -215,6 +215,10 @@ impl NativeContext {
 /// The native module, `ember._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // textFileStream("s3://bucket/dir/") and the other object store URLs,
+    // configured from the environment (AWS_ENDPOINT, AWS_REGION, ...).
+    #[cfg(feature = "object-store")]
+    ember::object_store::install();
     m.add_class::<NativeContext>()?;
     m.add("StreamingError", m.py().get_type::<StreamingError>())?;
     m.add_function(wrap_pyfunction!(init_logging, m)?)?;

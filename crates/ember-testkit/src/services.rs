@@ -57,3 +57,147 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: u32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The S3-compatible server's endpoint, `http://127.0.0.1:<port>`
+/// (EMBER_TEST_S3_ENDPOINT; moto's server, started by `.ci/test.sh`).
+pub fn s3_endpoint() -> Option<String> {
+    service("EMBER_TEST_S3_ENDPOINT", "an S3-compatible object store")
+}
+
+/// Sends one HTTP/1.1 request to `endpoint` and returns the status code
+/// (moto's server takes unsigned requests).
+fn http_request(endpoint: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host)?;
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    conn.write_all(body)?;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer)?;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {answer:?}")))
+}
+
+/// Creates `bucket` on the S3-compatible server at `endpoint`.
+pub fn create_bucket(endpoint: &str, bucket: &str) {
+    let status =
+        http_request(endpoint, "PUT", &format!("/{bucket}"), b"").expect("the S3 server answers");
+    assert_eq!(status, 200, "creating bucket {bucket}");
+}
+
+/// Writes the object `key` (percent-encoded where needed) of `bucket`.
+pub fn put_object(endpoint: &str, bucket: &str, key: &str, body: &[u8]) {
+    let status = http_request(endpoint, "PUT", &format!("/{bucket}/{key}"), body)
+        .expect("the S3 server answers");
+    assert_eq!(status, 200, "writing {bucket}/{key}");
+}
+
+/// A TCP forwarder from a loopback port to `target`, which can refuse
+/// connections and cut the open ones, as a server that goes down does.
+pub struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bumped by `down`: connections of an older generation end.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    /// Starts forwarding a free loopback port to `target` (`host:port`),
+    /// up or down.
+    pub fn start(target: &str, up: bool) -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Proxy {
+            port,
+            up: Arc::new(AtomicBool::new(up)),
+            generation: Arc::new(AtomicU64::new(0)),
+        };
+        let (on, generation, target) = (
+            proxy.up.clone(),
+            proxy.generation.clone(),
+            target.to_string(),
+        );
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !on.load(Ordering::SeqCst) {
+                    // Down: the connection is closed at once.
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let born = generation.load(Ordering::SeqCst);
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let generation = generation.clone();
+                    std::thread::spawn(move || pump(from, to, &generation, born));
+                }
+            }
+        });
+        proxy
+    }
+
+    /// The address clients connect to, `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Accepts and forwards connections again.
+    pub fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    pub fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` until either ends or the proxy goes down.
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    generation: &std::sync::atomic::AtomicU64,
+    born: u64,
+) {
+    use std::io::{Read, Write};
+    let _ = from.set_read_timeout(Some(std::time::Duration::from_millis(50)));
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if generation.load(std::sync::atomic::Ordering::SeqCst) != born {
+            break;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}

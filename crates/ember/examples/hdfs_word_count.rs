@@ -1,11 +1,20 @@
 //! HdfsWordCount: counts the words of new text files in a directory —
-//! Spark's `HdfsWordCount` example in ember (local paths for now).
+//! Spark's `HdfsWordCount` example in ember, over a local directory or,
+//! built with the `object-store` feature, an object store's prefix.
 //!
 //! ```text
 //! mkdir -p /tmp/ember-in
 //! cargo run --release --example hdfs_word_count -- /tmp/ember-in
 //! # in another shell: write a file elsewhere, then move it in
 //! echo "hello world hello" > /tmp/f1 && mv /tmp/f1 /tmp/ember-in/
+//! ```
+//!
+//! Over S3 (or an S3-compatible server: set `AWS_ENDPOINT`), with the
+//! credentials and region from the usual environment variables:
+//!
+//! ```text
+//! cargo run --release --features object-store --example hdfs_word_count -- s3://bucket/incoming/
+//! aws s3 cp notes.txt s3://bucket/incoming/notes.txt
 //! ```
 //!
 //! Only files that appear after the start are read, each once; names
@@ -22,7 +31,8 @@ use ember::StreamingArgs;
 /// Counts the words of the new text files in a directory, every batch.
 #[derive(Parser)]
 struct Cli {
-    /// The directory to watch for new files
+    /// The directory to watch for new files (a path, or with the
+    /// `object-store` feature an s3://, gs://, az:// or http(s):// URL)
     directory: String,
     #[command(flatten)]
     ember: StreamingArgs,
@@ -30,6 +40,9 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // s3://, gs://, az://, http(s):// directories (the `object-store` feature).
+    #[cfg(feature = "object-store")]
+    ember::object_store::install();
     let conf = StreamingConf::new("HdfsWordCount", seconds(2))
         .master("local[2]")?
         .with_env()?

@@ -101,6 +101,14 @@ pub use ember_kafka as kafka;
 #[cfg(feature = "postgres")]
 pub use ember_postgres as postgres;
 
+/// Object stores for the directory streams: after
+/// [`object_store::install()`](object_store::install),
+/// `text_file_stream("s3://bucket/dir/")` and the other directory streams
+/// read S3, Google Cloud Storage, Azure and HTTP stores (the `object-store`
+/// feature).
+#[cfg(feature = "object-store")]
+pub use ember_object_store as object_store;
+
 /// serde, which every record type implements (see [`Data`]).
 ///
 /// Its derives are in the [`prelude`]. They expand to paths that start at

@@ -22,8 +22,8 @@
 //! ([`file_stream`](StreamingScope::file_stream)) gets each file whole.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::path::Path;
+use std::sync::Arc;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
@@ -33,6 +33,7 @@ use timely::dataflow::operators::{Capability, Operator};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::scope::StreamingScope;
+use crate::source::store::{self, FileStore};
 use crate::source::BatchPlanner;
 use crate::time::Time;
 use crate::Data;
@@ -82,78 +83,87 @@ const MIN_REMEMBER_MS: u64 = 60_000;
 /// files.
 struct DirectoryPlanner {
     name: String,
-    dir: PathBuf,
+    store: Arc<dyn FileStore>,
+    dir: String,
     peers: usize,
     initial_threshold: u64,
     remember_ms: u64,
     /// Files taken, with the batch that took them.
-    taken: HashMap<PathBuf, u64>,
+    taken: HashMap<String, u64>,
+    /// The first batch whose listing failed, while listings fail: the
+    /// remember window is held there, so files that came during an outage
+    /// of the store are still taken when it returns, however long it was.
+    failing_since: Option<u64>,
+    /// When a failing listing was last logged (the first failure is, then
+    /// one every [`FAILURE_LOG_EVERY`]).
+    failure_logged: Option<std::time::Instant>,
 }
+
+/// How often a directory that keeps failing to list is logged again.
+const FAILURE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a directory scan checkpoints: files taken, and the start threshold.
-type ScanState = (HashMap<PathBuf, u64>, u64);
+type ScanState = (HashMap<String, u64>, u64);
 
-/// A file's modification time in milliseconds.
-fn modified_ms(meta: &std::fs::Metadata) -> Option<u64> {
-    let m = meta.modified().ok()?;
-    Some(m.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
-}
-
-fn is_hidden(name: &std::ffi::OsStr) -> bool {
-    let n = name.to_string_lossy();
-    n.starts_with('.') || n.starts_with('_')
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
 }
 
 impl DirectoryPlanner {
-    fn new_files(&mut self, time: u64) -> std::io::Result<Vec<PathBuf>> {
+    /// The time the remember window is counted back from.
+    fn window_end(&self, time: u64) -> u64 {
+        self.failing_since.map_or(time, |t| t.min(time))
+    }
+
+    fn new_files(&mut self, time: u64) -> std::io::Result<Vec<String>> {
         let threshold = self
             .initial_threshold
-            .max(time.saturating_sub(self.remember_ms));
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            if is_hidden(&entry.file_name()) {
-                continue;
-            }
-            let path = entry.path();
-            // Follows symbolic links; a file that vanished meanwhile is skipped.
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if !meta.is_file() {
-                continue;
-            }
-            let Some(mtime) = modified_ms(&meta) else {
-                continue;
-            };
-            if mtime < threshold || mtime > time || self.taken.contains_key(&path) {
-                continue;
-            }
-            found.push((mtime, path));
-        }
+            .max(self.window_end(time).saturating_sub(self.remember_ms));
+        let mut found: Vec<(u64, String)> = self
+            .store
+            .list(&self.dir)?
+            .into_iter()
+            .filter(|f| {
+                !is_hidden(&f.name)
+                    && f.modified_ms >= threshold
+                    && f.modified_ms <= time
+                    && !self.taken.contains_key(&f.path)
+            })
+            .map(|f| (f.modified_ms, f.path))
+            .collect();
         found.sort();
-        let files: Vec<PathBuf> = found.into_iter().map(|(_, p)| p).collect();
+        let files: Vec<String> = found.into_iter().map(|(_, p)| p).collect();
+        if let Some(since) = self.failing_since.take() {
+            self.failure_logged = None;
+            tracing::info!(
+                source = %self.name,
+                "listing {} works again (it failed from batch {since} ms to {time} ms); {} new \
+                 file(s) taken",
+                self.dir,
+                files.len()
+            );
+        }
         self.took(time, &files);
         Ok(files)
     }
 
     /// Notes `files` as taken by the batch at `time`, and forgets files
     /// older than the remember window.
-    fn took(&mut self, time: u64, files: &[PathBuf]) {
+    fn took(&mut self, time: u64, files: &[String]) {
         for f in files {
             self.taken.insert(f.clone(), time);
         }
-        let remember = self.remember_ms;
-        self.taken.retain(|_, t| *t + remember >= time);
+        let (remember, end) = (self.remember_ms, self.window_end(time));
+        self.taken.retain(|_, t| *t + remember >= end);
     }
 }
 
 impl BatchPlanner for DirectoryPlanner {
     /// A file and the worker that reads it.
-    type Item = (u64, PathBuf);
+    type Item = (u64, String);
     type Position = ScanState;
 
-    fn plan(&mut self, time: Time, _cap: Option<u64>) -> Result<Vec<(u64, PathBuf)>> {
+    fn plan(&mut self, time: Time, _cap: Option<u64>) -> Result<Vec<(u64, String)>> {
         // Spark's file streams ignore rate limits: a file is taken whole.
         match self.new_files(time.milliseconds()) {
             Ok(files) => {
@@ -166,17 +176,27 @@ impl BatchPlanner for DirectoryPlanner {
                     .collect())
             }
             Err(e) => {
-                tracing::warn!(
-                    source = %self.name,
-                    "cannot list {}: {e}; new files will be looked for again next batch",
-                    self.dir.display()
-                );
+                let since = *self.failing_since.get_or_insert(time.milliseconds());
+                let due = self
+                    .failure_logged
+                    .is_none_or(|at| at.elapsed() >= FAILURE_LOG_EVERY);
+                if due {
+                    self.failure_logged = Some(std::time::Instant::now());
+                    tracing::warn!(
+                        source = %self.name,
+                        "cannot list {} (failing since batch {since} ms): {e}; listing again \
+                         every batch, files that arrive meanwhile are taken when it works \
+                         (logged again in {}s while it fails)",
+                        self.dir,
+                        FAILURE_LOG_EVERY.as_secs()
+                    );
+                }
                 Ok(Vec::new())
             }
         }
     }
 
-    fn records(&self, _file: &(u64, PathBuf)) -> u64 {
+    fn records(&self, _file: &(u64, String)) -> u64 {
         // Lines are counted when the files are read.
         0
     }
@@ -192,8 +212,8 @@ impl BatchPlanner for DirectoryPlanner {
         self.initial_threshold = threshold;
     }
 
-    fn replayed(&mut self, time: Time, items: &[(u64, PathBuf)]) {
-        let files: Vec<PathBuf> = items.iter().map(|(_, f)| f.clone()).collect();
+    fn replayed(&mut self, time: Time, items: &[(u64, String)]) {
+        let files: Vec<String> = items.iter().map(|(_, f)| f.clone()).collect();
         self.took(time.milliseconds(), &files);
     }
 }
@@ -329,8 +349,9 @@ impl<T> Clone for FileFormat<T> {
 
 /// A file being read, step by step.
 struct OpenFile<T> {
-    path: PathBuf,
-    file: Option<std::fs::File>,
+    path: String,
+    store: Arc<dyn FileStore>,
+    file: Option<Box<dyn std::io::Read + Send>>,
     splitter: LineSplitter,
     /// Bytes of a fixed-length record split between steps.
     partial: Vec<u8>,
@@ -341,13 +362,14 @@ struct OpenFile<T> {
 }
 
 impl<T: Data> OpenFile<T> {
-    fn new(path: PathBuf, format: FileFormat<T>) -> Self {
+    fn new(path: String, store: Arc<dyn FileStore>, format: FileFormat<T>) -> Self {
         let max = match &format {
             FileFormat::Lines { max_line, .. } => *max_line,
             _ => usize::MAX,
         };
         OpenFile {
             path,
+            store,
             file: None,
             splitter: LineSplitter::new(max),
             partial: Vec::new(),
@@ -367,16 +389,19 @@ impl<T: Data> OpenFile<T> {
             emit(r)
         };
         if let FileFormat::Whole(parse) = &self.format {
-            let bytes = std::fs::read(&self.path).map_err(FileError::Io)?;
+            let opened = self.store.open(&self.path).map_err(FileError::Io)?;
+            let mut bytes = Vec::with_capacity(opened.len.min(1 << 30) as usize);
+            let mut reader = opened.reader;
+            reader.read_to_end(&mut bytes).map_err(FileError::Io)?;
             for r in parse(bytes).map_err(FileError::Format)? {
                 give(r);
             }
             return Ok(true);
         }
         if self.file.is_none() {
-            let file = std::fs::File::open(&self.path).map_err(FileError::Io)?;
+            let opened = self.store.open(&self.path).map_err(FileError::Io)?;
+            let (file, len) = (opened.reader, opened.len);
             if let FileFormat::Fixed { size, .. } = &self.format {
-                let len = file.metadata().map_err(FileError::Io)?.len();
                 if len % *size as u64 != 0 {
                     return Err(FileError::Format(format!(
                         "its length, {len} bytes, is not a multiple of the record length, \
@@ -434,39 +459,6 @@ impl<T: Data> OpenFile<T> {
 enum FileError {
     Io(std::io::Error),
     Format(String),
-}
-
-fn check_directory(dir: &Path, name: &str) -> Result<()> {
-    let fail = |message: String, cause: Option<std::io::Error>| Error::Source {
-        source_name: name.to_string(),
-        message,
-        cause: cause.map(Into::into),
-    };
-    match std::fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => Err(fail(
-            format!(
-                "{} is not a directory: give the directory new files are moved into",
-                dir.display()
-            ),
-            None,
-        )),
-        Ok(_) => std::fs::read_dir(dir).map(|_| ()).map_err(|e| {
-            fail(
-                format!(
-                    "cannot read directory {}: check its permissions",
-                    dir.display()
-                ),
-                Some(e),
-            )
-        }),
-        Err(e) => Err(fail(
-            format!(
-                "cannot open directory {}: create it before starting",
-                dir.display()
-            ),
-            Some(e),
-        )),
-    }
 }
 
 impl<'s> StreamingScope<'s> {
@@ -550,27 +542,46 @@ impl<'s> StreamingScope<'s> {
         options: FileStreamOptions,
         format: FileFormat<T>,
     ) -> DStream<'s, T> {
-        let dir = dir.to_path_buf();
-        let name = format!("{kind}({})", dir.display());
-        if let Err(e) = check_directory(&dir, &name) {
-            self.ctx.definition_error(e);
-        }
+        let dir = dir.to_string_lossy().into_owned();
+        let name = format!("{kind}({dir})");
+        let fail = |message: String| Error::Source {
+            source_name: name.clone(),
+            message,
+            cause: None,
+        };
+        let (store, dir) = match store::resolve(&dir) {
+            Ok((store, dir)) => {
+                if let Err(why) = store.check(&dir) {
+                    self.ctx.definition_error(fail(why));
+                }
+                (store, dir)
+            }
+            Err(why) => {
+                self.ctx.definition_error(fail(why));
+                (Arc::new(store::LocalStore) as Arc<dyn FileStore>, dir)
+            }
+        };
         let interval = self.ctx.interval();
         let initial_threshold = if options.new_files_only {
-            self.ctx.shared.start_ms()
+            let resolution = store.modified_resolution_ms().max(1);
+            self.ctx.shared.start_ms() / resolution * resolution
         } else {
             0
         };
         let peers = self.ctx.peers;
         let planner_name = name.clone();
+        let planner_store = store.clone();
         let files = self
             .planned_source_as(kind, &name, false, move || DirectoryPlanner {
                 name: planner_name,
+                store: planner_store,
                 dir,
                 peers,
                 initial_threshold,
                 remember_ms: MIN_REMEMBER_MS.div_ceil(interval) * interval,
                 taken: HashMap::new(),
+                failing_since: None,
+                failure_logged: None,
             })
             .to_timely();
         let shared = self.ctx.shared.clone();
@@ -592,7 +603,10 @@ impl<'s> StreamingScope<'s> {
                             return;
                         };
                         for (_, path) in data.drain(..) {
-                            reading.push_back((cap.clone(), OpenFile::new(path, format.clone())));
+                            reading.push_back((
+                                cap.clone(),
+                                OpenFile::new(path, store.clone(), format.clone()),
+                            ));
                         }
                     });
                     // One step per activation, so that what the step
@@ -618,7 +632,7 @@ impl<'s> StreamingScope<'s> {
                                     source = %name,
                                     "{}: {} line(s) longer than {} bytes were dropped \
                                      (raise FileStreamOptions::max_line_bytes to keep them)",
-                                    file.path.display(),
+                                    file.path,
                                     file.splitter.too_long,
                                     file.splitter.max
                                 );
@@ -629,15 +643,14 @@ impl<'s> StreamingScope<'s> {
                             shared.fail(match e {
                                 FileError::Format(why) => Error::Source {
                                     source_name: name.clone(),
-                                    message: format!("cannot read {}: {why}", path.display()),
+                                    message: format!("cannot read {path}: {why}"),
                                     cause: None,
                                 },
                                 FileError::Io(e) => Error::Source {
                                     source_name: name.clone(),
                                     message: format!(
-                                        "cannot read {}: a file must stay readable once \
-                                             moved in",
-                                        path.display()
+                                        "cannot read {path}: a file must stay readable once \
+                                         moved in"
                                     ),
                                     cause: Some(e.into()),
                                 },

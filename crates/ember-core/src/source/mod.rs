@@ -13,12 +13,14 @@ mod planned;
 mod queue;
 mod receiver;
 mod socket;
+mod store;
 mod wal;
 
 pub use file::FileStreamOptions;
 pub use planned::BatchPlanner;
 pub use queue::Queue;
 pub use receiver::{Received, Receiver, ReceiverContext, ReceiverOptions, SocketOptions};
+pub use store::{register_file_store, FileStore, OpenedFile, StoreOpener, StoredFile};
 
 use std::rc::Rc;
 use std::time::Duration;

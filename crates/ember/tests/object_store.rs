@@ -1,0 +1,400 @@
+//! Directory streams over an S3-compatible object store (moto's server,
+//! started by `.ci/test.sh`): objects in = records out, at one and three
+//! workers; the store down at start and mid-run; a missing bucket; the
+//! binary and parsed forms; and a program killed with SIGKILL and restarted
+//! with `get_or_create`, which reads every object exactly once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ember::prelude::*;
+use ember_testkit::services::{create_bucket, put_object, s3_endpoint, unique, Proxy};
+use ember_testkit::{child_command, child_spec, read_word_counts, running_word_counts_to_file};
+
+/// Registers `scheme` as S3 at `endpoint` (moto takes any credentials).
+fn install(scheme: &str, endpoint: &str) {
+    ember::object_store::install_as(
+        scheme,
+        "s3",
+        [
+            ("aws_endpoint", endpoint),
+            ("aws_access_key_id", "test"),
+            ("aws_secret_access_key", "test"),
+            ("aws_region", "us-east-1"),
+        ],
+    );
+}
+
+/// A bucket of its own on the test server, and its endpoint.
+fn bucket() -> Option<(String, String)> {
+    let endpoint = s3_endpoint()?;
+    let bucket = unique("ember").to_lowercase();
+    create_bucket(&endpoint, &bucket);
+    Some((endpoint, bucket))
+}
+
+/// What the stream gave, batch by batch.
+type Seen = Arc<Mutex<Vec<(u64, Vec<String>)>>>;
+
+/// A running context over `url`'s new objects, collecting their lines.
+fn collect_lines(url: &str, workers: usize) -> (StreamingContext, Seen) {
+    let conf = StreamingConf::new("s3-lines", millis(200))
+        .master(&format!("local[{workers}]"))
+        .unwrap();
+    let ssc = StreamingContext::new(conf).unwrap();
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    let url = url.to_string();
+    ssc.define(move |s| {
+        let sink = sink.clone();
+        s.text_file_stream(&url)
+            .foreach_rdd(move |b, t| sink.lock().unwrap().push((t.milliseconds(), b)));
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    (ssc, seen)
+}
+
+/// Waits (bounded) until the stream has given `want` lines, then for three
+/// more batches, and returns every line it gave, sorted.
+fn lines_when(seen: &Seen, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = |s: &Seen| -> (usize, usize) {
+        let s = s.lock().unwrap();
+        (s.iter().map(|(_, b)| b.len()).sum(), s.len())
+    };
+    while count(seen).0 < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Three more batches, for any record given twice to show.
+    let batches = count(seen).1;
+    while count(seen).1 < batches + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut all: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, b)| b.clone())
+        .collect();
+    all.sort();
+    all
+}
+
+/// Waits (bounded) until the stream has run `n` more batches.
+fn batches_pass(seen: &Seen, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let now = seen.lock().unwrap().len();
+    while seen.lock().unwrap().len() < now + n {
+        assert!(Instant::now() < deadline, "no batches ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sorted(lines: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn new_objects_are_read_once_each_at_one_and_three_workers() {
+    let Some((endpoint, bucket)) = bucket() else {
+        return;
+    };
+    install("s3-lines", &endpoint);
+    for workers in [1, 3] {
+        let dir = format!("in-{workers}");
+        // Older than the start (by more than the store's one-second
+        // resolution): not read.
+        put_object(&endpoint, &bucket, &format!("{dir}/old.txt"), b"old\n");
+        std::thread::sleep(Duration::from_millis(1100));
+        let (ssc, seen) = collect_lines(&format!("s3-lines://{bucket}/{dir}/"), workers);
+        batches_pass(&seen, 1);
+        let mut want = Vec::new();
+        for i in 0..12 {
+            let lines: Vec<String> = (0..=i).map(|j| format!("o{i}-l{j}")).collect();
+            let name = if i == 5 {
+                "with%20space.txt".to_string()
+            } else {
+                format!("part-{i:02}")
+            };
+            put_object(
+                &endpoint,
+                &bucket,
+                &format!("{dir}/{name}"),
+                lines.join("\r\n").as_bytes(),
+            );
+            want.extend(lines);
+        }
+        // Hidden, in a "subdirectory", and beside the prefix: not read.
+        put_object(&endpoint, &bucket, &format!("{dir}/_SUCCESS"), b"hidden\n");
+        put_object(
+            &endpoint,
+            &bucket,
+            &format!("{dir}/.part-00.crc"),
+            b"hidden\n",
+        );
+        put_object(
+            &endpoint,
+            &bucket,
+            &format!("{dir}/sub/deeper.txt"),
+            b"deeper\n",
+        );
+        put_object(
+            &endpoint,
+            &bucket,
+            &format!("{dir}-other/x.txt"),
+            b"other\n",
+        );
+        want.sort();
+        let got = lines_when(&seen, want.len());
+        ssc.stop(false).unwrap();
+        assert_eq!(got, want, "workers = {workers}");
+    }
+}
+
+#[test]
+fn a_missing_bucket_fails_the_start_naming_it() {
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    install("s3-missing", &endpoint);
+    let ssc = StreamingContext::new(StreamingConf::new("s3-missing", millis(200))).unwrap();
+    let bucket = unique("no-such-bucket").to_lowercase();
+    let url = format!("s3-missing://{bucket}/in/");
+    ssc.define(move |s| s.text_file_stream(&url).print())
+        .unwrap();
+    let err = ssc.start().expect_err("a missing bucket fails the start");
+    let text = err.to_string();
+    assert!(matches!(err, ember::Error::Source { .. }), "{text}");
+    assert!(text.contains(&bucket), "{text}");
+    assert!(text.contains("bucket"), "{text}");
+}
+
+#[test]
+fn an_unknown_scheme_fails_the_start_saying_what_to_do() {
+    let ssc = StreamingContext::new(StreamingConf::new("no-store", millis(200))).unwrap();
+    ssc.define(|s| s.text_file_stream("nosuchstore://bucket/in/").print())
+        .unwrap();
+    let text = ssc.start().expect_err("refused").to_string();
+    assert!(text.contains("nosuchstore://"), "{text}");
+    assert!(text.contains("install()"), "{text}");
+}
+
+#[test]
+fn a_store_down_at_start_and_mid_run_loses_nothing() {
+    let Some((endpoint, bucket)) = bucket() else {
+        return;
+    };
+    let proxy = Proxy::start(endpoint.trim_start_matches("http://"), false);
+    install("s3-outage", &proxy.endpoint());
+    let (ssc, seen) = collect_lines(&format!("s3-outage://{bucket}/in/"), 2);
+    let put = |name: &str, text: &str| {
+        put_object(&endpoint, &bucket, &format!("in/{name}"), text.as_bytes())
+    };
+    // Down at start: objects written meanwhile are read once it is up.
+    batches_pass(&seen, 2);
+    put("a", "a1\na2");
+    put("b", "b1");
+    batches_pass(&seen, 3);
+    assert_eq!(
+        lines_now(&seen),
+        0,
+        "nothing can be read while the store is down"
+    );
+    proxy.up();
+    assert_eq!(lines_when(&seen, 3), sorted(&["a1", "a2", "b1"]));
+    // Down mid-run, for several batches.
+    proxy.down();
+    put("c", "c1\nc2\nc3");
+    batches_pass(&seen, 4);
+    put("d", "d1");
+    batches_pass(&seen, 2);
+    proxy.up();
+    let got = lines_when(&seen, 7);
+    ssc.stop(false).unwrap();
+    assert_eq!(got, sorted(&["a1", "a2", "b1", "c1", "c2", "c3", "d1"]));
+}
+
+fn lines_now(seen: &Seen) -> usize {
+    seen.lock().unwrap().iter().map(|(_, b)| b.len()).sum()
+}
+
+#[test]
+fn binary_records_and_parsed_objects() {
+    let Some((endpoint, bucket)) = bucket() else {
+        return;
+    };
+    install("s3-forms", &endpoint);
+    let conf = StreamingConf::new("s3-forms", millis(200))
+        .master("local[2]")
+        .unwrap();
+    let ssc = StreamingContext::new(conf).unwrap();
+    let records: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let parsed: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let batches: Arc<Mutex<usize>> = Arc::default();
+    let (r, p, n) = (records.clone(), parsed.clone(), batches.clone());
+    let (bin, csv) = (
+        format!("s3-forms://{bucket}/bin"),
+        format!("s3-forms://{bucket}/csv"),
+    );
+    ssc.define(move |s| {
+        let r = r.clone();
+        s.binary_records_stream(&bin, 4)
+            .foreach_rdd(move |b, _| r.lock().unwrap().extend(b));
+        let (p, n) = (p.clone(), n.clone());
+        s.file_stream(&csv, ember::FileStreamOptions::default(), |bytes| {
+            String::from_utf8(bytes)
+                .map_err(|e| e.to_string())?
+                .lines()
+                .map(|l| {
+                    let (k, v) = l.split_once(',').ok_or("no comma")?;
+                    Ok((k.to_string(), v.parse::<i64>().map_err(|e| e.to_string())?))
+                })
+                .collect()
+        })
+        .foreach_rdd(move |b, _| {
+            p.lock().unwrap().extend(b);
+            *n.lock().unwrap() += 1;
+        });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let twelve: Vec<u8> = (0u8..12).collect();
+    put_object(&endpoint, &bucket, "bin/r1", &twelve);
+    put_object(&endpoint, &bucket, "bin/r2", b"wxyz");
+    put_object(&endpoint, &bucket, "csv/c1", b"a,1\nb,-2\n");
+    put_object(&endpoint, &bucket, "csv/c2", b"c,30");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (records.lock().unwrap().len() < 4 || parsed.lock().unwrap().len() < 3)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let now = *batches.lock().unwrap();
+    while *batches.lock().unwrap() < now + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ssc.stop(false).unwrap();
+    let mut got = records.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            vec![0, 1, 2, 3],
+            vec![4, 5, 6, 7],
+            vec![8, 9, 10, 11],
+            b"wxyz".to_vec()
+        ]
+    );
+    let mut got = parsed.lock().unwrap().clone();
+    got.sort();
+    let want: Vec<(String, i64)> = vec![("a".into(), 1), ("b".into(), -2), ("c".into(), 30)];
+    assert_eq!(got, want);
+}
+
+// ---------------------------------------------------------------------------
+// Killed with SIGKILL and restarted with get_or_create: every object is
+// counted exactly once (the batches' object lists are in the plan log).
+// ---------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "EMBER_S3_KILL_CHILD";
+
+/// The child's program when this binary runs as the child (a no-op in a
+/// normal run): running word counts of the objects under the URL.
+#[test]
+fn child_program() {
+    let Some([endpoint, url, ckpt, out, workers]) = child_spec::<5>(CHILD_ENV) else {
+        return;
+    };
+    install("s3-kill", &endpoint);
+    let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
+    let dir = ckpt.clone();
+    let ssc = StreamingContext::get_or_create(&ckpt, move || {
+        let conf = StreamingConf::new("s3-kill", millis(100))
+            .master(&format!("local[{workers}]"))?
+            .checkpoint_interval(millis(100));
+        let ssc = StreamingContext::new(conf)?;
+        ssc.checkpoint(&dir);
+        ssc.define(move |s| running_word_counts_to_file(&s.text_file_stream(&url), out.clone()))?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    ssc.await_termination().unwrap();
+}
+
+#[test]
+fn killed_with_sigkill_the_counts_equal_every_object_read_once() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let Some((endpoint, bucket)) = bucket() else {
+        return;
+    };
+    let ckpt = tempfile::tempdir().unwrap();
+    let outdir = tempfile::tempdir().unwrap();
+    let out = outdir.path().join("counts.txt");
+    let url = format!("s3-kill://{bucket}/in/");
+    let spawn = |workers: usize| {
+        let spec = format!(
+            "{endpoint}|{url}|{}|{}|{workers}",
+            ckpt.path().display(),
+            out.display()
+        );
+        child_command("child_program", CHILD_ENV, spec)
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn(2);
+    // Objects older than the first start are not read: begin once the
+    // first batch is out.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !out.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the child never completed a batch"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let words = ["alpha", "beta", "gamma", "delta"];
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut kills = 0;
+    for i in 0..40u64 {
+        let line: Vec<&str> = (0..(i % 7 + 1))
+            .map(|j| words[((i * 3 + j) % 4) as usize])
+            .collect();
+        for w in &line {
+            *expected.entry(w.to_string()).or_default() += 1;
+        }
+        put_object(
+            &endpoint,
+            &bucket,
+            &format!("in/obj-{i:03}"),
+            line.join(" ").as_bytes(),
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        if i % 10 == 7 {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            child = spawn([3, 1, 2][kills % 3]);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_word_counts(&out) != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A little longer: a count over the expected one would show now.
+    let settle = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < settle && read_word_counts(&out) == expected {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(kills, 4);
+    assert_eq!(read_word_counts(&out), expected, "after {kills} kills");
+}
