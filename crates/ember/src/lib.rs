@@ -109,6 +109,12 @@ pub use ember_postgres as postgres;
 #[cfg(feature = "object-store")]
 pub use ember_object_store as object_store;
 
+/// HTTP streaming receivers: [`json_lines`](http::json_lines) and
+/// [`server_sent_events`](http::server_sent_events) for
+/// `receiver_stream` (the `http-stream` feature).
+#[cfg(feature = "http-stream")]
+pub use ember_http as http;
+
 /// serde, which every record type implements (see [`Data`]).
 ///
 /// Its derives are in the [`prelude`]. They expand to paths that start at

@@ -1,0 +1,374 @@
+//! The HTTP streaming receivers against a real HTTP server on loopback
+//! (written here with std's sockets, so each test decides what every
+//! connection gets): JSON lines and Server-Sent Events arrive whole and
+//! once at one and three workers, across dropped connections, a server
+//! down at start and mid-run, and `Last-Event-ID` resumption; a refusal
+//! stops the context with a clear error.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ember_core::{millis, StreamingConf, StreamingContext};
+use ember_http::{json_lines, server_sent_events, SseEvent};
+
+/// What a test's server does with its `n`th connection, given the request
+/// head; `hold` tells it to keep the connection open until the test ends.
+type Script = dyn Fn(usize, &str, &mut TcpStream, &AtomicBool) + Send + Sync;
+
+/// Serves connections on `listener` one after another with `script`,
+/// keeping each request head in `heads`, until `done`.
+fn serve(
+    listener: TcpListener,
+    script: Arc<Script>,
+    heads: Arc<Mutex<Vec<String>>>,
+    done: Arc<AtomicBool>,
+    first: usize,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let mut n = first;
+        while !done.load(Ordering::SeqCst) {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            conn.set_nonblocking(false).unwrap();
+            let mut head = String::new();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            heads.lock().unwrap().push(head.clone());
+            script(n, &head, &mut conn, &done);
+            n += 1;
+            if n >= first + 1000 {
+                break;
+            }
+        }
+    })
+}
+
+/// The answer's head: 200 and a body that lasts until the connection closes.
+fn ok(conn: &mut TcpStream, content_type: &str) {
+    write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+}
+
+/// Writes `text` in pieces of varying size (cutting lines anywhere).
+fn send_in_pieces(conn: &mut TcpStream, text: &str) {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let mut size = 1;
+    while at < bytes.len() {
+        let end = (at + size).min(bytes.len());
+        if conn.write_all(&bytes[at..end]).is_err() {
+            return;
+        }
+        conn.flush().unwrap();
+        at = end;
+        size = size * 7 % 61 + 1;
+        if size % 5 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Keeps a connection open, sending a keep-alive newline now and then,
+/// until the test is done.
+fn hold(conn: &mut TcpStream, done: &AtomicBool, keep_alive: &str) {
+    while !done.load(Ordering::SeqCst) {
+        if conn.write_all(keep_alive.as_bytes()).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A context with 100 ms batches at `local[workers]`.
+fn context(workers: usize) -> StreamingContext {
+    let conf = StreamingConf::new("http", millis(100))
+        .master(&format!("local[{workers}]"))
+        .unwrap()
+        .ui(None);
+    StreamingContext::new(conf).unwrap()
+}
+
+/// Waits (bounded) until `seen` holds `want` records, then for three more
+/// batches (any record stored twice would show), and returns them.
+fn wait_for<T: Clone>(seen: &Arc<Mutex<(Vec<T>, usize)>>, want: usize) -> Vec<T> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.lock().unwrap().0.len() < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let batches = seen.lock().unwrap().1;
+    while seen.lock().unwrap().1 < batches + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    seen.lock().unwrap().0.clone()
+}
+
+type Seen<T> = Arc<Mutex<(Vec<T>, usize)>>;
+
+fn lines(range: std::ops::Range<usize>) -> Vec<String> {
+    range
+        .map(|i| format!("{{\"n\":{i},\"text\":\"é {i}\"}}"))
+        .collect()
+}
+
+#[test]
+fn json_lines_arrive_whole_and_once_across_a_dropped_connection() {
+    for workers in [1, 3] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/stream", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let done = Arc::new(AtomicBool::new(false));
+        let script: Arc<Script> = Arc::new(|n, _head, conn, done| {
+            ok(conn, "application/x-ndjson");
+            match n {
+                0 => {
+                    // Keep-alive blank lines between records, then a line
+                    // cut off by the connection's end.
+                    let mut text = String::new();
+                    for (i, l) in lines(0..300).iter().enumerate() {
+                        text.push_str(l);
+                        text.push_str(if i % 50 == 0 { "\r\n\r\n" } else { "\n" });
+                    }
+                    text.push_str("{\"cut\":");
+                    send_in_pieces(conn, &text);
+                }
+                1 => {
+                    send_in_pieces(conn, &(lines(300..400).join("\n") + "\n"));
+                    hold(conn, done, "\n");
+                }
+                _ => hold(conn, done, "\n"),
+            }
+        });
+        let server = serve(listener, script, heads.clone(), done.clone(), 0);
+        let ssc = context(workers);
+        let seen: Seen<String> = Arc::default();
+        let sink = seen.clone();
+        ssc.define(move |s| {
+            let sink = sink.clone();
+            // Every worker defines it; one runs it.
+            let r = json_lines(&url)
+                .bearer_token("s3cret")
+                .backoff(Duration::from_millis(50), Duration::from_millis(200));
+            s.receiver_stream(r).foreach_rdd(move |b, _| {
+                let mut seen = sink.lock().unwrap();
+                seen.0.extend(b);
+                seen.1 += 1;
+            });
+        })
+        .unwrap();
+        ssc.start().unwrap();
+        let mut got = wait_for(&seen, 400);
+        ssc.stop(false).unwrap();
+        done.store(true, Ordering::SeqCst);
+        server.join().unwrap();
+        got.sort();
+        let mut want = lines(0..400);
+        want.sort();
+        assert_eq!(got, want, "workers = {workers}");
+        let heads = heads.lock().unwrap();
+        assert!(heads.len() >= 2, "connected again: {heads:?}");
+        assert!(
+            heads[0]
+                .to_ascii_lowercase()
+                .contains("authorization: bearer s3cret"),
+            "{}",
+            heads[0]
+        );
+    }
+}
+
+fn sse(id: usize) -> String {
+    format!("event: tick\nid: {id}\ndata: line one of {id}\ndata: line two\n\n")
+}
+
+fn sse_event(id: usize) -> SseEvent {
+    SseEvent {
+        id: Some(id.to_string()),
+        event: "tick".into(),
+        data: format!("line one of {id}\nline two"),
+    }
+}
+
+#[test]
+fn server_sent_events_resume_from_the_last_event_id() {
+    for workers in [1, 3] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let done = Arc::new(AtomicBool::new(false));
+        let script: Arc<Script> = Arc::new(|_n, head, conn, done| {
+            ok(conn, "text/event-stream");
+            // Resume after the id the client last saw.
+            let after: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("last-event-id")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut text = String::from(": hello\nretry: 50\n\n");
+            if after < 20 {
+                for id in after + 1..=(after + 10).min(20) {
+                    text.push_str(&sse(id));
+                }
+                // Half an event, then the connection ends.
+                text.push_str("event: tick\ndata: cut off");
+                send_in_pieces(conn, &text);
+            } else {
+                send_in_pieces(conn, &text);
+                hold(conn, done, ": keep-alive\n");
+            }
+        });
+        let server = serve(listener, script, heads.clone(), done.clone(), 0);
+        let ssc = context(workers);
+        let seen: Seen<SseEvent> = Arc::default();
+        let sink = seen.clone();
+        ssc.define(move |s| {
+            let sink = sink.clone();
+            s.receiver_stream(server_sent_events(&url))
+                .foreach_rdd(move |b, _| {
+                    let mut seen = sink.lock().unwrap();
+                    seen.0.extend(b);
+                    seen.1 += 1;
+                });
+        })
+        .unwrap();
+        ssc.start().unwrap();
+        let mut got = wait_for(&seen, 20);
+        ssc.stop(false).unwrap();
+        done.store(true, Ordering::SeqCst);
+        server.join().unwrap();
+        got.sort_by_key(|e| e.id.clone().unwrap().parse::<usize>().unwrap());
+        let want: Vec<SseEvent> = (1..=20).map(sse_event).collect();
+        assert_eq!(got, want, "workers = {workers}");
+        let heads = heads.lock().unwrap();
+        assert!(
+            heads
+                .iter()
+                .any(|h| h.to_ascii_lowercase().contains("last-event-id: 10")),
+            "{heads:?}"
+        );
+    }
+}
+
+#[test]
+fn a_server_down_at_start_and_mid_run_loses_nothing_it_sent() {
+    // Nothing listens on the port at first.
+    let port = ember_testkit::free_port();
+    let url = format!("http://127.0.0.1:{port}/stream");
+    let ssc = context(2);
+    let seen: Seen<String> = Arc::default();
+    let sink = seen.clone();
+    let u = url.clone();
+    ssc.define(move |s| {
+        let sink = sink.clone();
+        let r = json_lines(&u).backoff(Duration::from_millis(50), Duration::from_millis(200));
+        s.receiver_stream(r).foreach_rdd(move |b, _| {
+            let mut seen = sink.lock().unwrap();
+            seen.0.extend(b);
+            seen.1 += 1;
+        });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    // The failed attempts are reported (the UI's receiver table shows them).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last_error = || {
+        ssc.receivers()
+            .first()
+            .and_then(|r| r.last_error.clone())
+            .unwrap_or_default()
+    };
+    while !last_error().contains("cannot connect") {
+        assert!(Instant::now() < deadline, "no failed attempt reported");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(last_error().contains(&url), "{}", last_error());
+
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    // Up: the first half, then the server goes away (connection and
+    // listener closed).
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let first: Arc<Script> = Arc::new(|n, _head, conn, _done| {
+        // The first connection gets the first half; later ones are closed
+        // unanswered, as by a server going down.
+        if n == 0 {
+            ok(conn, "application/x-ndjson");
+            send_in_pieces(conn, &(lines(0..50).join("\n") + "\n"));
+        }
+    });
+    let stop_first = Arc::new(AtomicBool::new(false));
+    let server = serve(listener, first, heads.clone(), stop_first.clone(), 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().0.len() < 50 {
+        assert!(Instant::now() < deadline, "the first half never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop_first.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    // Down for a while: refused connections, reported.
+    let refusals = heads.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(last_error().contains("cannot connect") || last_error().contains("ended"));
+    // Up again: the second half.
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let second: Arc<Script> = Arc::new(|_n, _head, conn, done| {
+        ok(conn, "application/x-ndjson");
+        send_in_pieces(conn, &(lines(50..100).join("\n") + "\n"));
+        hold(conn, done, "\n");
+    });
+    let server = serve(listener, second, heads.clone(), done.clone(), refusals);
+    let mut got = wait_for(&seen, 100);
+    ssc.stop(false).unwrap();
+    done.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    got.sort();
+    let mut want = lines(0..100);
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_refused_request_stops_the_context_naming_the_url_and_status() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/private", listener.local_addr().unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let script: Arc<Script> = Arc::new(|_n, _head, conn, _done| {
+        let _ = conn.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    });
+    let server = serve(listener, script, Arc::default(), done.clone(), 0);
+    let ssc = context(1);
+    let u = url.clone();
+    ssc.define(move |s| {
+        s.receiver_stream(json_lines(&u).bearer_token("wrong"))
+            .print()
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let err = ssc
+        .await_termination_or_timeout(Duration::from_secs(30))
+        .expect_err("a 401 stops the context");
+    done.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, ember_core::Error::Source { .. }), "{text}");
+    assert!(text.contains(&url) && text.contains("401"), "{text}");
+}
