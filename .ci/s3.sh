@@ -1,8 +1,8 @@
-# Sourced by .ci/test.sh: a throw-away S3-compatible object store (moto's
-# server, from PyPI) on a free loopback port for the object store tests.
+# Sourced by .ci/test.sh: moto's server (from PyPI) on a free loopback
+# port, an S3-compatible object store and a Kinesis-API server in one, for
+# the object store and Kinesis tests.
 #   start_s3   starts it and exports EMBER_TEST_S3_ENDPOINT and
-#              EMBER_TEST_MOTO_SERVER (the server's command, for tests that
-#              start their own)
+#              EMBER_TEST_KINESIS_ENDPOINT (the same server)
 #   stop_s3    stops it
 # moto is installed by .ci/setup.sh into ~/.cache/ember-ci/moto.
 
@@ -18,8 +18,8 @@ start_s3() {
   for _ in $(seq 1 200); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/', timeout=0.5)" 2>/dev/null; then
       export EMBER_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
-      export EMBER_TEST_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
-      echo "s3: moto server on 127.0.0.1:$port"
+      export EMBER_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$port"
+      echo "s3: moto server (S3 and Kinesis) on 127.0.0.1:$port"
       return 0
     fi
     sleep 0.1

@@ -1,6 +1,6 @@
 //! The real services some tests talk to, as `.ci/test.sh` starts them: a
-//! Kafka-protocol broker (tansu) and a PostgreSQL server, found through
-//! environment variables.
+//! Kafka-protocol broker (tansu), a PostgreSQL server, and moto's server
+//! for S3 and Kinesis, found through environment variables.
 
 /// The value of `var`, naming the service; `None` (with a note) when
 /// `EMBER_SKIP_SERVICE_TESTS=1`. A missing variable otherwise fails the
@@ -62,6 +62,12 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: u32) {
 /// (EMBER_TEST_S3_ENDPOINT; moto's server, started by `.ci/test.sh`).
 pub fn s3_endpoint() -> Option<String> {
     service("EMBER_TEST_S3_ENDPOINT", "an S3-compatible object store")
+}
+
+/// The Kinesis-API server's endpoint, `http://127.0.0.1:<port>`
+/// (EMBER_TEST_KINESIS_ENDPOINT; moto's server, started by `.ci/test.sh`).
+pub fn kinesis_endpoint() -> Option<String> {
+    service("EMBER_TEST_KINESIS_ENDPOINT", "a Kinesis-API server")
 }
 
 /// Sends one HTTP/1.1 request to `endpoint` and returns the status code

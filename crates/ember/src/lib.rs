@@ -115,6 +115,11 @@ pub use ember_object_store as object_store;
 #[cfg(feature = "http-stream")]
 pub use ember_http as http;
 
+/// Kinesis: [`create_stream`](kinesis::create_stream), Spark's
+/// `KinesisInputDStream` with exactly-once recovery (the `kinesis` feature).
+#[cfg(feature = "kinesis")]
+pub use ember_kinesis as kinesis;
+
 /// serde, which every record type implements (see [`Data`]).
 ///
 /// Its derives are in the [`prelude`]. They expand to paths that start at
