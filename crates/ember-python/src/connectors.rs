@@ -1,5 +1,6 @@
-//! The connectors and outputs beyond PySpark: Kafka's direct stream and
-//! sink, the PostgreSQL sink and the live dashboard, for Python streams.
+//! The connectors and outputs beyond PySpark's core: Kafka's direct stream
+//! and sink, the Kinesis stream, the PostgreSQL sink and the live
+//! dashboard, for Python streams.
 //!
 //! Records are checked before anything is written: a record the output
 //! cannot take stops the context with a `TypeError` naming it, and the
@@ -49,6 +50,50 @@ pub(crate) fn settings(args: &Bound<'_, PyDict>, name: &str) -> PyResult<BTreeMa
         Some(d) if !d.is_none() => d.extract(),
         _ => Ok(BTreeMap::new()),
     }
+}
+
+/// The Kinesis stream: each record's data as bytes (Python decodes it).
+/// `params`: `stream`, `endpoint`, `region`, `initial` (`latest`,
+/// `trim_horizon` or `at_timestamp`), `timestamp` (seconds since the epoch),
+/// `key_id` and `secret`.
+#[cfg(feature = "kinesis")]
+pub(crate) fn kinesis_stream<'s>(
+    s: &ember::StreamingScope<'s>,
+    params: &BTreeMap<String, String>,
+) -> PyResult<DStream<'s, Value>> {
+    use ember::kinesis::{create_stream, InitialPosition, KinesisParams};
+    use pyo3::exceptions::PyValueError;
+    let get = |k: &str| params.get(k).filter(|v| !v.is_empty());
+    let stream = get("stream").ok_or_else(|| PyValueError::new_err("streamName is needed"))?;
+    let mut kp = KinesisParams::new(stream);
+    if let Some(e) = get("endpoint") {
+        kp = kp.endpoint(e);
+    }
+    if let Some(r) = get("region") {
+        kp = kp.region(r);
+    }
+    if let (Some(id), Some(secret)) = (get("key_id"), get("secret")) {
+        kp = kp.credentials(id, secret);
+    }
+    let initial = match get("initial").map(String::as_str) {
+        None | Some("latest") => InitialPosition::Latest,
+        Some("trim_horizon") => InitialPosition::TrimHorizon,
+        Some("at_timestamp") => {
+            let secs: f64 = get("timestamp")
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| PyValueError::new_err("AT_TIMESTAMP needs a timestamp"))?;
+            InitialPosition::AtTimestamp(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs.max(0.0)),
+            )
+        }
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "initialPositionInStream: unknown position {other}"
+            )))
+        }
+    };
+    kp = kp.initial_position(initial);
+    Ok(create_stream(s, kp).map(|r| Value::Bytes(r.data)))
 }
 
 #[cfg(feature = "kafka")]

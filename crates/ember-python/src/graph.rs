@@ -185,6 +185,11 @@ pub(crate) enum Op {
         topics: Vec<String>,
         params: BTreeMap<String, String>,
     },
+    /// A Kinesis stream (see `connectors::kinesis`).
+    #[cfg_attr(not(feature = "kinesis"), allow(dead_code))]
+    Kinesis {
+        params: BTreeMap<String, String>,
+    },
     /// Writes to a Kafka topic.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     KafkaSink {
@@ -423,6 +428,9 @@ impl Plan {
                 },
                 "kafka" => Op::Kafka {
                     topics: arg(args, "topics")?,
+                    params: crate::connectors::settings(args, "params")?,
+                },
+                "kinesis" => Op::Kinesis {
                     params: crate::connectors::settings(args, "params")?,
                 },
                 "kafka_sink" => Op::KafkaSink {
@@ -1069,6 +1077,24 @@ fn build_node<'s>(
             {
                 let _ = (topics, params);
                 return missing(s, "kafka");
+            }
+        }
+        Op::Kinesis { params } => {
+            #[cfg(feature = "kinesis")]
+            match crate::connectors::kinesis_stream(s, params) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    s.fail_definition(Error::connector(PythonFailure {
+                        operation: "KinesisUtils.createStream",
+                        error: e,
+                    }));
+                    return None;
+                }
+            }
+            #[cfg(not(feature = "kinesis"))]
+            {
+                let _ = params;
+                return missing(s, "kinesis");
             }
         }
         Op::KafkaSink {
