@@ -324,6 +324,70 @@ impl<'s> StreamingScope<'s> {
     }
 }
 
+impl<'s> StreamingScope<'s> {
+    /// Length-prefixed frames from a TCP server (Spark's `rawSocketStream`,
+    /// whose peer sends pre-serialized blocks): each frame is a 4-byte
+    /// big-endian length and that many bytes, and becomes one record.
+    /// Decode a frame's records with a `flat_map`.
+    ///
+    /// A frame longer than [`ReceiverOptions::max_line_bytes`] (16 MiB), or
+    /// a connection ending inside a frame, ends the connection with a
+    /// reported error (the receiver connects again); the partial frame is
+    /// never stored.
+    #[doc(alias = "rawSocketStream")]
+    pub fn raw_socket_stream(&self, host: &str, port: u16) -> DStream<'s, Vec<u8>> {
+        self.raw_socket_stream_with(host, port, ReceiverOptions::default())
+    }
+
+    /// [`raw_socket_stream`](Self::raw_socket_stream) with settings.
+    pub fn raw_socket_stream_with(
+        &self,
+        host: &str,
+        port: u16,
+        options: ReceiverOptions,
+    ) -> DStream<'s, Vec<u8>> {
+        let max = options.max_line_bytes;
+        self.socket_stream_with(host, port, move |r| read_frame(r, max), options)
+    }
+}
+
+/// Reads one length-prefixed frame; `None` at the end of the stream
+/// between frames.
+fn read_frame(r: &mut dyn BufRead, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::{Error, ErrorKind};
+    if r.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head).map_err(|e| match e.kind() {
+        ErrorKind::UnexpectedEof => Error::new(
+            ErrorKind::UnexpectedEof,
+            "the connection ended inside a frame's length",
+        ),
+        _ => e,
+    })?;
+    let len = u32::from_be_bytes(head) as usize;
+    if len > max {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "a frame of {len} bytes is longer than the limit of {max} bytes (raise \
+                 ReceiverOptions::max_line_bytes, or check that the peer sends 4-byte big-endian \
+                 lengths)"
+            ),
+        ));
+    }
+    let mut frame = vec![0u8; len];
+    r.read_exact(&mut frame).map_err(|e| match e.kind() {
+        ErrorKind::UnexpectedEof => Error::new(
+            ErrorKind::UnexpectedEof,
+            format!("the connection ended inside a frame of {len} bytes"),
+        ),
+        _ => e,
+    })?;
+    Ok(Some(frame))
+}
+
 /// `host:port`, with brackets around an IPv6 host.
 fn socket_address(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
@@ -432,7 +496,32 @@ where
 }
 #[cfg(test)]
 mod tests {
-    use super::{decode_into, take_lines, LineBlock};
+    use super::{decode_into, read_frame, take_lines, LineBlock};
+
+    #[test]
+    fn frames_are_read_whole_and_bad_ones_refused() {
+        let mut bytes = Vec::new();
+        for frame in [&b"abc"[..], b"", b"\x00\xff"] {
+            bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(frame);
+        }
+        let mut r = std::io::Cursor::new(bytes);
+        let mut got = Vec::new();
+        while let Some(f) = read_frame(&mut r, 16).unwrap() {
+            got.push(f);
+        }
+        assert_eq!(got, [b"abc".to_vec(), vec![], vec![0, 255]]);
+        let over = read_frame(&mut std::io::Cursor::new(100u32.to_be_bytes()), 16);
+        assert!(over.unwrap_err().to_string().contains("100 bytes"));
+        let cut = [&5u32.to_be_bytes()[..], b"ab"].concat();
+        let cut = read_frame(&mut std::io::Cursor::new(cut), 16);
+        assert!(cut
+            .unwrap_err()
+            .to_string()
+            .contains("inside a frame of 5 bytes"));
+        let head = read_frame(&mut std::io::Cursor::new(vec![0u8, 0]), 16);
+        assert!(head.unwrap_err().to_string().contains("frame's length"));
+    }
 
     fn lines(b: &LineBlock) -> Vec<&str> {
         b.iter().collect()

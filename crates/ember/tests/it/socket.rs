@@ -278,3 +278,64 @@ fn a_stop_at_once_closes_the_receivers_connection() {
         .expect("closed within 10 s, not timed out");
     assert_eq!(n, 0);
 }
+
+#[test]
+fn raw_socket_frames_arrive_whole_and_a_hostile_length_loses_only_its_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let frame = |payload: &[u8]| [&(payload.len() as u32).to_be_bytes()[..], payload].concat();
+    let (finished, wait) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        // First connection: two frames, split across writes, then a length
+        // of 4 GiB - 1 (over the limit): the receiver drops the connection.
+        let (mut c, _) = listener.accept().unwrap();
+        let mut bytes = [frame(b"one"), frame(&[0, 1, 2, 255])].concat();
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        for piece in bytes.chunks(3) {
+            c.write_all(piece).unwrap();
+            c.flush().unwrap();
+        }
+        // Second connection: a frame, kept open until the test is done.
+        let (mut c, _) = listener.accept().unwrap();
+        c.write_all(&frame(b"after")).unwrap();
+        let _ = wait.recv();
+    });
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("raw", seconds(1))
+        .master("local[2]")
+        .unwrap();
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    ssc.define(move |s| {
+        let sink = sink.clone();
+        let options = SocketOptions::default().reconnect_delay(millis(50));
+        s.raw_socket_stream_with("127.0.0.1", port, options)
+            .foreach_rdd(move |b, _| sink.lock().unwrap().extend(b));
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut t = 0;
+    while seen.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "got {:?}", seen.lock().unwrap());
+        clock.advance(seconds(1));
+        t += 1000;
+        ssc.await_batch(Time::from_millis(t)).unwrap();
+    }
+    let error = ssc
+        .receivers()
+        .first()
+        .and_then(|r| r.last_error.clone())
+        .unwrap_or_default();
+    ssc.stop(false).unwrap();
+    finished.send(()).unwrap();
+    server.join().unwrap();
+    let mut got = seen.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(
+        got,
+        [vec![0, 1, 2, 255], b"after".to_vec(), b"one".to_vec()]
+    );
+    assert!(error.contains("4294967295 bytes"), "{error}");
+}
