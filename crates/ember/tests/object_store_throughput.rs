@@ -79,7 +79,10 @@ fn lines_per_second_and_listing_cost_at_local_2() {
                 .iter()
                 .skip(2)
                 .filter_map(|b| {
-                    Some(b.processing_end_time?.saturating_sub(b.batch_time.milliseconds()))
+                    Some(
+                        b.processing_end_time?
+                            .saturating_sub(b.batch_time.milliseconds()),
+                    )
                 })
                 .collect();
             ms.sort();

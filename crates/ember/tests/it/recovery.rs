@@ -1104,8 +1104,19 @@ fn each_kind_of_write_ahead_log_damage_is_refused_naming_what_is_wrong() {
                 .max_by_key(|p| fs::metadata(p).unwrap().len())
                 .unwrap();
             let mut bytes = fs::read(&biggest).unwrap();
-            let at = bytes.len() / 3;
-            bytes[at] ^= 0x10;
+            // A byte of the payload of the record a third into the file (a
+            // flip in a record's length would read as a cut record).
+            let third = bytes.len() / 3;
+            let mut at = 0;
+            let flip = loop {
+                let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+                let payload = at + 8..at + 8 + len;
+                if len > 0 && (payload.end > third || payload.end >= bytes.len()) {
+                    break payload.start + len / 2;
+                }
+                at = payload.end;
+            };
+            bytes[flip] ^= 0x10;
             fs::write(&biggest, &bytes).unwrap();
             "fails its checksum".to_string()
         }),
