@@ -284,6 +284,23 @@ impl fmt::Debug for Error {
     }
 }
 
+/// An error and its causes on one line, `: `-separated, leaving out a
+/// cause whose text the line already holds (for connectors' log lines and
+/// messages about a library's nested errors).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -79,7 +79,7 @@ pub use duration::parse_duration;
 /// Derives [`Show`](trait@Show) in Spark's case-class form, `Name(a,b)`;
 /// the trait's docs show the forms and the `#[show(crate = "...")]` path.
 pub use ember_derive::Show;
-pub use error::{Cause, Error, Result};
+pub use error::{error_chain, Cause, Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
 pub use rate::{PidEstimator, PidSettings, RateControl};
 pub use scope::{FailureHandle, StreamingScope};

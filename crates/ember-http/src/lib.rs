@@ -231,19 +231,8 @@ impl Endpoint {
     }
 }
 
-/// An error with its causes, on one line.
 fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = e.source();
-    }
-    text
+    ember_core::error_chain(err)
 }
 
 /// Splits bytes fed in pieces into lines ending in `\n`, `\r\n` or `\r`;

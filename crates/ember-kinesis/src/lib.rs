@@ -3,7 +3,8 @@
 //!
 //! [`create_stream`] reads every shard of a stream, batch by batch. When a
 //! batch closes, one worker takes each open shard's next records (one
-//! `GetRecords` call per shard and batch, within the rate limit), so a batch
+//! `GetRecords` call per shard and batch, the shards' calls made at once,
+//! within the rate limit), so a batch
 //! holds, per shard, a contiguous run of sequence numbers. With
 //! checkpointing on, each batch's records are logged in the checkpoint
 //! directory before the batch runs and each shard's position is saved with
@@ -368,61 +369,69 @@ impl KinesisPlanner {
         Ok(it)
     }
 
-    /// One `GetRecords` call on `shard`, its records appended to `out`.
-    fn read_shard(&mut self, shard: &str, limit: i32, out: &mut Vec<KinesisRecord>) {
-        let it = match self.iterator(shard) {
-            Ok(Some(it)) => it,
-            Ok(None) => return,
-            Err(e) => {
-                self.warn(shard, format!("cannot position on shard {shard}: {e}"));
-                return;
+    /// One `GetRecords` call on each of `shards`, all at once, their
+    /// records appended to `out` shard by shard.
+    fn read_shards(&mut self, shards: &[String], limit: i32, out: &mut Vec<KinesisRecord>) {
+        // Position the shards that need it (at the start, after an error).
+        let mut calls = Vec::new();
+        for shard in shards {
+            match self.iterator(shard) {
+                Ok(Some(it)) => calls.push((shard.clone(), it)),
+                Ok(None) => {}
+                Err(e) => self.warn(shard, format!("cannot position on shard {shard}: {e}")),
             }
-        };
-        let call = self.client.get_records().shard_iterator(it).limit(limit);
-        let got = match runtime().block_on(call.send()) {
-            Ok(got) => got,
-            Err(e) => {
-                if e.code() == Some("ExpiredIteratorException") {
-                    self.iterators.remove(shard);
-                } else {
-                    self.warn(
-                        shard,
-                        format!("cannot read shard {shard}: {}", describe(&e)),
-                    );
+        }
+        let client = &self.client;
+        let answers =
+            runtime().block_on(futures::future::join_all(calls.iter().map(|(_, it)| {
+                client.get_records().shard_iterator(it).limit(limit).send()
+            })));
+        for ((shard, _), answer) in calls.iter().zip(answers) {
+            let got = match answer {
+                Ok(got) => got,
+                Err(e) => {
+                    if e.code() == Some("ExpiredIteratorException") {
+                        self.iterators.remove(shard);
+                    } else {
+                        self.warn(
+                            shard,
+                            format!("cannot read shard {shard}: {}", describe(&e)),
+                        );
+                    }
+                    continue;
                 }
-                return;
+            };
+            self.warned.remove(shard);
+            for r in got.records() {
+                out.push(KinesisRecord {
+                    shard_id: shard.to_string(),
+                    sequence_number: r.sequence_number().to_string(),
+                    partition_key: r.partition_key().unwrap_or_default().to_string(),
+                    arrival_ms: r
+                        .approximate_arrival_timestamp()
+                        .and_then(|t| t.to_millis().ok())
+                        .unwrap_or(0),
+                    data: r.data().as_ref().to_vec(),
+                });
             }
-        };
-        self.warned.remove(shard);
-        for r in got.records() {
-            out.push(KinesisRecord {
-                shard_id: shard.to_string(),
-                sequence_number: r.sequence_number().to_string(),
-                partition_key: r.partition_key().unwrap_or_default().to_string(),
-                arrival_ms: r
-                    .approximate_arrival_timestamp()
-                    .and_then(|t| t.to_millis().ok())
-                    .unwrap_or(0),
-                data: r.data().as_ref().to_vec(),
-            });
-        }
-        if let Some(last) = got.records().last() {
-            self.position.shards.insert(
-                shard.to_string(),
-                ShardPosition::After(last.sequence_number().to_string()),
-            );
-        }
-        match got.next_shard_iterator() {
-            Some(next) => {
-                self.iterators.insert(shard.to_string(), next.to_string());
+            if let Some(last) = got.records().last() {
+                self.position.shards.insert(
+                    shard.to_string(),
+                    ShardPosition::After(last.sequence_number().to_string()),
+                );
             }
-            None => {
-                // Closed and read to its end: its children may start.
-                self.iterators.remove(shard);
-                self.position
-                    .shards
-                    .insert(shard.to_string(), ShardPosition::Done);
-                tracing::info!(source = %self.name, "shard {shard} was read to its end (resharded)");
+            match got.next_shard_iterator() {
+                Some(next) => {
+                    self.iterators.insert(shard.to_string(), next.to_string());
+                }
+                None => {
+                    // Closed and read to its end: its children may start.
+                    self.iterators.remove(shard);
+                    self.position
+                        .shards
+                        .insert(shard.to_string(), ShardPosition::Done);
+                    tracing::info!(source = %self.name, "shard {shard} was read to its end (resharded)");
+                }
             }
         }
     }
@@ -463,9 +472,7 @@ impl BatchPlanner for KinesisPlanner {
         }
         .min(self.params.max_records_per_call);
         let mut out = Vec::new();
-        for shard in shards {
-            self.read_shard(&shard, per_shard, &mut out);
-        }
+        self.read_shards(&shards, per_shard, &mut out);
         Ok(out)
     }
 

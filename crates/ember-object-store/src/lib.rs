@@ -187,16 +187,7 @@ fn transient(err: &object_store::Error) -> bool {
 /// An error's message with its causes, for one log line; an XML error
 /// document from the server is cut to its code and message.
 fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = e.source();
-    }
+    let text = ember_core::error_chain(err);
     match text.find("<?xml") {
         Some(at) => {
             let tag = |name: &str| {
