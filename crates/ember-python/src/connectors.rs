@@ -52,6 +52,39 @@ pub(crate) fn settings(args: &Bound<'_, PyDict>, name: &str) -> PyResult<BTreeMa
     }
 }
 
+/// An HTTP stream: each JSON line as text, or each Server-Sent Event as
+/// `(id, event, data)` (id None when the stream set none).
+#[cfg(feature = "http-stream")]
+pub(crate) fn http_stream<'s>(
+    s: &ember::StreamingScope<'s>,
+    url: &str,
+    events: bool,
+    headers: &BTreeMap<String, String>,
+    write_ahead_log: bool,
+) -> DStream<'s, Value> {
+    use ember::http::{json_lines, server_sent_events};
+    let options = ember::ReceiverOptions::default().write_ahead_log(write_ahead_log);
+    if events {
+        let mut r = server_sent_events(url);
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        s.receiver_stream_with(r, options).map(|e| {
+            Value::Tuple(vec![
+                e.id.map(Value::Str).unwrap_or(Value::None),
+                Value::Str(e.event),
+                Value::Str(e.data),
+            ])
+        })
+    } else {
+        let mut r = json_lines(url);
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        s.receiver_stream_with(r, options).map(Value::Str)
+    }
+}
+
 /// The Kinesis stream: each record's data as bytes (Python decodes it).
 /// `params`: `stream`, `endpoint`, `region`, `initial` (`latest`,
 /// `trim_horizon` or `at_timestamp`), `timestamp` (seconds since the epoch),

@@ -185,6 +185,14 @@ pub(crate) enum Op {
         topics: Vec<String>,
         params: BTreeMap<String, String>,
     },
+    /// An HTTP stream: JSON lines or Server-Sent Events (`connectors::http_stream`).
+    #[cfg_attr(not(feature = "http-stream"), allow(dead_code))]
+    Http {
+        url: String,
+        events: bool,
+        headers: BTreeMap<String, String>,
+        write_ahead_log: bool,
+    },
     /// A Kinesis stream (see `connectors::kinesis`).
     #[cfg_attr(not(feature = "kinesis"), allow(dead_code))]
     Kinesis {
@@ -429,6 +437,12 @@ impl Plan {
                 "kafka" => Op::Kafka {
                     topics: arg(args, "topics")?,
                     params: crate::connectors::settings(args, "params")?,
+                },
+                "http" => Op::Http {
+                    url: arg(args, "url")?,
+                    events: arg(args, "events")?,
+                    headers: crate::connectors::settings(args, "headers")?,
+                    write_ahead_log: arg(args, "write_ahead_log")?,
                 },
                 "kinesis" => Op::Kinesis {
                     params: crate::connectors::settings(args, "params")?,
@@ -1077,6 +1091,22 @@ fn build_node<'s>(
             {
                 let _ = (topics, params);
                 return missing(s, "kafka");
+            }
+        }
+        Op::Http {
+            url,
+            events,
+            headers,
+            write_ahead_log,
+        } => {
+            #[cfg(feature = "http-stream")]
+            {
+                crate::connectors::http_stream(s, url, *events, headers, *write_ahead_log)
+            }
+            #[cfg(not(feature = "http-stream"))]
+            {
+                let _ = (url, events, headers, write_ahead_log);
+                return missing(s, "http-stream");
             }
         }
         Op::Kinesis { params } => {
