@@ -85,8 +85,9 @@ pub use rate::{PidEstimator, PidSettings, RateControl};
 pub use scope::{FailureHandle, StreamingScope};
 pub use show::{Show, ShowDisplay};
 pub use source::{
-    register_file_store, BatchPlanner, FileStore, FileStreamOptions, OpenedFile, Queue, Received,
-    Receiver, ReceiverContext, ReceiverOptions, SocketOptions, StoreOpener, StoredFile,
+    register_file_store, BatchPlanner, FileStore, FileStreamOptions, LineSplitter, OpenedFile,
+    Queue, Received, Receiver, ReceiverContext, ReceiverOptions, SocketOptions, StoreOpener,
+    StoredFile,
 };
 pub use time::{millis, minutes, seconds, Time};
 

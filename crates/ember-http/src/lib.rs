@@ -44,7 +44,7 @@
 
 use std::time::{Duration, Instant};
 
-use ember_core::{Error, Received, Receiver, ReceiverContext, Show};
+use ember_core::{Error, LineSplitter, Received, Receiver, ReceiverContext, Show};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -235,83 +235,22 @@ fn describe(err: &dyn std::error::Error) -> String {
     ember_core::error_chain(err)
 }
 
-/// Splits bytes fed in pieces into lines ending in `\n`, `\r\n` or `\r`;
-/// a line longer than `max` bytes is dropped up to its end and counted.
-/// What follows the last line ending is kept for the next piece (and lost
-/// with the connection: never handed over cut short).
-#[derive(Debug)]
-struct Lines {
-    line: Vec<u8>,
-    after_cr: bool,
-    max: usize,
-    dropping: bool,
-    too_long: u64,
-}
-
-impl Lines {
-    fn new(max: usize) -> Self {
-        Lines {
-            line: Vec::new(),
-            after_cr: false,
-            max: max.max(1),
-            dropping: false,
-            too_long: 0,
+/// Splits `bytes` into lines with `lines`, giving each to `store` until it
+/// refuses one (the context is stopping); false then. What follows the last
+/// line ending waits for the next piece (and is dropped with the
+/// connection by `reset`: never handed over cut short).
+fn feed_lines(
+    lines: &mut LineSplitter,
+    bytes: &[u8],
+    store: &mut dyn FnMut(String) -> bool,
+) -> bool {
+    let mut stopped = false;
+    lines.feed(bytes, &mut |line| {
+        if !stopped && !store(line) {
+            stopped = true;
         }
-    }
-
-    fn keep(&mut self, bytes: &[u8]) {
-        if self.dropping {
-            return;
-        }
-        if self.line.len() + bytes.len() > self.max {
-            self.dropping = true;
-            self.line = Vec::new();
-        } else {
-            self.line.extend_from_slice(bytes);
-        }
-    }
-
-    /// Feeds a piece; `line` gets each whole line (false stops early).
-    fn feed(&mut self, piece: &[u8], line: &mut dyn FnMut(&str) -> bool) -> bool {
-        let mut start = 0;
-        if std::mem::take(&mut self.after_cr) && piece.first() == Some(&b'\n') {
-            start = 1;
-        }
-        let mut i = start;
-        while i < piece.len() {
-            let b = piece[i];
-            if b == b'\n' || b == b'\r' {
-                self.keep(&piece[start..i]);
-                if b == b'\r' {
-                    match piece.get(i + 1) {
-                        Some(b'\n') => i += 1,
-                        Some(_) => {}
-                        None => self.after_cr = true,
-                    }
-                }
-                start = i + 1;
-                if std::mem::take(&mut self.dropping) {
-                    self.too_long += 1;
-                } else {
-                    let text = String::from_utf8_lossy(&self.line).into_owned();
-                    self.line.clear();
-                    if !line(&text) {
-                        return false;
-                    }
-                }
-            }
-            i += 1;
-        }
-        self.keep(&piece[start.min(piece.len())..]);
-        true
-    }
-
-    /// A new connection: what was left of a line is dropped.
-    fn reset(&mut self) {
-        self.line.clear();
-        self.after_cr = false;
-        self.dropping = false;
-    }
+    });
+    !stopped
 }
 
 /// A receiver of a JSON-lines (NDJSON) HTTP stream: each non-blank line of
@@ -321,13 +260,13 @@ impl Lines {
 #[derive(Debug)]
 pub struct JsonLines {
     endpoint: Endpoint,
-    lines: Lines,
+    lines: LineSplitter,
 }
 
 /// A [`JsonLines`] receiver of `url`.
 pub fn json_lines(url: &str) -> JsonLines {
     let endpoint = Endpoint::new(url);
-    let lines = Lines::new(endpoint.max_line_bytes);
+    let lines = LineSplitter::new(endpoint.max_line_bytes);
     JsonLines { endpoint, lines }
 }
 
@@ -338,14 +277,14 @@ pub fn json_lines(url: &str) -> JsonLines {
 #[derive(Debug)]
 pub struct ServerSentEvents {
     endpoint: Endpoint,
-    lines: Lines,
+    lines: LineSplitter,
     parser: SseParser,
 }
 
 /// A [`ServerSentEvents`] receiver of `url`.
 pub fn server_sent_events(url: &str) -> ServerSentEvents {
     let endpoint = Endpoint::new(url);
-    let lines = Lines::new(endpoint.max_line_bytes);
+    let lines = LineSplitter::new(endpoint.max_line_bytes);
     ServerSentEvents {
         endpoint,
         lines,
@@ -386,21 +325,20 @@ macro_rules! settings {
             /// The longest line kept, in bytes (16 MiB): a longer one is
             /// dropped, counted and logged.
             pub fn max_line_bytes(mut self, bytes: usize) -> Self {
-                self.endpoint.max_line_bytes = bytes;
-                self.lines = Lines::new(bytes);
+                self.endpoint.max_line_bytes = bytes.max(1);
+                self.lines = LineSplitter::new(bytes.max(1));
                 self
             }
 
             fn warn_too_long(&mut self) {
-                if self.lines.too_long > 0 {
+                let dropped = self.lines.take_dropped();
+                if dropped > 0 {
                     tracing::warn!(
                         url = %self.endpoint.url,
-                        "{} line(s) longer than {} bytes were dropped (raise max_line_bytes to \
-                         keep them)",
-                        self.lines.too_long,
-                        self.lines.max
+                        "{dropped} line(s) longer than {} bytes were dropped (raise \
+                         max_line_bytes to keep them)",
+                        self.endpoint.max_line_bytes
                     );
-                    self.lines.too_long = 0;
                 }
             }
         }
@@ -427,8 +365,8 @@ impl Receiver for JsonLines {
                 "application/x-ndjson, application/json".to_string(),
             )],
             &mut |bytes, ctx| {
-                lines.feed(bytes, &mut |line| {
-                    line.trim().is_empty() || ctx.store(line.to_string())
+                feed_lines(lines, bytes, &mut |line| {
+                    line.trim().is_empty() || ctx.store(line)
                 })
             },
             &|| None,
@@ -458,7 +396,7 @@ impl Receiver for ServerSentEvents {
             ctx,
             &extra,
             &mut |bytes, ctx| {
-                let ok = lines.feed(bytes, &mut |line| match parser.line(line) {
+                let ok = feed_lines(lines, bytes, &mut |line| match parser.line(&line) {
                     Some(event) => ctx.store(event),
                     None => true,
                 });
@@ -559,44 +497,28 @@ impl SseParser {
 mod tests {
     use super::*;
 
-    fn split(pieces: &[&[u8]], max: usize) -> (Vec<String>, u64) {
-        let mut lines = Lines::new(max);
+    #[test]
+    fn lines_stop_at_the_first_refusal_and_a_cut_line_is_dropped() {
+        let mut lines = LineSplitter::new(100);
         let mut got = Vec::new();
-        for p in pieces {
-            lines.feed(p, &mut |l| {
-                got.push(l.to_string());
-                true
-            });
-        }
-        (got, lines.too_long)
-    }
-
-    #[test]
-    fn lines_end_in_any_newline_and_a_tail_waits() {
-        let (got, _) = split(&[b"a\r\nb\rc\n", b"d\r", b"\ne", b"f\n", b"tail"], 100);
-        assert_eq!(got, ["a", "b", "c", "d", "ef"]);
-        let text = b"one\r\ntwo\rthree\n\nfour";
-        for size in 1..text.len() {
-            let pieces: Vec<&[u8]> = text.chunks(size).collect();
-            assert_eq!(split(&pieces, 100).0, ["one", "two", "three", ""], "{size}");
-        }
-    }
-
-    #[test]
-    fn a_line_over_the_limit_is_dropped_and_counted() {
-        let (got, dropped) = split(&[b"ok\nmuch too long", b" indeed\nfine\n"], 8);
-        assert_eq!(got, ["ok", "fine"]);
-        assert_eq!(dropped, 1);
+        let fed = feed_lines(&mut lines, b"a\nb\nc\nd", &mut |l| {
+            got.push(l);
+            got.len() < 2
+        });
+        assert!(!fed);
+        assert_eq!(got, ["a", "b"]);
+        let mut rest = Vec::new();
+        lines.feed(b"tail", &mut |l| rest.push(l));
+        lines.reset();
+        lines.feed(b"new\n", &mut |l| rest.push(l));
+        assert_eq!(rest, ["new"]);
     }
 
     fn events(text: &str) -> (Vec<SseEvent>, SseParser) {
         let mut parser = SseParser::default();
-        let mut lines = Lines::new(1000);
+        let mut lines = LineSplitter::new(1000);
         let mut got = Vec::new();
-        lines.feed(text.as_bytes(), &mut |l| {
-            got.extend(parser.line(l));
-            true
-        });
+        lines.feed(text.as_bytes(), &mut |l| got.extend(parser.line(&l)));
         (got, parser)
     }
 

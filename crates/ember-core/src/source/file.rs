@@ -219,10 +219,12 @@ impl BatchPlanner for DirectoryPlanner {
 }
 
 /// Hadoop's line splitting over bytes fed in pieces: `\n`, `\r\n` and
-/// `\r` end a line; a final line needs no terminator. Invalid UTF-8 is
-/// replaced by U+FFFD. A line longer than `max` bytes is dropped up to its
-/// end and counted.
-pub(crate) struct LineSplitter {
+/// `\r` end a line; a final line needs no terminator (see
+/// [`finish`](Self::finish)). Invalid UTF-8 is replaced by U+FFFD. A line
+/// longer than `max` bytes is dropped up to its end and counted. The file
+/// streams split with it; a receiver of text can too.
+#[derive(Debug)]
+pub struct LineSplitter {
     line: Vec<u8>,
     /// The last piece ended in `\r`: a `\n` starting the next is its pair.
     after_cr: bool,
@@ -234,7 +236,8 @@ pub(crate) struct LineSplitter {
 }
 
 impl LineSplitter {
-    pub(crate) fn new(max: usize) -> Self {
+    /// A splitter keeping lines of at most `max` bytes.
+    pub fn new(max: usize) -> Self {
         LineSplitter {
             line: Vec::new(),
             after_cr: false,
@@ -266,8 +269,8 @@ impl LineSplitter {
         }
     }
 
-    /// Splits the next piece of the input.
-    pub(crate) fn feed(&mut self, piece: &[u8], emit: &mut dyn FnMut(String)) {
+    /// Splits the next piece of the input, giving each whole line to `emit`.
+    pub fn feed(&mut self, piece: &[u8], emit: &mut dyn FnMut(String)) {
         let mut start = 0;
         if std::mem::take(&mut self.after_cr) && piece.first() == Some(&b'\n') {
             start = 1;
@@ -292,8 +295,21 @@ impl LineSplitter {
         self.keep(&piece[start.min(piece.len())..]);
     }
 
+    /// Starts over (a new connection): what was read of an unfinished line
+    /// is dropped, never emitted cut short.
+    pub fn reset(&mut self) {
+        self.line.clear();
+        self.after_cr = false;
+        self.dropping = false;
+    }
+
+    /// The number of lines dropped for their length since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.too_long)
+    }
+
     /// The input ended: a last line without a terminator.
-    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(String)) {
+    pub fn finish(&mut self, emit: &mut dyn FnMut(String)) {
         if !self.line.is_empty() || self.dropping {
             self.end_line(emit);
         }

@@ -16,7 +16,7 @@ mod socket;
 mod store;
 mod wal;
 
-pub use file::FileStreamOptions;
+pub use file::{FileStreamOptions, LineSplitter};
 pub use planned::BatchPlanner;
 pub use queue::Queue;
 pub use receiver::{Received, Receiver, ReceiverContext, ReceiverOptions, SocketOptions};
