@@ -13,7 +13,9 @@ use aws_sdk_kinesis::Client;
 use ember_core::{millis, StreamingConf, StreamingContext};
 use ember_kinesis::{create_stream, InitialPosition, KinesisParams, KinesisRecord};
 use ember_testkit::services::{kinesis_endpoint, unique, Proxy};
-use ember_testkit::{child_command, child_spec, read_word_counts, running_word_counts_to_file};
+use ember_testkit::{
+    await_first_output, child_command, child_spec, running_word_counts_to_file, settled_word_counts,
+};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -326,14 +328,7 @@ fn killed_with_sigkill_every_record_is_counted_exactly_once() {
             .unwrap()
     };
     let mut child = spawn(2);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !out.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the child never completed a batch"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_first_output(&out);
     let words = ["alpha", "beta", "gamma", "delta", "eps"];
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut kills = 0;
@@ -351,16 +346,9 @@ fn killed_with_sigkill_every_record_is_counted_exactly_once() {
             child = spawn([3, 1, 2][kills % 3]);
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while read_word_counts(&out) != expected && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let settle = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < settle && read_word_counts(&out) == expected {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let counts = settled_word_counts(&out, &expected);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(kills, 4);
-    assert_eq!(read_word_counts(&out), expected, "after {kills} kills");
+    assert_eq!(counts, expected, "after {kills} kills");
 }

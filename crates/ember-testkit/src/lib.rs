@@ -187,3 +187,36 @@ pub fn read_word_counts(out: &Path) -> BTreeMap<String, u64> {
         .map(|(w, n)| (w.to_string(), n.parse().unwrap()))
         .collect()
 }
+
+/// Waits (at most 60 s) until a child program has written `out` for the
+/// first time, i.e. completed its first batch.
+///
+/// # Panics
+///
+/// When it has not after 60 s.
+pub fn await_first_output(out: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child program never completed a batch"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The counts a kill-and-restart test ends with: waits (at most 60 s) until
+/// [`read_word_counts`] of `out` equals `expected`, then 1.5 s longer while
+/// it still does (so a count over the expected one shows), and returns what
+/// `out` holds then.
+pub fn settled_word_counts(out: &Path, expected: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read_word_counts(out) != *expected && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let settle = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < settle && read_word_counts(out) == *expected {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    read_word_counts(out)
+}

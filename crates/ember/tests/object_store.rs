@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use ember::prelude::*;
 use ember_testkit::services::{create_bucket, put_object, s3_endpoint, unique, Proxy};
-use ember_testkit::{child_command, child_spec, read_word_counts, running_word_counts_to_file};
+use ember_testkit::{
+    await_first_output, child_command, child_spec, running_word_counts_to_file, settled_word_counts,
+};
 
 /// Registers `scheme` as S3 at `endpoint` (moto takes any credentials).
 fn install(scheme: &str, endpoint: &str) {
@@ -352,14 +354,7 @@ fn killed_with_sigkill_the_counts_equal_every_object_read_once() {
     let mut child = spawn(2);
     // Objects older than the first start are not read: begin once the
     // first batch is out.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !out.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the child never completed a batch"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_first_output(&out);
     let words = ["alpha", "beta", "gamma", "delta"];
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut kills = 0;
@@ -384,17 +379,9 @@ fn killed_with_sigkill_the_counts_equal_every_object_read_once() {
             child = spawn([3, 1, 2][kills % 3]);
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while read_word_counts(&out) != expected && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // A little longer: a count over the expected one would show now.
-    let settle = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < settle && read_word_counts(&out) == expected {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let counts = settled_word_counts(&out, &expected);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(kills, 4);
-    assert_eq!(read_word_counts(&out), expected, "after {kills} kills");
+    assert_eq!(counts, expected, "after {kills} kills");
 }

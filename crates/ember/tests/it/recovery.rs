@@ -328,14 +328,7 @@ fn killed_with_sigkill_ten_times_the_final_state_equals_an_uninterrupted_run() {
     let mut child = spawn_child(input.path(), ckpt.path(), &out, 2);
     // Files older than the first start are ignored (Spark's newFilesOnly):
     // feed only once the first batch has been written out.
-    let started = Instant::now() + Duration::from_secs(60);
-    while !out.exists() {
-        assert!(
-            Instant::now() < started,
-            "the child program never completed a batch"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    ember_testkit::await_first_output(&out);
     let wanted = kills_wanted();
     let mut kills = 0;
     let mut next_kill = Instant::now() + Duration::from_millis(rng.gen_range(300..900));
