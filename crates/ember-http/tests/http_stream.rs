@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ember_core::{millis, StreamingConf, StreamingContext};
+use ember_core::{millis, Receiver, StreamingConf, StreamingContext};
 use ember_http::{json_lines, server_sent_events, SseEvent};
 
 /// What a test's server does with its `n`th connection, given the request
@@ -119,6 +119,29 @@ fn wait_for<T: Clone>(seen: &Arc<Mutex<(Vec<T>, usize)>>, want: usize) -> Vec<T>
 
 type Seen<T> = Arc<Mutex<(Vec<T>, usize)>>;
 
+/// A started context at `local[workers]` whose stream is the receiver
+/// `make` gives (every worker defines it; one runs it), collecting every
+/// batch's records.
+fn started<R: Receiver>(
+    workers: usize,
+    make: impl Fn() -> R + Send + Sync + 'static,
+) -> (StreamingContext, Seen<R::Record>) {
+    let ssc = context(workers);
+    let seen: Seen<R::Record> = Arc::default();
+    let sink = seen.clone();
+    ssc.define(move |s| {
+        let sink = sink.clone();
+        s.receiver_stream(make()).foreach_rdd(move |b, _| {
+            let mut seen = sink.lock().unwrap();
+            seen.0.extend(b);
+            seen.1 += 1;
+        });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    (ssc, seen)
+}
+
 fn lines(range: std::ops::Range<usize>) -> Vec<String> {
     range
         .map(|i| format!("{{\"n\":{i},\"text\":\"é {i}\"}}"))
@@ -154,23 +177,11 @@ fn json_lines_arrive_whole_and_once_across_a_dropped_connection() {
             }
         });
         let server = serve(listener, script, heads.clone(), done.clone(), 0);
-        let ssc = context(workers);
-        let seen: Seen<String> = Arc::default();
-        let sink = seen.clone();
-        ssc.define(move |s| {
-            let sink = sink.clone();
-            // Every worker defines it; one runs it.
-            let r = json_lines(&url)
+        let (ssc, seen) = started(workers, move || {
+            json_lines(&url)
                 .bearer_token("s3cret")
-                .backoff(Duration::from_millis(50), Duration::from_millis(200));
-            s.receiver_stream(r).foreach_rdd(move |b, _| {
-                let mut seen = sink.lock().unwrap();
-                seen.0.extend(b);
-                seen.1 += 1;
-            });
-        })
-        .unwrap();
-        ssc.start().unwrap();
+                .backoff(Duration::from_millis(50), Duration::from_millis(200))
+        });
         let mut got = wait_for(&seen, 400);
         ssc.stop(false).unwrap();
         done.store(true, Ordering::SeqCst);
@@ -235,20 +246,7 @@ fn server_sent_events_resume_from_the_last_event_id() {
             }
         });
         let server = serve(listener, script, heads.clone(), done.clone(), 0);
-        let ssc = context(workers);
-        let seen: Seen<SseEvent> = Arc::default();
-        let sink = seen.clone();
-        ssc.define(move |s| {
-            let sink = sink.clone();
-            s.receiver_stream(server_sent_events(&url))
-                .foreach_rdd(move |b, _| {
-                    let mut seen = sink.lock().unwrap();
-                    seen.0.extend(b);
-                    seen.1 += 1;
-                });
-        })
-        .unwrap();
-        ssc.start().unwrap();
+        let (ssc, seen) = started(workers, move || server_sent_events(&url));
         let mut got = wait_for(&seen, 20);
         ssc.stop(false).unwrap();
         done.store(true, Ordering::SeqCst);
@@ -271,21 +269,10 @@ fn a_server_down_at_start_and_mid_run_loses_nothing_it_sent() {
     // Nothing listens on the port at first.
     let port = ember_testkit::free_port();
     let url = format!("http://127.0.0.1:{port}/stream");
-    let ssc = context(2);
-    let seen: Seen<String> = Arc::default();
-    let sink = seen.clone();
     let u = url.clone();
-    ssc.define(move |s| {
-        let sink = sink.clone();
-        let r = json_lines(&u).backoff(Duration::from_millis(50), Duration::from_millis(200));
-        s.receiver_stream(r).foreach_rdd(move |b, _| {
-            let mut seen = sink.lock().unwrap();
-            seen.0.extend(b);
-            seen.1 += 1;
-        });
-    })
-    .unwrap();
-    ssc.start().unwrap();
+    let (ssc, seen) = started(2, move || {
+        json_lines(&u).backoff(Duration::from_millis(50), Duration::from_millis(200))
+    });
     // The failed attempts are reported (the UI's receiver table shows them).
     let deadline = Instant::now() + Duration::from_secs(30);
     let last_error = || {
