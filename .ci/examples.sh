@@ -2,7 +2,7 @@
 # Runs the examples as a user would: queue_stream on its own, and
 # network_word_count against a real `nc -lk` server.
 set -euo pipefail
-cargo build --examples -p ember
+cargo build --examples -p ember-streaming
 bin=target/debug/examples
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

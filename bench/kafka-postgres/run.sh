@@ -20,8 +20,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; stop_postgres; stop_kafka; rm -rf "$w
 start_postgres
 start_kafka
 B=$EMBER_TEST_KAFKA_BROKERS
-cargo build --release -q -p ember --features kafka,postgres --example kafka_to_postgres
-cargo build --release -q -p ember-kafka --example kafka_load
+cargo build --release -q -p ember-streaming --features kafka,postgres --example kafka_to_postgres
+cargo build --release -q -p ember-streaming-kafka --example kafka_load
 app=target/release/examples/kafka_to_postgres
 load=target/release/examples/kafka_load
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

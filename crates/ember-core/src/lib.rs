@@ -1,6 +1,6 @@
 //! # ember-core
 //!
-//! The engine of [ember](https://docs.rs/ember): Spark Streaming's DStreams —
+//! The engine of [ember](https://docs.rs/ember-streaming): Spark Streaming's DStreams —
 //! a live stream cut into micro-batches, each processed as a small parallel
 //! job — on [timely dataflow](https://docs.rs/timely).
 //!

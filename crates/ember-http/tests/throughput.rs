@@ -3,7 +3,7 @@
 //! `bench/sources/README.md`):
 //!
 //! ```text
-//! cargo test --release -p ember-http --test throughput -- --ignored --nocapture
+//! cargo test --release -p ember-streaming-http --test throughput -- --ignored --nocapture
 //! ```
 
 use std::io::{BufRead, BufReader, Write};

@@ -2,7 +2,7 @@
 //! as fast as the broker takes them or at a fixed rate.
 //!
 //! ```text
-//! cargo run --release -p ember-kafka --example kafka_load -- BROKERS TOPIC LINES [LINES_PER_SECOND]
+//! cargo run --release -p ember-streaming-kafka --example kafka_load -- BROKERS TOPIC LINES [LINES_PER_SECOND]
 //! ```
 //!
 //! Line `i` holds three words from a vocabulary of 1,000, so the word

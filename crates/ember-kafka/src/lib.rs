@@ -1,6 +1,6 @@
 //! # ember-kafka
 //!
-//! Kafka for [ember](https://docs.rs/ember), on `rdkafka` (librdkafka built
+//! Kafka for [ember](https://docs.rs/ember-streaming), on `rdkafka` (librdkafka built
 //! from source, statically):
 //!
 //! - [`create_direct_stream`]: Spark's `KafkaUtils.createDirectStream`. When

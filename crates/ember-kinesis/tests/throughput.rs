@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! EMBER_TEST_KINESIS_ENDPOINT=http://127.0.0.1:PORT \
-//!   cargo test --release -p ember-kinesis --test throughput -- --ignored --nocapture
+//!   cargo test --release -p ember-streaming-kinesis --test throughput -- --ignored --nocapture
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 //! # ember-postgres
 //!
-//! PostgreSQL as an exactly-once output of [ember](https://docs.rs/ember)
+//! PostgreSQL as an exactly-once output of [ember](https://docs.rs/ember-streaming)
 //! streams, on the synchronous [`postgres`] client.
 //!
 //! Spark Streaming has no JDBC sink for DStreams: programs write one in

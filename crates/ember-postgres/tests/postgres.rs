@@ -849,7 +849,7 @@ fn array_columns_and_repeated_keys() {
 }
 
 /// Prints the rows/s of a 100k-row batch (meaningful in a release build:
-/// `cargo test --release -p ember-postgres large -- --nocapture`).
+/// `cargo test --release -p ember-streaming-postgres large -- --nocapture`).
 #[test]
 fn a_large_batch_goes_in_whole() {
     let Some((url, _server)) = shared_server() else {

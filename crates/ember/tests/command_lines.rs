@@ -36,7 +36,13 @@ fn examples_dir() -> &'static Path {
         let target = profile_dir.parent().unwrap();
         let mut cargo = Command::new(env!("CARGO"));
         cargo
-            .args(["build", "--quiet", "-p", "ember", "--manifest-path"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ember-streaming",
+                "--manifest-path",
+            ])
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", target);
         for name in EXAMPLES {

@@ -8,7 +8,7 @@
 //! regenerates everything from a pip-installed pyspark. This runner never
 //! writes expected files.
 //!
-//! Run: `cargo test -p ember --test golden [-- NAME_FILTER]`. Where Spark's
+//! Run: `cargo test -p ember-streaming --test golden [-- NAME_FILTER]`. Where Spark's
 //! record order is fixed (windows list their batches oldest first, each in
 //! partition order) the order is compared too; elsewhere (keyed results,
 //! whose order follows Spark's hash partitions) records within a batch are

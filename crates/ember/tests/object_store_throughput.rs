@@ -3,7 +3,7 @@
 //! test (ignored; see `bench/sources/README.md`):
 //!
 //! ```text
-//! EMBER_TEST_S3_ENDPOINT=http://127.0.0.1:PORT cargo test --release -p ember \
+//! EMBER_TEST_S3_ENDPOINT=http://127.0.0.1:PORT cargo test --release -p ember-streaming \
 //!   --features object-store --test object_store_throughput -- --ignored --nocapture
 //! ```
 

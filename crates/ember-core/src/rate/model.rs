@@ -13,7 +13,7 @@
 //! the worker's busy time so far (or the part of it the meter sees).
 //!
 //! `model_report` (ignored) prints where each kind of job settles:
-//! `cargo test -p ember-core --lib rate::model::model_report -- --ignored
+//! `cargo test -p ember-streaming-core --lib rate::model::model_report -- --ignored
 //! --nocapture`, with `SHOW=1` for every batch.
 
 use super::*;

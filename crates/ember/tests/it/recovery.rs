@@ -243,7 +243,7 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
 const CHILD_ENV: &str = "EMBER_RECOVERY_CHILD";
 
 /// How many SIGKILLs a kill test deals: 10, or `EMBER_SOAK_KILLS` for a
-/// longer soak (`EMBER_SOAK_KILLS=40 cargo test -p ember --test it kill`).
+/// longer soak (`EMBER_SOAK_KILLS=40 cargo test -p ember-streaming --test it kill`).
 fn kills_wanted() -> usize {
     std::env::var("EMBER_SOAK_KILLS")
         .ok()
