@@ -7,7 +7,35 @@
 #   stop_postgres    stops it and removes its files
 # Both are idempotent. The server runs as the `postgres` OS user when we are
 # root (PostgreSQL refuses to run as root), else as the current user.
-# PostgreSQL 15 is installed by .ci/setup.sh; PG_BIN overrides where it is.
+# Any major version will do: pg_bin_dir finds the server's binaries (PG_BIN
+# overrides); .ci/setup.sh installs the distribution's PostgreSQL if none.
+
+# Prints the directory holding initdb, pg_ctl and postgres: $PG_BIN, else the
+# newest /usr/lib/postgresql/*/bin (Debian, Ubuntu), else `pg_config
+# --bindir`, else where the initdb on PATH really is. Fails if none has them.
+pg_bin_dir() {
+  local dir candidates=()
+  if [ -n "${PG_BIN:-}" ]; then
+    candidates=("$PG_BIN")
+  else
+    while IFS= read -r dir; do
+      candidates+=("$dir")
+    done < <(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV)
+    if command -v pg_config >/dev/null 2>&1; then
+      candidates+=("$(pg_config --bindir 2>/dev/null || true)")
+    fi
+    if command -v initdb >/dev/null 2>&1; then
+      candidates+=("$(dirname "$(readlink -f "$(command -v initdb)")")")
+    fi
+  fi
+  for dir in "${candidates[@]}"; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
+      echo "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
 
 _pg_as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
@@ -22,9 +50,9 @@ start_postgres() {
       && _pg_as_owner "$EMBER_TEST_POSTGRES_BIN/pg_ctl" -D "$PG_ROOT/data" status >/dev/null 2>&1; then
     return 0
   fi
-  local bin="${PG_BIN:-/usr/lib/postgresql/15/bin}"
-  if [ ! -x "$bin/initdb" ]; then
-    echo "postgres: no initdb in $bin; run .ci/setup.sh (it installs postgresql-15)" >&2
+  local bin
+  if ! bin=$(pg_bin_dir); then
+    echo "postgres: no PostgreSQL server binaries (initdb, pg_ctl, postgres)${PG_BIN:+ in $PG_BIN}; run .ci/setup.sh" >&2
     return 1
   fi
   PG_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/ember-pg.XXXXXX")
@@ -62,7 +90,7 @@ EOF
 
 stop_postgres() {
   if [ -n "${PG_ROOT:-}" ] && [ -d "$PG_ROOT" ]; then
-    _pg_as_owner "${EMBER_TEST_POSTGRES_BIN:-/usr/lib/postgresql/15/bin}/pg_ctl" \
+    _pg_as_owner "${EMBER_TEST_POSTGRES_BIN:-$(pg_bin_dir)}/pg_ctl" \
       -D "$PG_ROOT/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$PG_ROOT"
   fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Unit, integration, browser and doc tests of the whole workspace, with the
-# real services some of them talk to: a PostgreSQL 15 server, a
+# real services some of them talk to: a PostgreSQL server, a
 # Kafka-protocol broker (tansu) and an S3-compatible object store (moto),
 # each throw-away, on free loopback ports.
 set -euo pipefail
@@ -11,4 +11,6 @@ trap 'stop_postgres; stop_kafka; stop_s3' EXIT
 start_postgres
 start_kafka
 start_s3
+# The services are up: a test that cannot find one fails rather than skips.
+export EMBER_REQUIRE_SERVICES=1
 cargo test --workspace --all-features
