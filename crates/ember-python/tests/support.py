@@ -140,12 +140,22 @@ class Netcat:
 
 def need_service(value, what: str):
     """``value`` (a service's address from the environment), or a skip, or a
-    failure when ``EMBER_REQUIRE_SERVICES=1`` (as in CI)."""
+    failure when services are required (``EMBER_REQUIRE_SERVICES=1``, or
+    ``CI`` set, as in CI)."""
     if not value:
-        if os.environ.get("EMBER_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{what} is required (EMBER_REQUIRE_SERVICES=1) but not set")
+        if services_required():
+            pytest.fail(f"{what} is required (in CI or with EMBER_REQUIRE_SERVICES=1) but not set")
         pytest.skip(f"{what} not set")
     return value
+
+
+def services_required() -> bool:
+    """Whether a missing service or tool fails a test rather than skipping it."""
+    def is_set(var: str) -> bool:
+        v = os.environ.get(var, "")
+        return v not in ("", "0") and v.lower() != "false"
+
+    return is_set("EMBER_REQUIRE_SERVICES") or is_set("CI")
 
 
 def create_topic(brokers: str, topic: str, partitions: int) -> None:

@@ -2,20 +2,33 @@
 //! Kafka-protocol broker (tansu), a PostgreSQL server, and moto's server
 //! for S3 and Kinesis, found through environment variables.
 
-/// The value of `var`, naming the service; `None` (with a note) when
-/// `EMBER_SKIP_SERVICE_TESTS=1`. A missing variable otherwise fails the
-/// test, saying how to start the service.
+/// Whether a test must fail rather than skip when what it needs (a
+/// service, a browser) is missing: in CI (`CI` set, as CI systems do) or
+/// with `EMBER_REQUIRE_SERVICES=1` (as `.ci/test.sh` sets, having started
+/// them). On a developer's machine a plain `cargo test` skips such tests.
+pub fn services_required() -> bool {
+    let set = |var: &str| {
+        std::env::var(var)
+            .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+    };
+    set("EMBER_REQUIRE_SERVICES") || set("CI")
+}
+
+/// The value of `var`, naming the service; `None`, with a note saying what
+/// is missing and how to start it, when it is not set — a failure instead
+/// when [`services_required`].
 pub fn service(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) => Some(v),
-        Err(_) if std::env::var("EMBER_SKIP_SERVICE_TESTS").as_deref() == Ok("1") => {
-            eprintln!("EMBER_SKIP_SERVICE_TESTS=1: skipping a test that needs {what}");
+        Err(_) if services_required() => panic!(
+            "{var} is not set: this test needs {what}; run `bash .ci/test.sh`, which starts it"
+        ),
+        Err(_) => {
+            eprintln!(
+                "skipped: this test needs {what} ({var} is not set; `bash .ci/test.sh` starts it)"
+            );
             None
         }
-        Err(_) => panic!(
-            "{var} is not set: this test needs {what}; run `bash .ci/test.sh`, which starts it \
-             (or set EMBER_SKIP_SERVICE_TESTS=1 to skip)"
-        ),
     }
 }
 

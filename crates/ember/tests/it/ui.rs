@@ -6,8 +6,8 @@
 //!
 //! The browser tests run the `chromium` binary directly (`--dump-dom`,
 //! `--screenshot`) and read the page's test hooks (`data-*` attributes)
-//! from the dumped DOM. Without Chromium they fail, asking for
-//! `.ci/setup.sh`, unless `EMBER_SKIP_BROWSER_TESTS=1` is set;
+//! from the dumped DOM. Without Chromium they are skipped with a note, or
+//! fail in CI (`ember_testkit::services::services_required`);
 //! `EMBER_CHROMIUM` names another binary. Screenshots are kept in
 //! `target/test-artifacts/ui/`.
 
@@ -83,7 +83,7 @@ pub(super) fn accept_within(listener: &TcpListener) -> TcpStream {
 /// A server that writes the waves of lines it is handed, as they come.
 /// Dropping the sender ends the thread, which returns the still open
 /// connection so that the receiver stays connected until the test drops it.
-fn wave_server() -> (u16, mpsc::Sender<Vec<String>>, JoinHandle<TcpStream>) {
+pub(super) fn wave_server() -> (u16, mpsc::Sender<Vec<String>>, JoinHandle<TcpStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel::<Vec<String>>();
@@ -222,7 +222,7 @@ pub(super) fn get_json(base: &str, path: &str) -> Value {
 }
 
 /// `/metrics` as `name{labels}` → value.
-fn get_metrics(base: &str) -> BTreeMap<String, f64> {
+pub(super) fn get_metrics(base: &str) -> BTreeMap<String, f64> {
     let r = http_get(base, "/metrics");
     assert_eq!(r.status, 200, "GET /metrics:\n{}", r.body);
     assert!(
@@ -297,17 +297,13 @@ fn chromium() -> Option<PathBuf> {
         .flat_map(|d| names.iter().map(move |n| d.join(n)))
         .find(|p| p.is_file());
     if found.is_none() {
-        if std::env::var("EMBER_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-            eprintln!(
-                "note: chromium not found; browser test skipped (EMBER_SKIP_BROWSER_TESTS=1)"
-            );
-            return None;
+        let fix = "run .ci/setup.sh (it installs Debian's chromium) or set EMBER_CHROMIUM to a \
+                   Chromium/Chrome binary";
+        if ember_testkit::services::services_required() {
+            panic!("chromium not found in PATH: {fix}");
         }
-        panic!(
-            "chromium not found in PATH: run .ci/setup.sh (it installs Debian's chromium), set \
-             EMBER_CHROMIUM to a Chromium/Chrome binary, or set EMBER_SKIP_BROWSER_TESTS=1 to \
-             skip the browser tests"
-        );
+        eprintln!("skipped: this browser test needs chromium, not found in PATH ({fix})");
+        return None;
     }
     found
 }
