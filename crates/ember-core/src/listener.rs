@@ -230,6 +230,8 @@ pub(crate) struct Tracker {
     pub(crate) ops: BTreeMap<u64, Vec<OutputOperationInfo>>,
     pub(crate) receivers: BTreeMap<String, ReceiverStatus>,
     pub(crate) total_completed: u64,
+    /// Completed batches in which an output operation failed.
+    pub(crate) failed_batches: u64,
     pub(crate) processed_records: u64,
     pub(crate) received_records: u64,
     /// Wall-clock ms of the start, once started.
@@ -548,6 +550,9 @@ impl Bus {
                 }
             }
             let ops = t.ops.remove(&b).unwrap_or_default();
+            if ops.iter().any(|o| o.failure_reason.is_some()) {
+                t.failed_batches += 1;
+            }
             t.completed
                 .push_back(Arc::new(CompletedBatch { info, ops }));
         }

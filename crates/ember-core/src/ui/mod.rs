@@ -11,7 +11,10 @@
 //! | `/api/v1/streaming/batches/{batchId}/operations` | a batch's output operations |
 //! | `/api/v1/streaming/receivers` | receivers, their state and rates |
 //! | `/api/v1/dashboards`, `/api/v1/dashboards/{id}` | dashboard contents |
-//! | `/metrics` | Prometheus text format |
+//! | `/api/v1/applications` | this application, as Spark lists applications |
+//! | `/api/v1/applications/{appId}/streaming/...` | Spark's streaming REST API, in Spark's shape: `statistics`, `receivers`, `receivers/{streamId}`, `batches` (`?status=`), `batches/{batchId}`, `batches/{batchId}/operations`, `batches/{batchId}/operations/{outputOpId}` |
+//! | `/api/v1/openapi.json` | an OpenAPI 3 description of the JSON API |
+//! | `/metrics` | Prometheus text format: histograms of the batch delays, totals, `process_*` |
 //! | `/static/*.css`, `/static/*.js` | the pages' style sheets and scripts |
 //!
 //! # Where it listens
@@ -63,14 +66,16 @@
 //! `Cross-Origin-Resource-Policy: same-origin` and a `Content-Security-Policy`
 //! that lets the pages load only their own scripts, styles and data.
 
+mod metrics;
 mod net;
 mod snapshot;
+mod spark;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -84,6 +89,7 @@ use snapshot::Snapshots;
 
 const STREAMING_PAGE: &str = include_str!("streaming.html");
 const DASHBOARD_PAGE: &str = include_str!("dashboard.html");
+const OPENAPI: &str = include_str!("openapi.json");
 
 /// The static files: path, content type, content.
 const STATIC: &[(&str, &str, &str)] = &[
@@ -212,6 +218,40 @@ fn router(snapshots: Arc<Snapshots>) -> Router {
         .route("/api/v1/streaming/receivers", get(receivers))
         .route("/api/v1/dashboards", get(dashboards))
         .route("/api/v1/dashboards/{id}", get(dashboard))
+        .route("/api/v1/applications", get(applications))
+        .route("/api/v1/applications/{app}", get(application))
+        .route(
+            "/api/v1/applications/{app}/streaming/statistics",
+            get(spark_statistics),
+        )
+        .route(
+            "/api/v1/applications/{app}/streaming/receivers",
+            get(spark_receivers),
+        )
+        .route(
+            "/api/v1/applications/{app}/streaming/receivers/{id}",
+            get(spark_receiver),
+        )
+        .route(
+            "/api/v1/applications/{app}/streaming/batches",
+            get(spark_batches),
+        )
+        .route(
+            "/api/v1/applications/{app}/streaming/batches/{id}",
+            get(spark_batch),
+        )
+        .route(
+            "/api/v1/applications/{app}/streaming/batches/{id}/operations",
+            get(spark_operations),
+        )
+        .route(
+            "/api/v1/applications/{app}/streaming/batches/{id}/operations/{op}",
+            get(spark_operation),
+        )
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .route("/metrics", get(metrics));
     for &(path, kind, content) in STATIC {
         app = app.route(
@@ -328,7 +368,64 @@ async fn dashboard(State(ui): Ui, Path(id): Path<String>) -> Response {
 }
 
 async fn metrics(State(ui): Ui) -> Response {
-    ui.latest().metrics()
+    ui.latest().metrics(&ui)
+}
+
+async fn applications(State(ui): Ui) -> Response {
+    ui.applications()
+}
+
+/// `answer` of the snapshot, when `app` is this application's id; a 404
+/// otherwise.
+fn with_app(
+    ui: &Snapshots,
+    app: &str,
+    answer: impl FnOnce(&snapshot::Snapshot) -> Response,
+) -> Response {
+    if app == ui.app_id {
+        answer(&ui.latest())
+    } else {
+        spark::not_found(format!("unknown app: {app} (this UI serves {})", ui.app_id))
+    }
+}
+
+async fn application(State(ui): Ui, Path(id): Path<String>) -> Response {
+    with_app(&ui, &id, |_| axum::Json(ui.application()).into_response())
+}
+
+async fn spark_statistics(State(ui): Ui, Path(id): Path<String>) -> Response {
+    with_app(&ui, &id, |s| s.spark_statistics())
+}
+
+async fn spark_receivers(State(ui): Ui, Path(id): Path<String>) -> Response {
+    with_app(&ui, &id, |s| s.spark_receivers(None))
+}
+
+async fn spark_receiver(State(ui): Ui, Path((id, stream)): Path<(String, String)>) -> Response {
+    with_app(&ui, &id, |s| s.spark_receivers(Some(&stream)))
+}
+
+async fn spark_batches(
+    State(ui): Ui,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    with_app(&ui, &id, |s| s.spark_batches(query.as_deref()))
+}
+
+async fn spark_batch(State(ui): Ui, Path((id, batch)): Path<(String, String)>) -> Response {
+    with_app(&ui, &id, |s| s.spark_batch(&batch))
+}
+
+async fn spark_operations(State(ui): Ui, Path((id, batch)): Path<(String, String)>) -> Response {
+    with_app(&ui, &id, |s| s.spark_operations(&batch, None))
+}
+
+async fn spark_operation(
+    State(ui): Ui,
+    Path((id, batch, op)): Path<(String, String, String)>,
+) -> Response {
+    with_app(&ui, &id, |s| s.spark_operations(&batch, Some(&op)))
 }
 
 #[cfg(test)]

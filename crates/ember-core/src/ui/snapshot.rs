@@ -11,7 +11,6 @@
 //! request from atomics.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,6 +21,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::metrics::BatchHistograms;
 use crate::listener::{
     wall_ms, BatchInfo, Bus, CompletedBatch, Dashboard, DashboardContent, OutputOperationInfo,
     ReceiverStatus,
@@ -30,8 +30,14 @@ use crate::listener::{
 /// The latest snapshot, and what outlives snapshots.
 pub(super) struct Snapshots {
     bus: Arc<Bus>,
-    app_name: String,
+    pub(super) app_name: String,
+    /// The application's id in Spark's REST API (`ember-<start ms>`).
+    pub(super) app_id: String,
+    /// Wall-clock ms when the UI was set up.
+    pub(super) created: u64,
     backpressure: bool,
+    /// Delays of every completed batch, for `/metrics`.
+    histograms: BatchHistograms,
     latest: Mutex<Option<Arc<Snapshot>>>,
     /// Rendered completed batches, by batch time (they never change).
     completed_json: Mutex<BTreeMap<u64, Arc<str>>>,
@@ -39,10 +45,16 @@ pub(super) struct Snapshots {
 
 impl Snapshots {
     pub(super) fn new(bus: Arc<Bus>, app_name: String, backpressure: bool) -> Snapshots {
+        let histograms = BatchHistograms::new();
+        bus.listen(Arc::new(histograms.clone()));
+        let created = wall_ms();
         Snapshots {
             bus,
             app_name,
+            app_id: format!("ember-{created}"),
+            created,
             backpressure,
+            histograms,
             latest: Mutex::new(None),
             completed_json: Mutex::new(BTreeMap::new()),
         }
@@ -65,18 +77,19 @@ impl Snapshots {
 /// The tracker at one generation.
 pub(super) struct Snapshot {
     generation: u64,
-    interval: u64,
-    started: Option<u64>,
-    stopped: bool,
-    total_completed: u64,
-    processed_records: u64,
-    received_records: u64,
+    pub(super) interval: u64,
+    pub(super) started: Option<u64>,
+    pub(super) stopped: bool,
+    pub(super) total_completed: u64,
+    pub(super) failed_batches: u64,
+    pub(super) processed_records: u64,
+    pub(super) received_records: u64,
     /// Active batches by time, with their output operations so far.
-    active: Vec<(BatchInfo, Vec<OutputOperationInfo>)>,
+    pub(super) active: Vec<(BatchInfo, Vec<OutputOperationInfo>)>,
     /// Oldest first.
-    completed: Vec<Arc<CompletedBatch>>,
-    receivers: Vec<ReceiverStatus>,
-    dashboards: Vec<Dashboard>,
+    pub(super) completed: Vec<Arc<CompletedBatch>>,
+    pub(super) receivers: Vec<ReceiverStatus>,
+    pub(super) dashboards: Vec<Dashboard>,
     batches_json: OnceLock<Bytes>,
     averages: OnceLock<Averages>,
     rates_json: OnceLock<Vec<Box<RawValue>>>,
@@ -103,6 +116,7 @@ impl Snapshot {
             started: t.started,
             stopped: t.stopped,
             total_completed: t.total_completed,
+            failed_batches: t.failed_batches,
             processed_records: t.processed_records,
             received_records: t.received_records,
             active,
@@ -132,7 +146,7 @@ impl Snapshot {
         snapshot
     }
 
-    fn averages(&self) -> &Averages {
+    pub(super) fn averages(&self) -> &Averages {
         self.averages.get_or_init(|| {
             let done = || self.completed.iter().map(|c| &c.info);
             let interval = self.interval.max(1) as f64;
@@ -174,6 +188,7 @@ impl Snapshot {
             "numActiveReceivers": active_receivers,
             "numInactiveReceivers": self.receivers.len() - active_receivers,
             "numTotalCompletedBatches": self.total_completed,
+            "numFailedBatches": self.failed_batches,
             "numRetainedCompletedBatches": self.completed.len(),
             "numActiveBatches": self.active.len(),
             "numProcessedRecords": self.processed_records,
@@ -325,125 +340,23 @@ impl Snapshot {
         Some(raw_json(body.clone()))
     }
 
-    pub(super) fn metrics(&self) -> Response {
-        let mut m = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
-            let _ = writeln!(m, "# HELP {name} {help}");
-            let _ = writeln!(m, "# TYPE {name} {kind}");
-            for (labels, v) in samples {
-                let _ = writeln!(m, "{name}{labels} {v}");
-            }
-        };
-        let one = |v: f64| vec![(String::new(), v)];
-        metric(
-            "ember_batch_interval_seconds",
-            "gauge",
-            "The batch interval.",
-            &one(self.interval as f64 / 1000.0),
-        );
-        metric(
-            "ember_batches_completed_total",
-            "counter",
-            "Batches every output operation has finished.",
-            &one(self.total_completed as f64),
-        );
-        metric(
-            "ember_batches_active",
-            "gauge",
-            "Batches closed by their sources and not yet completed.",
-            &one(self.active.len() as f64),
-        );
-        metric(
-            "ember_records_received_total",
-            "counter",
-            "Records the sources put into batches.",
-            &one(self.received_records as f64),
-        );
-        metric(
-            "ember_records_processed_total",
-            "counter",
-            "Records in completed batches.",
-            &one(self.processed_records as f64),
-        );
-        if let Some(last) = self.completed.last().map(|c| &c.info) {
-            let delays = [
-                ("scheduling", last.scheduling_delay()),
-                ("processing", last.processing_delay()),
-                ("total", last.total_delay()),
-            ];
-            let samples: Vec<(String, f64)> = delays
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| (format!("{{kind=\"{k}\"}}"), v as f64 / 1000.0)))
-                .collect();
-            metric(
-                "ember_last_batch_delay_seconds",
-                "gauge",
-                "Delays of the last completed batch (Spark's definitions).",
-                &samples,
-            );
-            metric(
-                "ember_last_batch_records",
-                "gauge",
-                "Records in the last completed batch.",
-                &one(last.num_records() as f64),
-            );
-            metric(
-                "ember_last_completed_batch_time_seconds",
-                "gauge",
-                "The batch time of the last completed batch.",
-                &one(last.batch_time.milliseconds() as f64 / 1000.0),
-            );
-        }
-        let per = |f: &dyn Fn(&ReceiverStatus) -> Option<f64>| -> Vec<(String, f64)> {
-            self.receivers
-                .iter()
-                .filter_map(|r| {
-                    f(r).map(|v| (format!("{{receiver=\"{}\"}}", label(&r.info.name)), v))
-                })
-                .collect()
-        };
-        metric(
-            "ember_receiver_records_total",
-            "counter",
-            "Records a receiver has read.",
-            &per(&|r| Some(r.read.load(Ordering::Relaxed) as f64)),
-        );
-        metric(
-            "ember_receiver_active",
-            "gauge",
-            "Whether a receiver is connected (1) or not (0).",
-            &per(&|r| Some(if r.info.active { 1.0 } else { 0.0 })),
-        );
-        metric(
-            "ember_receiver_rate_limit",
-            "gauge",
-            "A receiver's current rate limit in records/s, when it has one.",
-            &per(&|r| r.rate.as_ref().and_then(|c| c.rate())),
-        );
-        if let Some(s) = self.started {
-            metric(
-                "ember_uptime_seconds",
-                "gauge",
-                "Time since the context started.",
-                &one(wall_ms().saturating_sub(s) as f64 / 1000.0),
-            );
-        }
+    pub(super) fn metrics(&self, ui: &Snapshots) -> Response {
         (
             [(
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            m,
+            super::metrics::render(self, &ui.histograms, &ui.app_name),
         )
             .into_response()
     }
 }
 
-struct Averages {
-    input_rate: Option<f64>,
-    scheduling_delay: Option<f64>,
-    processing_time: Option<f64>,
-    total_delay: Option<f64>,
+pub(super) struct Averages {
+    pub(super) input_rate: Option<f64>,
+    pub(super) scheduling_delay: Option<f64>,
+    pub(super) processing_time: Option<f64>,
+    pub(super) total_delay: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -483,6 +396,7 @@ fn batch_json(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status:
         "schedulingDelay": b.scheduling_delay(),
         "processingTime": b.processing_delay(),
         "totalDelay": b.total_delay(),
+        "submissionDelay": b.submission_time.saturating_sub(b.batch_wall_time),
         "numActiveOutputOps": ops.len() - finished,
         "numCompletedOutputOps": finished - failed,
         "numFailedOutputOps": failed,
@@ -491,14 +405,7 @@ fn batch_json(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status:
     })
 }
 
-/// Escapes a Prometheus label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn json_response(v: &impl Serialize) -> Response {
+pub(super) fn json_response(v: &impl Serialize) -> Response {
     raw_json(Bytes::from(
         serde_json::to_vec(v).expect("UI answers serialise"),
     ))

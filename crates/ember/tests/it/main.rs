@@ -10,6 +10,8 @@ mod outputs;
 mod receiver;
 mod recovery;
 mod socket;
+#[cfg(feature = "ui")]
+mod spark_rest;
 mod state;
 #[cfg(feature = "ui")]
 mod ui;
