@@ -183,12 +183,14 @@ fn checkpoint_dir(dir: &Path, time: u64) -> PathBuf {
     dir.join(format!("checkpoint-{time}"))
 }
 
-/// Writes one worker's part of the checkpoint at `time`.
-pub(crate) fn write_part(dir: &Path, time: u64, worker: usize, part: &Part) -> Result<()> {
+/// Writes one worker's part of the checkpoint at `time`; returns its size.
+pub(crate) fn write_part(dir: &Path, time: u64, worker: usize, part: &Part) -> Result<u64> {
     let d = checkpoint_dir(dir, time);
     std::fs::create_dir_all(&d).map_err(|e| io(&d, "cannot create checkpoint directory", e))?;
     let path = d.join(format!("part-{worker}"));
-    write_atomic(&path, &encode(&path, part)?)
+    let bytes = encode(&path, part)?;
+    write_atomic(&path, &bytes)?;
+    Ok(bytes.len() as u64)
 }
 
 /// The file that marks `process`'s parts of a checkpoint written.
@@ -214,11 +216,13 @@ fn is_complete(path: &Path) -> bool {
 }
 
 /// Marks `process`'s parts of the checkpoint at `commit.time` written and
-/// removes all but the two newest complete checkpoints.
-pub(crate) fn write_commit(dir: &Path, commit: &Commit, process: usize) -> Result<()> {
+/// removes all but the two newest complete checkpoints; returns the
+/// marker's size.
+pub(crate) fn write_commit(dir: &Path, commit: &Commit, process: usize) -> Result<u64> {
     let d = checkpoint_dir(dir, commit.time);
     let path = d.join(marker(process));
-    write_atomic(&path, &encode(&path, commit)?)?;
+    let bytes = encode(&path, commit)?;
+    write_atomic(&path, &bytes)?;
     let mut complete = list(dir)?;
     complete.retain(|(_, p)| is_complete(p));
     let committed = dir.join(COMMITTED);
@@ -246,7 +250,7 @@ pub(crate) fn write_commit(dir: &Path, commit: &Commit, process: usize) -> Resul
             }
         }
     }
-    Ok(())
+    Ok(bytes.len() as u64)
 }
 
 /// The times of the complete checkpoints in `dir`, oldest first.

@@ -1374,8 +1374,9 @@ impl CheckpointScheduler {
                 .checkpoint_dir()
                 .as_ref()
                 .expect("checkpointing is on");
+            let began = crate::listener::wall_us();
             let written = checkpoint::write_part(dir, t, ctx.index, &part)
-                .and_then(|()| shared.part_written(t, self.operators.clone()));
+                .and_then(|bytes| shared.part_written(t, self.operators.clone(), bytes, began));
             if let Err(e) = written {
                 shared.fail(e);
                 break;

@@ -39,6 +39,31 @@ pub struct BatchInfo {
     /// Wall-clock ms of the batch time (the batch time itself on the system
     /// clock; the submission time on a manual clock).
     pub batch_wall_time: u64,
+    /// The same times in µs, when the tracker measured them (see
+    /// [`BatchInfo::delays_us`]).
+    #[serde(skip)]
+    pub(crate) micros: Option<Micros>,
+}
+
+/// A batch's times in wall-clock µs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Micros {
+    pub(crate) batch_wall: u64,
+    pub(crate) submission: u64,
+    pub(crate) start: Option<u64>,
+    pub(crate) end: Option<u64>,
+}
+
+/// A batch's delays in µs; they add up:
+/// `submission + scheduling + processing = total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
+pub(crate) struct DelaysUs {
+    /// Batch time to submission (the sources closing the batch).
+    pub(crate) submission: u64,
+    pub(crate) scheduling: Option<u64>,
+    pub(crate) processing: Option<u64>,
+    pub(crate) total: Option<u64>,
 }
 
 impl BatchInfo {
@@ -65,6 +90,45 @@ impl BatchInfo {
     pub fn total_delay(&self) -> Option<u64> {
         self.processing_end_time
             .map(|e| e.saturating_sub(self.batch_wall_time))
+    }
+
+    /// Marks processing started at wall-clock `us`.
+    fn start_at(&mut self, us: u64) {
+        self.processing_start_time = Some(us / 1000);
+        if let Some(m) = &mut self.micros {
+            m.start = Some(us);
+        }
+    }
+
+    /// Marks processing ended at wall-clock `us`.
+    fn end_at(&mut self, us: u64) {
+        self.processing_end_time = Some(us / 1000);
+        if let Some(m) = &mut self.micros {
+            m.end = Some(us);
+        }
+    }
+
+    /// The delays in µs: measured when the tracker kept µs, else the ms
+    /// figures × 1000.
+    #[cfg_attr(not(feature = "ui"), allow(dead_code))]
+    pub(crate) fn delays_us(&self) -> DelaysUs {
+        let m = self.micros.unwrap_or(Micros {
+            batch_wall: self.batch_wall_time * 1000,
+            submission: self.submission_time * 1000,
+            start: self.processing_start_time.map(|t| t * 1000),
+            end: self.processing_end_time.map(|t| t * 1000),
+        });
+        // Each point no earlier than the one before, so the parts add up
+        // even if the wall clock stepped back.
+        let submission = m.submission.max(m.batch_wall);
+        let start = m.start.map(|t| t.max(submission));
+        let end = m.end.map(|t| t.max(start.unwrap_or(submission)));
+        DelaysUs {
+            submission: submission - m.batch_wall,
+            scheduling: start.map(|t| t - submission),
+            processing: end.zip(start).map(|(e, s)| e - s),
+            total: end.map(|t| t - m.batch_wall),
+        }
     }
 }
 
@@ -150,9 +214,13 @@ pub(crate) enum Event {
 }
 
 pub(crate) fn wall_ms() -> u64 {
+    wall_us() / 1000
+}
+
+pub(crate) fn wall_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// How many completed batches the statistics keep (Spark's UI keeps 1000).
@@ -234,10 +302,44 @@ pub(crate) struct Tracker {
     pub(crate) failed_batches: u64,
     pub(crate) processed_records: u64,
     pub(crate) received_records: u64,
+    /// Records each input has put into batches since the start (the
+    /// receivers' figures in the UI, so that they add up to
+    /// `received_records`).
+    pub(crate) input_records: BTreeMap<String, u64>,
+    /// The last checkpoint this process committed.
+    pub(crate) checkpoint: Option<CheckpointStats>,
+    /// Checkpoints this process committed, their bytes and time in all.
+    pub(crate) checkpoints: CheckpointTotals,
+    /// Keys in each stateful operator's state after its last batch, per
+    /// worker.
+    pub(crate) state_keys: BTreeMap<String, BTreeMap<usize, u64>>,
     /// Wall-clock ms of the start, once started.
     pub(crate) started: Option<u64>,
     pub(crate) stopped: bool,
     pub(crate) dashboards: Vec<Dashboard>,
+}
+
+/// One committed checkpoint, as this process wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
+pub(crate) struct CheckpointStats {
+    /// The batch time the state is after.
+    pub(crate) time: u64,
+    /// Wall-clock ms of the commit.
+    pub(crate) committed: u64,
+    /// From the first part's writing to the commit, in µs.
+    pub(crate) duration_us: u64,
+    /// This process's parts and marker.
+    pub(crate) bytes: u64,
+}
+
+/// All checkpoints committed by this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(feature = "ui"), allow(dead_code))]
+pub(crate) struct CheckpointTotals {
+    pub(crate) count: u64,
+    pub(crate) bytes: u64,
+    pub(crate) duration_us: u64,
 }
 
 /// What the statistics show of a receiver's rate limit; the rate
@@ -463,6 +565,30 @@ impl Bus {
         }
     }
 
+    /// This process committed a checkpoint.
+    pub(crate) fn checkpointed(&self, stats: CheckpointStats) {
+        let mut t = self.write();
+        t.checkpoint = Some(stats);
+        t.checkpoints.count += 1;
+        t.checkpoints.bytes += stats.bytes;
+        t.checkpoints.duration_us += stats.duration_us;
+    }
+
+    /// A stateful operator's state on `worker` holds `keys` keys after its
+    /// latest batch.
+    pub(crate) fn state_keys(&self, operator: &str, worker: usize, keys: u64) {
+        let mut t = self.write();
+        match t.state_keys.get_mut(operator) {
+            Some(per_worker) => {
+                per_worker.insert(worker, keys);
+            }
+            None => {
+                t.state_keys
+                    .insert(operator.to_string(), BTreeMap::from([(worker, keys)]));
+            }
+        }
+    }
+
     /// The context has ended.
     pub(crate) fn stopped(&self) {
         self.write().stopped = true;
@@ -474,7 +600,8 @@ impl Bus {
         if t.last_completed.is_some_and(|c| c >= time) {
             return;
         }
-        let now = wall_ms();
+        let now_us = wall_us();
+        let now = now_us / 1000;
         let system = t.system_clock;
         let interval = t.interval;
         let previous_done = t.last_completed.is_some_and(|c| c + interval >= time)
@@ -485,6 +612,12 @@ impl Bus {
                 batch_time: Time::from_millis(time),
                 submission_time: now,
                 batch_wall_time: if system { time } else { now },
+                micros: Some(Micros {
+                    batch_wall: if system { time * 1000 } else { now_us },
+                    submission: now_us,
+                    start: None,
+                    end: None,
+                }),
                 ..BatchInfo::default()
             };
             events.push(Event::BatchSubmitted(info.clone()));
@@ -492,9 +625,10 @@ impl Bus {
         });
         *info.records_by_input.entry(input.to_string()).or_default() += records;
         t.received_records += records;
+        Self::count_input(&mut t, input, records);
         let info = t.batches.get_mut(&time).expect("inserted above");
         if info.processing_start_time.is_none() && previous_done {
-            info.processing_start_time = Some(now);
+            info.start_at(now_us);
             events.push(Event::BatchStarted(info.clone()));
         }
         drop(t);
@@ -510,22 +644,32 @@ impl Bus {
         if let Some(info) = t.batches.get_mut(&time) {
             *info.records_by_input.entry(input.to_string()).or_default() += records;
             t.received_records += records;
+            Self::count_input(&mut t, input, records);
+        }
+    }
+
+    fn count_input(t: &mut Tracker, input: &str, records: u64) {
+        match t.input_records.get_mut(input) {
+            Some(n) => *n += records,
+            None => {
+                t.input_records.insert(input.to_string(), records);
+            }
         }
     }
 
     /// Every output has finished the batches up to `through`.
     pub(crate) fn completed_through(&self, through: u64) {
         let mut t = self.write();
-        let now = wall_ms();
+        let now_us = wall_us();
         let mut events = Vec::new();
         let done: Vec<u64> = t.batches.range(..=through).map(|(b, _)| *b).collect();
         for b in done {
             let mut info = t.batches.remove(&b).expect("listed above");
             if info.processing_start_time.is_none() {
-                info.processing_start_time = Some(now);
+                info.start_at(now_us);
                 events.push(Event::BatchStarted(info.clone()));
             }
-            info.processing_end_time = Some(now);
+            info.end_at(now_us);
             // Per batch: shown with RUST_LOG=ember_core=debug, not by the
             // default filter, so that print() output is not drowned.
             tracing::debug!(
@@ -566,7 +710,7 @@ impl Bus {
         // The next batch, if already closed, starts now.
         if let Some((_, next)) = t.batches.iter_mut().next() {
             if next.processing_start_time.is_none() {
-                next.processing_start_time = Some(now);
+                next.start_at(now_us);
                 events.push(Event::BatchStarted(next.clone()));
             }
         }

@@ -74,6 +74,14 @@ struct Membership {
     failed_by_peer: AtomicBool,
 }
 
+/// This process's parts of one checkpoint written so far.
+struct PartsWritten {
+    count: usize,
+    bytes: u64,
+    /// When the first part began to be written (wall-clock µs).
+    began_us: u64,
+}
+
 /// Where checkpoints go, what is restored, and when the next is taken.
 struct CheckpointPlan {
     dir: Option<PathBuf>,
@@ -83,7 +91,7 @@ struct CheckpointPlan {
     /// checkpoint was complete yet.
     recovering: bool,
     /// Parts written per checkpoint time, to know when to commit.
-    parts: Mutex<BTreeMap<u64, usize>>,
+    parts: Mutex<BTreeMap<u64, PartsWritten>>,
     /// The least common multiple of the stateful operators' slides (0: none
     /// or no checkpointing): a checkpoint can only be taken at its multiples.
     grain: AtomicU64,
@@ -630,19 +638,32 @@ impl Shared {
         self.build_cv.notify_all();
     }
 
-    /// Counts a written part; the last worker to write commits the checkpoint.
-    pub(crate) fn part_written(&self, time: u64, operators: Vec<String>) -> Result<()> {
+    /// Counts a written part of `bytes`, whose writing began at wall-clock
+    /// `began_us`; the last worker to write commits the checkpoint.
+    pub(crate) fn part_written(
+        &self,
+        time: u64,
+        operators: Vec<String>,
+        bytes: u64,
+        began_us: u64,
+    ) -> Result<()> {
         let all = {
             let mut parts = self.checkpoints.parts.lock().expect("parts lock");
-            let n = parts.entry(time).or_default();
-            *n += 1;
-            let all = *n == self.members.workers;
-            if all {
-                parts.remove(&time);
+            let n = parts.entry(time).or_insert(PartsWritten {
+                count: 0,
+                bytes: 0,
+                began_us,
+            });
+            n.count += 1;
+            n.bytes += bytes;
+            n.began_us = n.began_us.min(began_us);
+            if n.count == self.members.workers {
+                parts.remove(&time)
+            } else {
+                None
             }
-            all
         };
-        if all {
+        if let Some(parts) = all {
             let dir = self.checkpoints.dir.as_ref().expect("checkpointing is on");
             let commit = Commit {
                 time,
@@ -652,7 +673,14 @@ impl Shared {
                 processes: self.members.processes,
                 operators,
             };
-            checkpoint::write_commit(dir, &commit, self.members.process)?;
+            let marker = checkpoint::write_commit(dir, &commit, self.members.process)?;
+            let done = crate::listener::wall_us();
+            self.bus.checkpointed(crate::listener::CheckpointStats {
+                time,
+                committed: done / 1000,
+                duration_us: done.saturating_sub(parts.began_us),
+                bytes: parts.bytes + marker,
+            });
             tracing::debug!(time, "checkpoint committed");
         }
         Ok(())

@@ -267,6 +267,15 @@ impl Stateful {
         }
     }
 
+    /// Tells the statistics that this worker's part of the state holds
+    /// `keys` keys after the latest batch (the UI and `/metrics` show it).
+    pub(crate) fn report_keys(&self, keys: usize) {
+        self.ctx
+            .shared
+            .bus()
+            .state_keys(&self.id, self.ctx.index, keys as u64);
+    }
+
     /// This worker's index and the number of workers.
     pub(crate) fn worker(&self) -> (u64, u64) {
         (self.ctx.index as u64, self.ctx.peers as u64)

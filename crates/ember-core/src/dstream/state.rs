@@ -332,6 +332,7 @@ where
                 }
                 state = next;
                 checkpoint.save(t, || &state);
+                checkpoint.report_keys(state.len());
                 out.extend(state.iter().map(|(k, s)| (k.clone(), s.clone())));
             },
         ))
@@ -418,6 +419,7 @@ where
                     }
                 }
                 checkpoint.save(t, || &state);
+                checkpoint.report_keys(state.len());
                 if want_snapshots.get() {
                     out.extend(
                         state

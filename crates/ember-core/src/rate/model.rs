@@ -139,6 +139,7 @@ pub(super) fn run(job: Job, batches: usize) -> Vec<Step> {
             processing_start_time: Some((t + scheduling) as u64),
             processing_end_time: Some(end.ceil() as u64),
             batch_wall_time: t as u64,
+            micros: None,
         };
         pending.push_back((end, info, records as u64, (busy * 1e6) as u64));
         steps.push(Step {

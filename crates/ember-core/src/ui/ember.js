@@ -23,6 +23,36 @@
     return pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds());
   }
 
+  const trimNum = (x, digits) => String(parseFloat(x.toFixed(digits)));
+  // Whole numbers with thousands separators: "1,606,796".
+  const fmtCount = v => isNum(v) ? Math.round(v).toLocaleString('en-US') : '-';
+
+  // Compact durations: "0.04 ms", "0.4 ms", "3.2 ms", "17 ms", "1.2 s",
+  // "1 min 5 s", "2 h 3 min" (small values keep their fraction: the API
+  // gives milliseconds with microsecond precision).
+  function fmtDuration(ms) {
+    if (!isNum(ms)) return '-';
+    if (ms < 1) return trimNum(ms, 2) + ' ms';
+    if (ms < 10) return trimNum(ms, 1) + ' ms';
+    ms = Math.round(ms);
+    if (ms < 1000) return ms + ' ms';
+    if (ms < 60000) return trimNum(ms / 1000, 1) + ' s';
+    if (ms < 3600000) {
+      const m = Math.floor(ms / 60000), s = Math.floor((ms % 60000) / 1000);
+      return s ? m + ' min ' + s + ' s' : m + ' min';
+    }
+    const h = Math.floor(ms / 3600000), m = Math.floor((ms % 3600000) / 60000);
+    return m ? h + ' h ' + m + ' min' : h + ' h';
+  }
+  // Byte sizes: "512 B", "1.5 KiB", "3.2 MiB".
+  function fmtBytes(n) {
+    if (!isNum(n)) return '-';
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(n) : trimNum(n, 1)) + ' ' + units[i];
+  }
+
   // ------------------------------------------------------------- DOM helpers
   const $ = id => document.getElementById(id);
   // Sets the attributes whose value is not null or undefined; returns the node.
@@ -108,7 +138,7 @@
   }
 
   window.ember = Object.freeze({
-    SVG_NS, pad2, isNum, fmtDateTime, fmtClock,
+    SVG_NS, pad2, isNum, fmtDateTime, fmtClock, trimNum, fmtCount, fmtDuration, fmtBytes,
     $, setAttrs, el, sv, clear, setText, getJSON,
     dashboardLinks, connectionStatus,
   });

@@ -47,17 +47,17 @@ impl BatchHistograms {
 
 impl StreamingListener for BatchHistograms {
     fn on_batch_completed(&self, b: &BatchInfo) {
-        let secs = |ms: u64| ms as f64 / 1000.0;
-        self.submission
-            .observe(secs(b.submission_time.saturating_sub(b.batch_wall_time)));
-        if let Some(d) = b.scheduling_delay() {
-            self.scheduling.observe(secs(d));
-        }
-        if let Some(d) = b.processing_delay() {
-            self.processing.observe(secs(d));
-        }
-        if let Some(d) = b.total_delay() {
-            self.total.observe(secs(d));
+        let secs = |us: u64| us as f64 / 1e6;
+        let d = b.delays_us();
+        self.submission.observe(secs(d.submission));
+        for (h, v) in [
+            (&self.scheduling, d.scheduling),
+            (&self.processing, d.processing),
+            (&self.total, d.total),
+        ] {
+            if let Some(v) = v {
+                h.observe(secs(v));
+            }
         }
     }
 }
@@ -151,12 +151,75 @@ pub(super) fn render(s: &Snapshot, histograms: &BatchHistograms, app: &str) -> S
             ConstGauge::new(wall_ms().saturating_sub(start) as f64 / 1000.0),
         );
     }
+    counter(
+        &mut r,
+        "ember_checkpoints",
+        "Checkpoints this process committed",
+        s.checkpoints.count,
+    );
+    r.register_with_unit(
+        "ember_checkpoint_written",
+        "Bytes of the checkpoints this process committed, in all",
+        Unit::Bytes,
+        ConstCounter::new(s.checkpoints.bytes),
+    );
+    r.register_with_unit(
+        "ember_checkpoint_duration",
+        "Time spent writing the checkpoints this process committed, in all \
+         (divide by ember_checkpoints_total for the mean)",
+        Unit::Seconds,
+        ConstCounter::new(s.checkpoints.duration_us as f64 / 1e6),
+    );
+    if let Some(c) = s.checkpoint {
+        r.register_with_unit(
+            "ember_last_checkpoint_duration",
+            "The last checkpoint's time from its first part to its commit",
+            Unit::Seconds,
+            ConstGauge::new(c.duration_us as f64 / 1e6),
+        );
+        r.register_with_unit(
+            "ember_last_checkpoint_size",
+            "The last checkpoint's size (this process's parts)",
+            Unit::Bytes,
+            ConstGauge::new(c.bytes as i64),
+        );
+        r.register_with_unit(
+            "ember_last_checkpoint_batch_time",
+            "The batch time the last checkpoint's state is after",
+            Unit::Seconds,
+            ConstGauge::new(c.time as f64 / 1000.0),
+        );
+    }
+    r.register_collector(Box::new(StateKeys(s.state_keys.clone())));
     r.register_collector(Box::new(Receivers(s.receivers.clone())));
     r.register_collector(Box::new(Process));
     let mut out = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut out, &r)
         .expect("writing to a String cannot fail");
     out
+}
+
+/// Keys in each stateful operator's state, labelled with the operator.
+#[derive(Debug)]
+struct StateKeys(Vec<(String, u64)>);
+
+impl prometheus_client::collector::Collector for StateKeys {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut family = encoder.encode_descriptor(
+            "ember_state_keys",
+            "Keys in a stateful operator's state after its latest batch, all workers.",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (op, keys) in &self.0 {
+            let labels = vec![("operator", op.as_str())];
+            ConstGauge::new(*keys as i64).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// Per-receiver metrics, labelled with the receiver's name.

@@ -5,9 +5,11 @@
 //! | path | what |
 //! |---|---|
 //! | `/streaming` | the Streaming page (`/` redirects here) |
+//! | `/streaming/batch?id={batchTime}` | one batch: its delays, records per input, output operations |
 //! | `/dashboard/{id}` | a `to_dashboard` stream's latest results |
 //! | `/api/v1/streaming/statistics` | totals and averages |
 //! | `/api/v1/streaming/batches` | active and retained batches, newest first |
+//! | `/api/v1/streaming/batches/{batchId}` | a batch with its output operations |
 //! | `/api/v1/streaming/batches/{batchId}/operations` | a batch's output operations |
 //! | `/api/v1/streaming/receivers` | receivers, their state and rates |
 //! | `/api/v1/dashboards`, `/api/v1/dashboards/{id}` | dashboard contents |
@@ -89,6 +91,7 @@ use snapshot::Snapshots;
 
 const STREAMING_PAGE: &str = include_str!("streaming.html");
 const DASHBOARD_PAGE: &str = include_str!("dashboard.html");
+const BATCH_PAGE: &str = include_str!("batch.html");
 const OPENAPI: &str = include_str!("openapi.json");
 
 /// The static files: path, content type, content.
@@ -99,6 +102,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("/static/streaming.js", JS, include_str!("streaming.js")),
     ("/static/dashboard.css", CSS, include_str!("dashboard.css")),
     ("/static/dashboard.js", JS, include_str!("dashboard.js")),
+    ("/static/batch.js", JS, include_str!("batch.js")),
 ];
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -211,9 +215,12 @@ fn router(snapshots: Arc<Snapshots>) -> Router {
         .route("/", get(|| async { Redirect::to("/streaming") }))
         .route("/streaming", get(|| async { Html(STREAMING_PAGE) }))
         .route("/streaming/", get(|| async { Redirect::to("/streaming") }))
+        .route("/streaming/batch", get(|| async { Html(BATCH_PAGE) }))
+        .route("/streaming/batch/", get(|| async { Html(BATCH_PAGE) }))
         .route("/dashboard/{id}", get(dashboard_page))
         .route("/api/v1/streaming/statistics", get(statistics))
         .route("/api/v1/streaming/batches", get(batches))
+        .route("/api/v1/streaming/batches/{id}", get(batch))
         .route("/api/v1/streaming/batches/{id}/operations", get(operations))
         .route("/api/v1/streaming/receivers", get(receivers))
         .route("/api/v1/dashboards", get(dashboards))
@@ -343,6 +350,13 @@ async fn operations(State(ui): Ui, Path(id): Path<String>) -> Response {
         .ok()
         .and_then(|b| ui.latest().operations(b))
     {
+        Some(r) => r,
+        None => (StatusCode::NOT_FOUND, "no such batch").into_response(),
+    }
+}
+
+async fn batch(State(ui): Ui, Path(id): Path<String>) -> Response {
+    match id.parse::<u64>().ok().and_then(|b| ui.latest().batch(b)) {
         Some(r) => r,
         None => (StatusCode::NOT_FOUND, "no such batch").into_response(),
     }

@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 
 use super::metrics::BatchHistograms;
 use crate::listener::{
-    wall_ms, BatchInfo, Bus, CompletedBatch, Dashboard, DashboardContent, OutputOperationInfo,
-    ReceiverStatus,
+    wall_ms, BatchInfo, Bus, CheckpointStats, CheckpointTotals, CompletedBatch, Dashboard,
+    DashboardContent, OutputOperationInfo, ReceiverStatus,
 };
 
 /// The latest snapshot, and what outlives snapshots.
@@ -89,6 +89,12 @@ pub(super) struct Snapshot {
     /// Oldest first.
     pub(super) completed: Vec<Arc<CompletedBatch>>,
     pub(super) receivers: Vec<ReceiverStatus>,
+    /// Records each input put into batches since the start.
+    pub(super) input_records: BTreeMap<String, u64>,
+    pub(super) checkpoint: Option<CheckpointStats>,
+    pub(super) checkpoints: CheckpointTotals,
+    /// Keys in each stateful operator's state, all workers together.
+    pub(super) state_keys: Vec<(String, u64)>,
     pub(super) dashboards: Vec<Dashboard>,
     batches_json: OnceLock<Bytes>,
     averages: OnceLock<Averages>,
@@ -122,6 +128,14 @@ impl Snapshot {
             active,
             completed: t.completed.iter().cloned().collect(),
             receivers: t.receivers.values().cloned().collect(),
+            input_records: t.input_records.clone(),
+            checkpoint: t.checkpoint,
+            checkpoints: t.checkpoints,
+            state_keys: t
+                .state_keys
+                .iter()
+                .map(|(op, per_worker)| (op.clone(), per_worker.values().sum()))
+                .collect(),
             dashboards: t.dashboards.clone(),
             batches_json: OnceLock::new(),
             averages: OnceLock::new(),
@@ -150,15 +164,13 @@ impl Snapshot {
         self.averages.get_or_init(|| {
             let done = || self.completed.iter().map(|c| &c.info);
             let interval = self.interval.max(1) as f64;
+            let ms = |us: u64| us as f64 / 1000.0;
             Averages {
                 input_rate: mean(done().map(|b| b.num_records() as f64 * 1000.0 / interval)),
-                scheduling_delay: mean(
-                    done().filter_map(|b| b.scheduling_delay().map(|d| d as f64)),
-                ),
-                processing_time: mean(
-                    done().filter_map(|b| b.processing_delay().map(|d| d as f64)),
-                ),
-                total_delay: mean(done().filter_map(|b| b.total_delay().map(|d| d as f64))),
+                submission_delay: mean(done().map(|b| ms(b.delays_us().submission))),
+                scheduling_delay: mean(done().filter_map(|b| b.delays_us().scheduling.map(ms))),
+                processing_time: mean(done().filter_map(|b| b.delays_us().processing.map(ms))),
+                total_delay: mean(done().filter_map(|b| b.delays_us().total.map(ms))),
             }
         })
     }
@@ -194,10 +206,25 @@ impl Snapshot {
             "numProcessedRecords": self.processed_records,
             "numReceivedRecords": self.received_records,
             "avgInputRate": avg.input_rate,
+            "avgSubmissionDelay": avg.submission_delay,
             "avgSchedulingDelay": avg.scheduling_delay,
             "avgProcessingTime": avg.processing_time,
             "avgTotalDelay": avg.total_delay,
             "backpressure": { "enabled": ui.backpressure, "rate": rate },
+            "checkpoint": self.checkpoint.map(|c| json!({
+                "batchTime": c.time,
+                "committed": c.committed,
+                "duration": c.duration_us as f64 / 1000.0,
+                "bytes": c.bytes,
+            })),
+            "checkpoints": {
+                "count": self.checkpoints.count,
+                "bytes": self.checkpoints.bytes,
+                "duration": self.checkpoints.duration_us as f64 / 1000.0,
+            },
+            "stateKeys": self.state_keys.iter()
+                .map(|(op, keys)| json!({ "operator": op, "keys": keys }))
+                .collect::<Vec<_>>(),
             "state": state,
         }))
     }
@@ -245,35 +272,40 @@ impl Snapshot {
         raw_json(body.clone())
     }
 
-    /// A batch's output operations, if the batch is active or retained.
-    pub(super) fn operations(&self, batch: u64) -> Option<Response> {
-        let ops = match self
+    /// A batch and its output operations, if it is active or retained.
+    fn find(&self, batch: u64) -> Option<(&BatchInfo, &[OutputOperationInfo], &'static str)> {
+        match self
             .completed
             .binary_search_by_key(&batch, |c| c.info.batch_time.milliseconds())
         {
-            Ok(i) => &self.completed[i].ops,
-            Err(_) => {
-                &self
-                    .active
-                    .iter()
-                    .find(|(b, _)| b.batch_time.milliseconds() == batch)?
-                    .1
-            }
-        };
-        let list: Vec<Value> = ops
-            .iter()
-            .map(|o| {
-                json!({
-                    "outputOpId": o.id,
-                    "name": o.name,
-                    "startTime": o.start_time,
-                    "endTime": o.end_time,
-                    "duration": o.end_time.map(|e| e.saturating_sub(o.start_time)),
-                    "failureReason": o.failure_reason,
-                })
-            })
-            .collect();
-        Some(json_response(&list))
+            Ok(i) => Some((&self.completed[i].info, &self.completed[i].ops, "COMPLETED")),
+            Err(_) => self
+                .active
+                .iter()
+                .find(|(b, _)| b.batch_time.milliseconds() == batch)
+                .map(|(b, ops)| {
+                    let status = if b.processing_start_time.is_some() {
+                        "PROCESSING"
+                    } else {
+                        "QUEUED"
+                    };
+                    (b, ops.as_slice(), status)
+                }),
+        }
+    }
+
+    /// A batch's output operations, if the batch is active or retained.
+    pub(super) fn operations(&self, batch: u64) -> Option<Response> {
+        let (_, ops, _) = self.find(batch)?;
+        Some(json_response(&operations_json(ops)))
+    }
+
+    /// One batch with its output operations (the batch page's data).
+    pub(super) fn batch(&self, batch: u64) -> Option<Response> {
+        let (b, ops, status) = self.find(batch)?;
+        let mut v = batch_json(self.interval, b, ops, status);
+        v["outputOperations"] = Value::Array(operations_json(ops));
+        Some(json_response(&v))
     }
 
     pub(super) fn receivers(&self) -> Response {
@@ -298,7 +330,8 @@ impl Snapshot {
                 worker: r.info.worker,
                 last_error: r.info.last_error.as_deref(),
                 last_error_time: r.last_error_time,
-                num_records: r.read.load(Ordering::Relaxed),
+                num_records: self.input_records.get(&r.info.name).copied().unwrap_or(0),
+                num_records_read: r.read.load(Ordering::Relaxed),
                 avg_event_rate: mean(r.rates.iter().map(|(_, v)| *v)),
                 event_rates: rates,
                 rate_limit: r.rate.as_ref().and_then(|c| c.rate()),
@@ -354,6 +387,7 @@ impl Snapshot {
 
 pub(super) struct Averages {
     pub(super) input_rate: Option<f64>,
+    pub(super) submission_delay: Option<f64>,
     pub(super) scheduling_delay: Option<f64>,
     pub(super) processing_time: Option<f64>,
     pub(super) total_delay: Option<f64>,
@@ -368,7 +402,10 @@ struct ReceiverJson<'a> {
     worker: usize,
     last_error: Option<&'a str>,
     last_error_time: Option<u64>,
+    /// Records it put into batches (what the statistics' total counts).
     num_records: u64,
+    /// Records it has read, some perhaps not yet in a batch.
+    num_records_read: u64,
     avg_event_rate: Option<f64>,
     event_rates: &'a RawValue,
     rate_limit: Option<f64>,
@@ -379,8 +416,28 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
+fn operations_json(ops: &[OutputOperationInfo]) -> Vec<Value> {
+    ops.iter()
+        .map(|o| {
+            json!({
+                "outputOpId": o.id,
+                "name": o.name,
+                "startTime": o.start_time,
+                "endTime": o.end_time,
+                "duration": o.end_time.map(|e| e.saturating_sub(o.start_time)),
+                "failureReason": o.failure_reason,
+            })
+        })
+        .collect()
+}
+
+/// ember's own record of a batch: Spark's names, epoch-ms times, delays
+/// in ms with µs precision (`submissionDelay + schedulingDelay +
+/// processingTime = totalDelay`).
 fn batch_json(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status: &str) -> Value {
     let time = b.batch_time.milliseconds();
+    let d = b.delays_us();
+    let ms = |us: u64| us as f64 / 1000.0;
     let failed = ops.iter().filter(|o| o.failure_reason.is_some()).count();
     let finished = ops.iter().filter(|o| o.end_time.is_some()).count();
     json!({
@@ -393,10 +450,10 @@ fn batch_json(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status:
         "submissionTime": b.submission_time,
         "processingStartTime": b.processing_start_time,
         "processingEndTime": b.processing_end_time,
-        "schedulingDelay": b.scheduling_delay(),
-        "processingTime": b.processing_delay(),
-        "totalDelay": b.total_delay(),
-        "submissionDelay": b.submission_time.saturating_sub(b.batch_wall_time),
+        "submissionDelay": ms(d.submission),
+        "schedulingDelay": d.scheduling.map(ms),
+        "processingTime": d.processing.map(ms),
+        "totalDelay": d.total.map(ms),
         "numActiveOutputOps": ops.len() - finished,
         "numCompletedOutputOps": finished - failed,
         "numFailedOutputOps": failed,

@@ -3,28 +3,13 @@
 // page's Content-Security-Policy needs no inline script).
 'use strict';
 (function () {
-  const { isNum, fmtDateTime, fmtClock, $, el, sv, clear, setText, getJSON,
-    dashboardLinks, connectionStatus } = window.ember;
+  const { isNum, fmtDateTime, fmtClock, trimNum, fmtCount, fmtDuration, fmtBytes, $, el, sv, clear,
+    setText, getJSON, dashboardLinks, connectionStatus } = window.ember;
   const POLL_MS = 1000;              // refresh period
   const MAX_CHART_BATCHES = 1000;    // completed batches plotted
   const MAX_TABLE_ROWS = 100;        // completed batches listed
 
   // ---------------------------------------------------------------- formatting
-  const trimNum = (x, digits) => String(parseFloat(x.toFixed(digits)));
-
-  // Compact durations: "3 ms", "1.2 s", "1 min 5 s", "2 h 3 min".
-  function fmtDuration(ms) {
-    if (!isNum(ms)) return '-';
-    ms = Math.round(ms);
-    if (ms < 1000) return ms + ' ms';
-    if (ms < 60000) return trimNum(ms / 1000, 1) + ' s';
-    if (ms < 3600000) {
-      const m = Math.floor(ms / 60000), s = Math.floor((ms % 60000) / 1000);
-      return s ? m + ' min ' + s + ' s' : m + ' min';
-    }
-    const h = Math.floor(ms / 3600000), m = Math.floor((ms % 3600000) / 60000);
-    return m ? h + ' h ' + m + ' min' : h + ' h';
-  }
   // Verbose durations for the header sentence: "1 second", "2 minutes 3 seconds".
   function fmtDurationVerbose(ms) {
     if (!isNum(ms)) return '-';
@@ -42,7 +27,8 @@
     }
     return parts.filter(p => p[0] > 0).map(p => p[0] + ' ' + p[1] + (p[0] === 1 ? '' : 's')).join(' ');
   }
-  const fmtRate = v => isNum(v) ? v.toFixed(2) + ' records/sec' : '-';
+  const fmtRate = v => isNum(v) ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) +
+    ' records/sec' : '-';
   const fmtInt = v => isNum(v) ? String(Math.round(v)) : '-';
 
   // -------------------------------------------------------------- chart axes
@@ -165,13 +151,13 @@
     setText('start-time', fmtDateTime(s.startTime)).setAttribute('data-ms', fmtInt(s.startTime));
     $('running-for').hidden = !isNum(s.startTime);
     $('not-started').hidden = isNum(s.startTime);
-    setText('num-completed-batches', fmtInt(s.numTotalCompletedBatches));
-    setText('num-retained-batches', fmtInt(s.numRetainedCompletedBatches));
-    setText('num-active-batches', fmtInt(s.numActiveBatches));
-    setText('num-received-records', fmtInt(s.numReceivedRecords));
-    setText('num-processed-records', fmtInt(s.numProcessedRecords));
-    setText('num-receivers', fmtInt(s.numReceivers));
-    setText('receivers-note', fmtInt(s.numActiveReceivers) + ' active, ' + fmtInt(s.numInactiveReceivers) + ' inactive');
+    setText('num-completed-batches', fmtCount(s.numTotalCompletedBatches));
+    setText('num-retained-batches', fmtCount(s.numRetainedCompletedBatches));
+    setText('num-active-batches', fmtCount(s.numActiveBatches));
+    setText('num-received-records', fmtCount(s.numReceivedRecords));
+    setText('num-processed-records', fmtCount(s.numProcessedRecords));
+    setText('num-receivers', fmtCount(s.numReceivers));
+    setText('receivers-note', fmtCount(s.numActiveReceivers) + ' active, ' + fmtCount(s.numInactiveReceivers) + ' inactive');
     const state = s.state || 'UNKNOWN';
     setText('state', state).className = 'badge ' + (state === 'ACTIVE' ? 'ok' : state === 'STOPPED' ? 'bad' : 'warn');
     const bp = s.backpressure || {};
@@ -180,9 +166,37 @@
     setText('input-rate-receivers', fmtInt(s.numReceivers) + ' receiver' + (s.numReceivers === 1 ? '' : 's') +
       ' (' + fmtInt(s.numActiveReceivers) + ' active)');
     setText('avg-input-rate', fmtRate(s.avgInputRate));
+    setText('avg-submission-delay', fmtDuration(s.avgSubmissionDelay));
     setText('avg-scheduling-delay', fmtDuration(s.avgSchedulingDelay));
     setText('avg-processing-time', fmtDuration(s.avgProcessingTime));
     setText('avg-total-delay', fmtDuration(s.avgTotalDelay));
+  }
+
+  // The checkpoint panel: the last checkpoint this process committed, all
+  // of them, and the keys each stateful operator holds.
+  function renderCheckpoints(s) {
+    const c = s.checkpoint, all = s.checkpoints || {}, keys = Array.isArray(s.stateKeys) ? s.stateKeys : [];
+    const on = !!c || keys.length > 0;
+    $('checkpoint-panel').hidden = !on;
+    $('checkpoint-off').hidden = on;
+    if (!on) return;
+    setText('checkpoint-batch-time', c ? fmtDateTime(c.batchTime) : 'none yet')
+      .setAttribute('data-ms', c ? fmtInt(c.batchTime) : '');
+    setText('checkpoint-committed', c ? fmtDateTime(c.committed) : '-');
+    setText('checkpoint-duration', c ? fmtDuration(c.duration) : '-')
+      .setAttribute('data-ms', c ? String(c.duration) : '');
+    setText('checkpoint-size', c ? fmtBytes(c.bytes) : '-').setAttribute('data-bytes', c ? fmtInt(c.bytes) : '');
+    setText('checkpoint-count', fmtCount(all.count)).setAttribute('data-count', fmtInt(all.count));
+    setText('checkpoint-total', fmtBytes(all.bytes) + ' in all' +
+      (all.count ? ', ' + fmtDuration(all.duration / all.count) + ' each on average' : ''));
+    const body = $('state-keys').tBodies[0];
+    clear(body);
+    for (const k of keys) {
+      const tr = body.appendChild(el('tr', { 'data-operator': k.operator }));
+      tr.appendChild(el('td', { class: 'operator' }, k.operator));
+      tr.appendChild(el('td', { class: 'keys', 'data-keys': fmtInt(k.keys) }, fmtCount(k.keys)));
+    }
+    $('state-keys').tFoot.hidden = keys.length > 0;
   }
 
   function renderCharts(s, completed) {
@@ -216,11 +230,13 @@
   function batchRow(b, withStatus) {
     const tr = el('tr', { class: 'batch', 'data-batch-time': fmtInt(b.batchTime), 'data-batch-id': fmtInt(b.batchId),
       'data-status': b.status });
-    tr.appendChild(el('td', { class: 'batch-time' }, fmtDateTime(b.batchTime)));
-    const rec = el('td', { class: 'records' }, fmtInt(b.inputSize));
+    tr.appendChild(el('td', { class: 'batch-time' })).appendChild(
+      el('a', { href: '/streaming/batch?id=' + encodeURIComponent(b.batchId) }, fmtDateTime(b.batchTime)));
+    const rec = el('td', { class: 'records', 'data-records': fmtInt(b.inputSize) }, fmtCount(b.inputSize));
     if (b.recordsByInput) rec.title = Object.keys(b.recordsByInput).map(k => k + ': ' + b.recordsByInput[k]).join('\n');
     tr.appendChild(rec);
-    for (const [cls, v] of [['scheduling-delay', b.schedulingDelay], ['processing-time', b.processingTime], ['total-delay', b.totalDelay]]) {
+    for (const [cls, v] of [['submission-delay', b.submissionDelay], ['scheduling-delay', b.schedulingDelay],
+      ['processing-time', b.processingTime], ['total-delay', b.totalDelay]]) {
       tr.appendChild(el('td', { class: cls, 'data-ms': isNum(v) ? String(v) : null }, fmtDuration(v)));
     }
     const done = b.numCompletedOutputOps || 0, failed = b.numFailedOutputOps || 0, total = b.numTotalOutputOps || 0;
@@ -249,7 +265,7 @@
   // Expanded detail row listing a completed batch's output operations.
   function opsRow(batchId) {
     const tr = el('tr', { class: 'ops-row', 'data-ops-for': String(batchId) });
-    const td = tr.appendChild(el('td', { colspan: '6' }));
+    const td = tr.appendChild(el('td', { colspan: '7' }));
     const ops = opsCache.get(batchId);
     if (ops === 'loading' || ops == null) { td.appendChild(el('span', { class: 'muted' }, 'Loading output operations…')); return tr; }
     if (ops.error) { td.appendChild(el('span', { class: 'failure-reason' }, 'Could not load output operations: ' + ops.error)); return tr; }
@@ -323,7 +339,10 @@
         .style.color = r.isActive ? 'var(--ok)' : 'var(--err)';
       tr.appendChild(el('td', { class: 'worker' }, r.worker == null ? '-' : String(r.worker)));
       tr.appendChild(el('td', { class: 'avg-event-rate' }, fmtRate(r.avgEventRate)));
-      tr.appendChild(el('td', { class: 'records' }, fmtInt(r.numRecords)));
+      const rec = tr.appendChild(el('td', { class: 'records', 'data-records': fmtInt(r.numRecords) }, fmtCount(r.numRecords)));
+      if (isNum(r.numRecordsRead) && r.numRecordsRead !== r.numRecords) {
+        rec.title = fmtCount(r.numRecordsRead - r.numRecords) + ' more read, waiting for the next batch';
+      }
       tr.appendChild(el('td', { class: 'event-rate' })).appendChild(sparkline(r.eventRates));
       tr.appendChild(el('td', { class: 'last-error-time' }, r.lastError ? fmtDateTime(r.lastErrorTime) : '-'));
       tr.appendChild(el('td', { class: r.lastError ? 'last-error' : 'last-error muted' },
@@ -356,6 +375,7 @@
         const [stats, batches, receivers, dashboards] = data;
         lastStats = stats || {};
         renderStats(lastStats);
+        renderCheckpoints(lastStats);
         const completed = renderBatchTables(Array.isArray(batches) ? batches : []);
         renderCharts(lastStats, completed);
         renderReceivers(Array.isArray(receivers) ? receivers : []);
@@ -371,7 +391,7 @@
   // Click a completed batch to show/hide its output operations.
   $('completed-batches').tBodies[0].addEventListener('click', ev => {
     const tr = ev.target.closest('tr.batch');
-    if (!tr) return;
+    if (!tr || ev.target.closest('a')) return;   // the time links to the batch page
     const id = Number(tr.getAttribute('data-batch-id'));
     if (expanded.has(id)) { expanded.delete(id); renderCompleted(); return; }
     expanded.add(id);

@@ -291,6 +291,7 @@ fn pages_load_only_what_the_policy_allows() {
     for (page, html) in [
         ("streaming.html", STREAMING_PAGE),
         ("dashboard.html", DASHBOARD_PAGE),
+        ("batch.html", BATCH_PAGE),
     ] {
         let lower = html.to_ascii_lowercase();
         assert!(

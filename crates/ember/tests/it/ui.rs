@@ -501,7 +501,8 @@ impl Dom {
                     stack.push(id);
                 }
             } else {
-                let end = rest[1..].find('<').map_or(rest.len(), |e| e + 1);
+                let first = rest.chars().next().map_or(1, char::len_utf8);
+                let end = rest[first..].find('<').map_or(rest.len(), |e| e + first);
                 dom.push(
                     *stack.last().unwrap(),
                     "#text",
@@ -602,9 +603,7 @@ impl Dom {
     }
 
     fn number(&self, id: &str) -> u64 {
-        let t = self.text(self.by_id(id));
-        t.parse()
-            .unwrap_or_else(|_| panic!("#{id} holds {t:?}, not a number"))
+        count(&self.text(self.by_id(id)))
     }
 
     /// `body[data-updates]`: how many refreshes the page rendered.
@@ -613,6 +612,31 @@ impl Dom {
         self.attr(body, "data-updates")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
+    }
+}
+
+/// A count as the pages write it, with thousands separators (`1,606,796`);
+/// fails on anything else, misplaced separators included.
+pub(super) fn count(text: &str) -> u64 {
+    let groups: Vec<&str> = text.split(',').collect();
+    let well_formed = groups[0].len() <= 3
+        && !groups[0].is_empty()
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && (groups.len() == 1 || groups[0] != "0");
+    assert!(
+        well_formed,
+        "{text:?} is not a count with thousands separators"
+    );
+    groups.concat().parse().unwrap()
+}
+
+#[test]
+fn counts_are_read_with_their_separators() {
+    assert_eq!(count("7"), 7);
+    assert_eq!(count("1,606,796"), 1_606_796);
+    for bad in ["1606,796", "1,60,796", "", "12a", "0,001"] {
+        assert!(std::panic::catch_unwind(|| count(bad)).is_err(), "{bad:?}");
     }
 }
 
@@ -675,7 +699,7 @@ fn dom_parser_reads_what_chromium_dumps() {
 <body data-updates="2"><table id="t"><tbody><tr class="batch x" data-batch-time="5"><td class="records">7</td></tr>
 <tr class="ops-row"><td>&lt;a &amp; b&gt;</td></tr></tbody></table>
 <svg id="s"><circle data-batch-time="5" data-value="35"></circle><rect class="bar" data-count="1"></rect></svg>
-<p title="say &quot;hi&quot;">a<b>b</b>c</p></body></html>"#;
+<p title="say &quot;hi&quot;">a<b>b</b>c</p><div id="u">← back</div></body></html>"#;
     let d = Dom::parse(html);
     assert_eq!(d.updates(), 2);
     let t = d.by_id("t");
@@ -691,6 +715,7 @@ fn dom_parser_reads_what_chromium_dumps() {
     let p = d.one(0, "p", None);
     assert_eq!(d.req(p, "title"), "say \"hi\"");
     assert_eq!(d.text(p), "abc");
+    assert_eq!(d.text(d.by_id("u")), "← back");
 }
 
 // ------------------------------------------------------------------- tests
@@ -963,7 +988,7 @@ fn check_streaming_page(
     let mut rows = BTreeMap::new();
     for tr in d.find(tbody, "tr", Some("batch")) {
         let time: u64 = d.req(tr, "data-batch-time").parse().unwrap();
-        let records: u64 = d.text(d.one(tr, "td", Some("records"))).parse().unwrap();
+        let records = count(&d.text(d.one(tr, "td", Some("records"))));
         assert_eq!(d.attr(tr, "data-status"), Some("COMPLETED"));
         assert!(rows.insert(time, records).is_none(), "row {time} twice");
     }
@@ -1055,10 +1080,7 @@ fn check_streaming_page(
     let receivers = d.one(d.by_id("receivers"), "tbody", None);
     let trs = d.find(receivers, "tr", None);
     assert_eq!(trs.len(), 1, "one receiver row");
-    let read: u64 = d
-        .text(d.one(trs[0], "td", Some("records")))
-        .parse()
-        .unwrap();
+    let read = count(&d.text(d.one(trs[0], "td", Some("records"))));
     let api_read = u64_field(&receivers_api[0], "numRecords");
     assert!(
         (1..=api_read).contains(&read),
@@ -1246,15 +1268,16 @@ fn a_custom_receiver_appears_in_the_receiver_table() {
     .unwrap();
     ssc.start().unwrap();
     let base = ssc.ui_url().expect("the UI runs");
+    // Read, then put into a batch: the table counts what batches hold.
     wait_until(
         Duration::from_secs(30),
         || {
-            ssc.receivers()
-                .first()
-                .is_some_and(|r| r.num_records == 500)
+            let r = get_json(&base, "/api/v1/streaming/receivers");
+            r[0]["numRecords"] == 500
         },
         || format!("the receiver read only {:?}", ssc.receivers()),
     );
+    assert_eq!(ssc.receivers()[0].num_records, 500);
     let receivers = get_json(&base, "/api/v1/streaming/receivers");
     let list = receivers.as_array().unwrap();
     assert_eq!(list.len(), 1, "{receivers:#}");
@@ -1268,4 +1291,250 @@ fn a_custom_receiver_appears_in_the_receiver_table() {
     assert_eq!(page.text(page.one(rows[0], "td", Some("name"))), "Counter");
     assert_eq!(page.text(page.one(rows[0], "td", Some("records"))), "500");
     ssc.stop(false).unwrap();
+}
+
+/// Whether element `id` of the dumped page is shown (no `hidden` attribute).
+fn shown(d: &Dom, id: &str) -> bool {
+    d.attr(d.by_id(id), "hidden").is_none()
+}
+
+/// A number the JSON API wrote, as a float (the delays are fractional).
+fn f64_field(v: &Value, field: &str) -> f64 {
+    v[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{field}` is not a number in {v:#}"))
+}
+
+#[test]
+fn batch_page_in_headless_chromium_shows_its_delays_inputs_and_operations() {
+    let Some(bin) = chromium() else { return };
+    let (port, waves, server) = wave_server();
+    let ssc = StreamingContext::new(conf("ui-batch")).unwrap();
+    let seen = word_count(&ssc, port, Some("counts"));
+    ssc.start().unwrap();
+    let base = ssc.ui_url().expect("the UI runs");
+    ssc.await_batch(ssc.first_batch_time().unwrap()).unwrap();
+    // Enough lines for a thousands separator.
+    let wave: Vec<String> = (0..2345).map(|i| format!("x{} y", i % 10)).collect();
+    let want = word_counts(wave.iter().map(String::as_str));
+    waves.send(wave).unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        || totals(&seen) == want,
+        || "the wave was not counted".into(),
+    );
+    let last = *seen.lock().unwrap().keys().last().unwrap();
+    ssc.await_batch(Time::from_millis(last)).unwrap();
+
+    // The completed batch with the most records, as the API has it.
+    let batches = get_json(&base, "/api/v1/streaming/batches");
+    let batch = batches
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] == "COMPLETED")
+        .max_by_key(|b| u64_field(b, "inputSize"))
+        .unwrap()
+        .clone();
+    let id = u64_field(&batch, "batchId");
+    let detail = get_json(&base, &format!("/api/v1/streaming/batches/{id}"));
+    let records = u64_field(&detail, "inputSize");
+    assert!(records > 1000, "{detail:#}");
+    // The delays add up (µs precision, in ms).
+    let parts = f64_field(&detail, "submissionDelay")
+        + f64_field(&detail, "schedulingDelay")
+        + f64_field(&detail, "processingTime");
+    assert!(
+        (parts - f64_field(&detail, "totalDelay")).abs() < 1e-6,
+        "{detail:#}"
+    );
+
+    let page = dump_dom(&bin, &format!("{base}/streaming/batch?id={id}"));
+    assert!(page.updates() >= 1, "the batch page never rendered");
+    assert_eq!(page.text(page.by_id("batch-status")), "COMPLETED");
+    assert_eq!(
+        page.req(page.by_id("batch-time"), "data-ms"),
+        id.to_string()
+    );
+    assert_eq!(count(&page.text(page.by_id("batch-records"))), records);
+    assert!(
+        page.text(page.by_id("batch-records")).contains(','),
+        "no separator"
+    );
+    for (key, field) in [
+        ("submission-delay", "submissionDelay"),
+        ("scheduling-delay", "schedulingDelay"),
+        ("processing-time", "processingTime"),
+        ("total-delay", "totalDelay"),
+    ] {
+        let shown: f64 = page
+            .req(page.by_id(&format!("batch-{key}")), "data-ms")
+            .parse()
+            .unwrap();
+        assert_eq!(shown, f64_field(&detail, field), "#batch-{key}");
+    }
+    // Records per input: the one receiver, with all the batch's records.
+    let inputs = page.one(page.by_id("batch-inputs"), "tbody", None);
+    let rows = page.find(inputs, "tr", None);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        page.req(rows[0], "data-input"),
+        format!("socket_text_stream(127.0.0.1:{port})")
+    );
+    assert_eq!(
+        count(&page.text(page.one(rows[0], "td", Some("records")))),
+        records
+    );
+    // Output operations: the API's, all succeeded.
+    let ops = page.one(page.by_id("batch-operations"), "tbody", None);
+    let rows = page.find(ops, "tr", None);
+    let api_ops = detail["outputOperations"].as_array().unwrap();
+    assert_eq!(rows.len(), api_ops.len());
+    assert_eq!(rows.len(), 2, "to_dashboard and foreach_rdd");
+    for (tr, op) in rows.iter().zip(api_ops) {
+        assert_eq!(
+            page.req(*tr, "data-output-op-id"),
+            op["outputOpId"].to_string()
+        );
+        assert_eq!(
+            page.text(page.one(*tr, "td", Some("name"))),
+            op["name"].as_str().unwrap()
+        );
+        assert_eq!(
+            page.req(page.one(*tr, "td", Some("status")), "data-status"),
+            "SUCCEEDED"
+        );
+    }
+    // The Streaming page links each batch to its page.
+    let streaming = dump_dom(&bin, &format!("{base}/streaming"));
+    let links: Vec<String> = streaming
+        .find(streaming.by_id("completed-batches"), "a", None)
+        .into_iter()
+        .map(|a| streaming.req(a, "href").to_string())
+        .collect();
+    assert!(
+        links.contains(&format!("/streaming/batch?id={id}")),
+        "{links:?}"
+    );
+    assert!(!shown(&streaming, "checkpoint-panel") && shown(&streaming, "checkpoint-off"));
+
+    // A batch the UI does not know says so.
+    let missing = dump_dom(&bin, &format!("{base}/streaming/batch?id=5"));
+    assert!(shown(&missing, "batch-missing"));
+    assert!(!shown(&missing, "batch-details"));
+    assert_eq!(missing.text(missing.by_id("batch-status")), "UNKNOWN");
+
+    screenshot(
+        &bin,
+        &format!("{base}/streaming/batch?id={id}"),
+        "batch.png",
+    );
+    ssc.stop(false).unwrap();
+    drop(waves);
+    drop(server.join().unwrap());
+}
+
+#[test]
+fn checkpoint_panel_shows_the_last_checkpoint_and_the_keys_in_state() {
+    let Some(bin) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = SteadyServer::start(WAVE, Duration::from_millis(25));
+    let ssc =
+        StreamingContext::new(conf("ui-checkpoint").checkpoint_interval(millis(5 * INTERVAL_MS)))
+            .unwrap();
+    ssc.checkpoint(dir.path());
+    let port = server.port;
+    ssc.define(move |s| {
+        let lines = s.socket_text_stream("127.0.0.1", port);
+        ember_testkit::running_word_counts(&lines).foreach_rdd(|_, _| {});
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let base = ssc.ui_url().expect("the UI runs");
+    // The distinct words of WAVE: the keys the running counts hold.
+    let keys = word_counts(WAVE.iter().copied()).len() as u64;
+    let state_keys = |stats: &Value| -> Vec<(String, u64)> {
+        stats["stateKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["operator"].as_str().unwrap().to_string(),
+                    u64_field(k, "keys"),
+                )
+            })
+            .collect()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        || {
+            let s = get_json(&base, "/api/v1/streaming/statistics");
+            !s["checkpoint"].is_null() && state_keys(&s).first().is_some_and(|(_, k)| *k == keys)
+        },
+        || format!("{:#}", get_json(&base, "/api/v1/streaming/statistics")),
+    );
+    let before = get_json(&base, "/api/v1/streaming/statistics");
+    let page = dump_dom(&bin, &format!("{base}/streaming"));
+    let after = get_json(&base, "/api/v1/streaming/statistics");
+
+    assert!(shown(&page, "checkpoint-panel") && !shown(&page, "checkpoint-off"));
+    let time: u64 = page
+        .req(page.by_id("checkpoint-batch-time"), "data-ms")
+        .parse()
+        .unwrap();
+    let (t0, t1) = (
+        u64_field(&before["checkpoint"], "batchTime"),
+        u64_field(&after["checkpoint"], "batchTime"),
+    );
+    assert!((t0..=t1).contains(&time), "{time} not in {t0}..={t1}");
+    assert_eq!(
+        (time - ssc.first_batch_time().unwrap().milliseconds() + INTERVAL_MS) % (5 * INTERVAL_MS),
+        0,
+        "checkpoints come every 5 batches"
+    );
+    let n: u64 = page
+        .req(page.by_id("checkpoint-count"), "data-count")
+        .parse()
+        .unwrap();
+    let (n0, n1) = (
+        u64_field(&before["checkpoints"], "count"),
+        u64_field(&after["checkpoints"], "count"),
+    );
+    assert!((n0..=n1).contains(&n), "{n} not in {n0}..={n1}");
+    let rows = page.find(
+        page.one(page.by_id("state-keys"), "tbody", None),
+        "tr",
+        None,
+    );
+    assert_eq!(rows.len(), 1);
+    let (operator, k) = &state_keys(&after)[0];
+    assert_eq!(page.req(rows[0], "data-operator"), operator);
+    assert_eq!(count(&page.text(page.one(rows[0], "td", Some("keys")))), *k);
+    assert_eq!(*k, keys);
+
+    // The size the API gives is what the checkpoint's files hold on disk.
+    let last = &after["checkpoint"];
+    let on_disk = dir
+        .path()
+        .join(format!("checkpoint-{}", u64_field(last, "batchTime")));
+    let files: u64 = std::fs::read_dir(&on_disk)
+        .unwrap_or_else(|e| panic!("{}: {e}", on_disk.display()))
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(files, u64_field(last, "bytes"), "{}", on_disk.display());
+    assert!(f64_field(last, "duration") >= 0.0);
+
+    let metrics = get_metrics(&base);
+    assert!(
+        metrics["ember_checkpoints_total"] >= n1 as f64,
+        "{metrics:#?}"
+    );
+    assert_eq!(
+        metrics.get(&format!("ember_state_keys{{operator=\"{operator}\"}}")),
+        Some(&(keys as f64)),
+        "{metrics:#?}"
+    );
+    ssc.stop(false).unwrap();
+    drop(server.finish());
 }
