@@ -30,7 +30,7 @@ fn cargo_check(program: &str, with_serde: bool) -> (bool, String) {
     };
     let manifest = format!(
         "[package]\nname = \"user-program\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-         [dependencies]\nember = {{ path = {:?}, default-features = false }}\n{serde}\n\
+         [dependencies]\nember-streaming = {{ path = {:?}, default-features = false }}\n{serde}\n\
          [workspace]\n",
         ember.display().to_string()
     );

@@ -15,8 +15,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::snapshot::Snapshot;
-use crate::listener::{wall_ms, BatchInfo, ReceiverStatus, StreamingListener};
+use crate::listener::{
+    wall_ms, BatchInfo, CheckpointStats, CheckpointTotals, ReceiverStatus, StreamingListener,
+};
 
 /// Bucket bounds of the delay histograms, in seconds: 1 ms to a minute.
 const DELAY_BUCKETS: [f64; 16] = [
@@ -62,8 +63,25 @@ impl StreamingListener for BatchHistograms {
     }
 }
 
-/// The registry of one scrape.
-pub(super) fn render(s: &Snapshot, histograms: &BatchHistograms, app: &str) -> String {
+/// What one scrape reports besides the histograms (taken from the UI's
+/// snapshot).
+pub(super) struct Figures<'a> {
+    pub(super) interval_ms: u64,
+    pub(super) total_completed: u64,
+    pub(super) failed_batches: u64,
+    pub(super) received_records: u64,
+    pub(super) processed_records: u64,
+    pub(super) active_batches: usize,
+    pub(super) last_completed: Option<u64>,
+    pub(super) started: Option<u64>,
+    pub(super) checkpoint: Option<CheckpointStats>,
+    pub(super) checkpoints: CheckpointTotals,
+    pub(super) state_keys: &'a [(String, u64)],
+    pub(super) receivers: &'a [ReceiverStatus],
+}
+
+/// The registry of one scrape, in Prometheus's text format.
+pub(super) fn render(s: &Figures<'_>, histograms: &BatchHistograms, app: &str) -> String {
     let mut r = Registry::default();
     r.register(
         "ember",
@@ -77,7 +95,7 @@ pub(super) fn render(s: &Snapshot, histograms: &BatchHistograms, app: &str) -> S
         "ember_batch_interval",
         "The batch interval",
         Unit::Seconds,
-        ConstGauge::new(s.interval as f64 / 1000.0),
+        ConstGauge::new(s.interval_ms as f64 / 1000.0),
     );
     let counter = |r: &mut Registry, name: &str, help: &str, v: u64| {
         r.register(name, help, ConstCounter::new(v));
@@ -109,7 +127,7 @@ pub(super) fn render(s: &Snapshot, histograms: &BatchHistograms, app: &str) -> S
     r.register(
         "ember_batches_active",
         "Batches closed by their sources and not yet completed",
-        ConstGauge::new(s.active.len() as i64),
+        ConstGauge::new(s.active_batches as i64),
     );
     for (name, help, h) in [
         (
@@ -135,12 +153,12 @@ pub(super) fn render(s: &Snapshot, histograms: &BatchHistograms, app: &str) -> S
     ] {
         r.register_with_unit(name, help, Unit::Seconds, h.clone());
     }
-    if let Some(last) = s.completed.last() {
+    if let Some(last) = s.last_completed {
         r.register_with_unit(
             "ember_last_completed_batch_time",
             "The batch time of the last completed batch",
             Unit::Seconds,
-            ConstGauge::new(last.info.batch_time.milliseconds() as f64 / 1000.0),
+            ConstGauge::new(last as f64 / 1000.0),
         );
     }
     if let Some(start) = s.started {
@@ -190,8 +208,8 @@ pub(super) fn render(s: &Snapshot, histograms: &BatchHistograms, app: &str) -> S
             ConstGauge::new(c.time as f64 / 1000.0),
         );
     }
-    r.register_collector(Box::new(StateKeys(s.state_keys.clone())));
-    r.register_collector(Box::new(Receivers(s.receivers.clone())));
+    r.register_collector(Box::new(StateKeys(s.state_keys.to_vec())));
+    r.register_collector(Box::new(Receivers(s.receivers.to_vec())));
     r.register_collector(Box::new(Process));
     let mut out = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut out, &r)

@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::metrics::BatchHistograms;
+use super::metrics::{self, BatchHistograms};
 use crate::listener::{
     wall_ms, BatchInfo, Bus, CheckpointStats, CheckpointTotals, CompletedBatch, Dashboard,
     DashboardContent, OutputOperationInfo, ReceiverStatus,
@@ -242,12 +242,7 @@ impl Snapshot {
                 out.push_str(s);
             };
             for (b, ops) in self.active.iter().rev() {
-                let status = if b.processing_start_time.is_some() {
-                    "PROCESSING"
-                } else {
-                    "QUEUED"
-                };
-                push(&batch_json(self.interval, b, ops, status).to_string());
+                push(&batch_json(self.interval, b, ops, active_status(b)).to_string());
             }
             for c in self.completed.iter().rev() {
                 let time = c.info.batch_time.milliseconds();
@@ -273,7 +268,10 @@ impl Snapshot {
     }
 
     /// A batch and its output operations, if it is active or retained.
-    fn find(&self, batch: u64) -> Option<(&BatchInfo, &[OutputOperationInfo], &'static str)> {
+    pub(super) fn find(
+        &self,
+        batch: u64,
+    ) -> Option<(&BatchInfo, &[OutputOperationInfo], &'static str)> {
         match self
             .completed
             .binary_search_by_key(&batch, |c| c.info.batch_time.milliseconds())
@@ -283,14 +281,7 @@ impl Snapshot {
                 .active
                 .iter()
                 .find(|(b, _)| b.batch_time.milliseconds() == batch)
-                .map(|(b, ops)| {
-                    let status = if b.processing_start_time.is_some() {
-                        "PROCESSING"
-                    } else {
-                        "QUEUED"
-                    };
-                    (b, ops.as_slice(), status)
-                }),
+                .map(|(b, ops)| (b, ops.as_slice(), active_status(b))),
         }
     }
 
@@ -379,7 +370,27 @@ impl Snapshot {
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            super::metrics::render(self, &ui.histograms, &ui.app_name),
+            metrics::render(
+                &metrics::Figures {
+                    interval_ms: self.interval,
+                    total_completed: self.total_completed,
+                    failed_batches: self.failed_batches,
+                    received_records: self.received_records,
+                    processed_records: self.processed_records,
+                    active_batches: self.active.len(),
+                    last_completed: self
+                        .completed
+                        .last()
+                        .map(|c| c.info.batch_time.milliseconds()),
+                    started: self.started,
+                    checkpoint: self.checkpoint,
+                    checkpoints: self.checkpoints,
+                    state_keys: &self.state_keys,
+                    receivers: &self.receivers,
+                },
+                &ui.histograms,
+                &ui.app_name,
+            ),
         )
             .into_response()
     }
@@ -414,6 +425,15 @@ struct ReceiverJson<'a> {
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0u64), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / n as f64)
+}
+
+/// The status of a batch not yet completed.
+pub(super) fn active_status(b: &BatchInfo) -> &'static str {
+    if b.processing_start_time.is_some() {
+        "PROCESSING"
+    } else {
+        "QUEUED"
+    }
 }
 
 fn operations_json(ops: &[OutputOperationInfo]) -> Vec<Value> {

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::snapshot::{json_response, Snapshot, Snapshots};
+use super::snapshot::{active_status, json_response, Snapshot, Snapshots};
 use crate::listener::{wall_ms, BatchInfo, OutputOperationInfo, ReceiverStatus};
 
 /// The batch statuses Spark's `?status=` takes.
@@ -214,14 +214,11 @@ impl Snapshot {
     fn all_batches(
         &self,
     ) -> impl Iterator<Item = (&BatchInfo, &[OutputOperationInfo], &'static str)> {
-        let active = self.active.iter().rev().map(|(b, ops)| {
-            let status = if b.processing_start_time.is_some() {
-                "PROCESSING"
-            } else {
-                "QUEUED"
-            };
-            (b, ops.as_slice(), status)
-        });
+        let active = self
+            .active
+            .iter()
+            .rev()
+            .map(|(b, ops)| (b, ops.as_slice(), active_status(b)));
         let done = self
             .completed
             .iter()
@@ -231,9 +228,7 @@ impl Snapshot {
     }
 
     fn find_batch(&self, id: &str) -> Option<(&BatchInfo, &[OutputOperationInfo], &'static str)> {
-        let time: u64 = id.parse().ok()?;
-        self.all_batches()
-            .find(|(b, _, _)| b.batch_time.milliseconds() == time)
+        self.find(id.parse().ok()?)
     }
 }
 

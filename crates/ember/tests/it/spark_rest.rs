@@ -5,14 +5,12 @@
 //! add up; the OpenAPI description lists every endpoint and each answers;
 //! `/metrics` histograms count every batch.
 
-use std::time::Duration;
-
 use ember::prelude::*;
 use serde_json::Value;
 
 use super::ui::{
-    batches_after, conf, get_json, get_metrics, http_get, totals, u64_field, wait_until,
-    wave_server, word_count, word_counts,
+    await_counted, conf, get_json, get_metrics, http_get, send_waves, u64_field, wave_server,
+    word_count,
 };
 
 /// Spark's date format, `yyyy-MM-dd'T'HH:mm:ss.SSS'GMT'`, as epoch ms:
@@ -74,28 +72,14 @@ fn a_spark_client_reads_statistics_receivers_batches_and_operations() {
     // Waves of varied sizes, one after each of the first batches (a batch
     // with nothing in between).
     let sizes = [1500usize, 0, 7, 900, 1];
-    let mut sent: Vec<String> = Vec::new();
-    for (w, size) in sizes.iter().enumerate() {
-        ssc.await_batch(batches_after(first, w as u64)).unwrap();
-        let wave: Vec<String> = (0..*size).map(|i| format!("w{w} n{i}")).collect();
-        sent.extend(wave.iter().cloned());
-        waves.send(wave).unwrap();
-    }
-    let n = sent.len() as u64;
-    let want = word_counts(sent.iter().map(String::as_str));
-    wait_until(
-        Duration::from_secs(30),
-        || totals(&seen) == want,
-        || format!("counted {:?}", totals(&seen).values().sum::<u64>()),
-    );
-    let last_input = *seen
-        .lock()
-        .unwrap()
+    let lines = sizes
         .iter()
-        .rfind(|(_, m)| !m.is_empty())
-        .unwrap()
-        .0;
-    ssc.await_batch(Time::from_millis(last_input)).unwrap();
+        .enumerate()
+        .map(|(w, size)| (0..*size).map(|i| format!("w{w} n{i}")).collect())
+        .collect();
+    let sent = send_waves(&ssc, &waves, first, lines);
+    let n = sent.len() as u64;
+    await_counted(&ssc, &seen, &sent);
 
     // The application, as Spark lists it.
     let apps = get_json(&base, "/api/v1/applications");

@@ -765,6 +765,50 @@ pub(super) fn word_count(
     seen
 }
 
+/// Sends `waves` to the wave server, the `w`th just after batch `w` from
+/// `first` completed; returns every line sent.
+pub(super) fn send_waves(
+    ssc: &StreamingContext,
+    server: &mpsc::Sender<Vec<String>>,
+    first: Time,
+    waves: Vec<Vec<String>>,
+) -> Vec<String> {
+    let mut sent = Vec::new();
+    for (w, wave) in waves.into_iter().enumerate() {
+        ssc.await_batch(batches_after(first, w as u64)).unwrap();
+        sent.extend(wave.iter().cloned());
+        server.send(wave).unwrap();
+    }
+    sent
+}
+
+/// Waits until `seen` has counted every word of `sent`, then until every
+/// output operation has finished the last batch with input, so that the
+/// statistics include it.
+pub(super) fn await_counted(ssc: &StreamingContext, seen: &PerBatch, sent: &[String]) {
+    let want = word_counts(sent.iter().map(String::as_str));
+    wait_until(
+        Duration::from_secs(30),
+        || totals(seen) == want,
+        || {
+            let got: u64 = totals(seen).values().sum();
+            let words: u64 = want.values().sum();
+            format!(
+                "counted {got} of the {words} words in the {} lines sent",
+                sent.len()
+            )
+        },
+    );
+    let last_input = *seen
+        .lock()
+        .unwrap()
+        .iter()
+        .rfind(|(_, m)| !m.is_empty())
+        .unwrap()
+        .0;
+    ssc.await_batch(Time::from_millis(last_input)).unwrap();
+}
+
 pub(super) fn totals(seen: &PerBatch) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for batch in seen.lock().unwrap().values() {
@@ -785,33 +829,12 @@ fn json_and_prometheus_match_the_records_sent() {
     let first = ssc.first_batch_time().unwrap();
 
     // Three waves of 1000 numbered lines, one after each of the first batches.
-    let mut sent: Vec<String> = Vec::new();
-    for w in 0..3 {
-        ssc.await_batch(batches_after(first, w)).unwrap();
-        let wave: Vec<String> = (0..1000).map(|i| format!("w{w} n{i}")).collect();
-        sent.extend(wave.iter().cloned());
-        waves.send(wave).unwrap();
-    }
+    let lines = (0..3)
+        .map(|w| (0..1000).map(|i| format!("w{w} n{i}")).collect())
+        .collect();
+    let sent = send_waves(&ssc, &waves, first, lines);
     let n = sent.len() as u64;
-    let want = word_counts(sent.iter().map(String::as_str));
-    wait_until(
-        Duration::from_secs(30),
-        || totals(&seen) == want,
-        || {
-            let got: u64 = totals(&seen).values().sum();
-            format!("counted {got} of the {} words in the {n} lines sent", 2 * n)
-        },
-    );
-    // The last batch with input has been counted by foreach_rdd; make sure
-    // every output op has finished it, so that the statistics include it.
-    let last_input = *seen
-        .lock()
-        .unwrap()
-        .iter()
-        .rfind(|(_, m)| !m.is_empty())
-        .unwrap()
-        .0;
-    ssc.await_batch(Time::from_millis(last_input)).unwrap();
+    await_counted(&ssc, &seen, &sent);
 
     // Statistics and /metrics from one moment: retried while a batch
     // completes between the requests.
@@ -1313,18 +1336,10 @@ fn batch_page_in_headless_chromium_shows_its_delays_inputs_and_operations() {
     let seen = word_count(&ssc, port, Some("counts"));
     ssc.start().unwrap();
     let base = ssc.ui_url().expect("the UI runs");
-    ssc.await_batch(ssc.first_batch_time().unwrap()).unwrap();
     // Enough lines for a thousands separator.
     let wave: Vec<String> = (0..2345).map(|i| format!("x{} y", i % 10)).collect();
-    let want = word_counts(wave.iter().map(String::as_str));
-    waves.send(wave).unwrap();
-    wait_until(
-        Duration::from_secs(30),
-        || totals(&seen) == want,
-        || "the wave was not counted".into(),
-    );
-    let last = *seen.lock().unwrap().keys().last().unwrap();
-    ssc.await_batch(Time::from_millis(last)).unwrap();
+    let sent = send_waves(&ssc, &waves, ssc.first_batch_time().unwrap(), vec![wave]);
+    await_counted(&ssc, &seen, &sent);
 
     // The completed batch with the most records, as the API has it.
     let batches = get_json(&base, "/api/v1/streaming/batches");
