@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use super::metrics::{self, BatchHistograms};
 use crate::listener::{
     wall_ms, BatchInfo, Bus, CheckpointStats, CheckpointTotals, CompletedBatch, Dashboard,
-    DashboardContent, OutputOperationInfo, ReceiverStatus,
+    DashboardContent, DelaysUs, OutputOperationInfo, ReceiverStatus,
 };
 
 /// The latest snapshot, and what outlives snapshots.
@@ -162,15 +162,19 @@ impl Snapshot {
 
     pub(super) fn averages(&self) -> &Averages {
         self.averages.get_or_init(|| {
-            let done = || self.completed.iter().map(|c| &c.info);
             let interval = self.interval.max(1) as f64;
+            let delays: Vec<DelaysUs> = self.completed.iter().map(|c| c.info.delays_us()).collect();
             let ms = |us: u64| us as f64 / 1000.0;
             Averages {
-                input_rate: mean(done().map(|b| b.num_records() as f64 * 1000.0 / interval)),
-                submission_delay: mean(done().map(|b| ms(b.delays_us().submission))),
-                scheduling_delay: mean(done().filter_map(|b| b.delays_us().scheduling.map(ms))),
-                processing_time: mean(done().filter_map(|b| b.delays_us().processing.map(ms))),
-                total_delay: mean(done().filter_map(|b| b.delays_us().total.map(ms))),
+                input_rate: mean(
+                    self.completed
+                        .iter()
+                        .map(|c| c.info.num_records() as f64 * 1000.0 / interval),
+                ),
+                submission_delay: mean(delays.iter().map(|d| ms(d.submission))),
+                scheduling_delay: mean(delays.iter().filter_map(|d| d.scheduling.map(ms))),
+                processing_time: mean(delays.iter().filter_map(|d| d.processing.map(ms))),
+                total_delay: mean(delays.iter().filter_map(|d| d.total.map(ms))),
             }
         })
     }
@@ -422,9 +426,34 @@ struct ReceiverJson<'a> {
     rate_limit: Option<f64>,
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+pub(super) fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0u64), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / n as f64)
+}
+
+/// A batch's output operations as the APIs count them.
+pub(super) struct OutputCounts {
+    /// Not finished yet.
+    pub(super) active: usize,
+    /// Finished without an error.
+    pub(super) succeeded: usize,
+    pub(super) failed: usize,
+    pub(super) total: usize,
+    pub(super) first_failure: Option<String>,
+}
+
+impl OutputCounts {
+    pub(super) fn of(ops: &[OutputOperationInfo]) -> OutputCounts {
+        let failed = ops.iter().filter(|o| o.failure_reason.is_some()).count();
+        let finished = ops.iter().filter(|o| o.end_time.is_some()).count();
+        OutputCounts {
+            active: ops.len() - finished,
+            succeeded: finished - failed,
+            failed,
+            total: ops.len(),
+            first_failure: ops.iter().find_map(|o| o.failure_reason.clone()),
+        }
+    }
 }
 
 /// The status of a batch not yet completed.
@@ -458,8 +487,7 @@ fn batch_json(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status:
     let time = b.batch_time.milliseconds();
     let d = b.delays_us();
     let ms = |us: u64| us as f64 / 1000.0;
-    let failed = ops.iter().filter(|o| o.failure_reason.is_some()).count();
-    let finished = ops.iter().filter(|o| o.end_time.is_some()).count();
+    let counts = OutputCounts::of(ops);
     json!({
         "batchId": time,
         "batchTime": time,
@@ -474,11 +502,11 @@ fn batch_json(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status:
         "schedulingDelay": d.scheduling.map(ms),
         "processingTime": d.processing.map(ms),
         "totalDelay": d.total.map(ms),
-        "numActiveOutputOps": ops.len() - finished,
-        "numCompletedOutputOps": finished - failed,
-        "numFailedOutputOps": failed,
-        "numTotalOutputOps": ops.len(),
-        "firstFailureReason": ops.iter().find_map(|o| o.failure_reason.clone()),
+        "numActiveOutputOps": counts.active,
+        "numCompletedOutputOps": counts.succeeded,
+        "numFailedOutputOps": counts.failed,
+        "numTotalOutputOps": counts.total,
+        "firstFailureReason": counts.first_failure,
     })
 }
 

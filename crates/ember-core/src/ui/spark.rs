@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::snapshot::{active_status, json_response, Snapshot, Snapshots};
+use super::snapshot::{active_status, json_response, mean, OutputCounts, Snapshot, Snapshots};
 use crate::listener::{wall_ms, BatchInfo, OutputOperationInfo, ReceiverStatus};
 
 /// The batch statuses Spark's `?status=` takes.
@@ -241,13 +241,11 @@ fn spark_receiver(r: &ReceiverStatus) -> Value {
     put(&mut m, "lastErrorTime", r.last_error_time.map(spark_date));
     put(&mut m, "lastErrorMessage", r.info.last_error.clone());
     put(&mut m, "lastError", r.info.last_error.clone());
-    let rates: Vec<f64> = r.rates.iter().map(|(_, v)| *v).collect();
-    if !rates.is_empty() {
-        m.insert(
-            "avgEventRate".into(),
-            (rates.iter().sum::<f64>() / rates.len() as f64).into(),
-        );
-    }
+    put(
+        &mut m,
+        "avgEventRate",
+        mean(r.rates.iter().map(|(_, v)| *v)),
+    );
     let pairs: Vec<Value> = r.rates.iter().map(|(t, v)| json!([t, v])).collect();
     m.insert("eventRates".into(), pairs.into());
     Value::Object(m)
@@ -255,8 +253,7 @@ fn spark_receiver(r: &ReceiverStatus) -> Value {
 
 fn spark_batch(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status: &str) -> Value {
     let time = b.batch_time.milliseconds();
-    let failed = ops.iter().filter(|o| o.failure_reason.is_some()).count();
-    let finished = ops.iter().filter(|o| o.end_time.is_some()).count();
+    let counts = OutputCounts::of(ops);
     let mut m = Map::new();
     m.insert("batchId".into(), time.into());
     m.insert("batchTime".into(), spark_date(time).into());
@@ -266,15 +263,11 @@ fn spark_batch(interval: u64, b: &BatchInfo, ops: &[OutputOperationInfo], status
     put(&mut m, "schedulingDelay", b.scheduling_delay());
     put(&mut m, "processingTime", b.processing_delay());
     put(&mut m, "totalDelay", b.total_delay());
-    m.insert("numActiveOutputOps".into(), (ops.len() - finished).into());
-    m.insert("numCompletedOutputOps".into(), (finished - failed).into());
-    m.insert("numFailedOutputOps".into(), failed.into());
-    m.insert("numTotalOutputOps".into(), ops.len().into());
-    put(
-        &mut m,
-        "firstFailureReason",
-        ops.iter().find_map(|o| o.failure_reason.clone()),
-    );
+    m.insert("numActiveOutputOps".into(), counts.active.into());
+    m.insert("numCompletedOutputOps".into(), counts.succeeded.into());
+    m.insert("numFailedOutputOps".into(), counts.failed.into());
+    m.insert("numTotalOutputOps".into(), counts.total.into());
+    put(&mut m, "firstFailureReason", counts.first_failure);
     Value::Object(m)
 }
 

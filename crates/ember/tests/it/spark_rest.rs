@@ -9,8 +9,8 @@ use ember::prelude::*;
 use serde_json::Value;
 
 use super::ui::{
-    await_counted, conf, get_json, get_metrics, http_get, send_waves, u64_field, wave_server,
-    word_count,
+    at_one_moment, await_counted, conf, f64_field, get_json, get_metrics, http_get, send_waves,
+    u64_field, wave_server, word_count,
 };
 
 /// Spark's date format, `yyyy-MM-dd'T'HH:mm:ss.SSS'GMT'`, as epoch ms:
@@ -101,14 +101,9 @@ fn a_spark_client_reads_statistics_receivers_batches_and_operations() {
     );
 
     // Statistics: read around the batches so that both name one moment.
-    let (stats, batches) = loop {
-        let before = get_json(&base, &format!("{api}/statistics"));
-        let batches = get_json(&base, &format!("{api}/batches"));
-        let after = get_json(&base, &format!("{api}/statistics"));
-        if before == after {
-            break (after, batches);
-        }
-    };
+    let (stats, batches) = at_one_moment(&base, &format!("{api}/statistics"), || {
+        get_json(&base, &format!("{api}/batches"))
+    });
     assert_eq!(u64_field(&stats, "batchDuration"), super::ui::INTERVAL_MS);
     assert_eq!(u64_field(&stats, "numReceivedRecords"), n, "{stats:#}");
     assert_eq!(u64_field(&stats, "numProcessedRecords"), n, "{stats:#}");
@@ -239,10 +234,6 @@ fn a_spark_client_reads_statistics_receivers_batches_and_operations() {
     // Spark's definitions plus the time from the batch time to the
     // submission, and agree with the whole-ms times.
     let own = get_json(&base, "/api/v1/streaming/batches");
-    let ms = |b: &Value, f: &str| {
-        b[f].as_f64()
-            .unwrap_or_else(|| panic!("`{f}` is not a number in {b:#}"))
-    };
     for b in own
         .as_array()
         .unwrap()
@@ -253,21 +244,20 @@ fn a_spark_client_reads_statistics_receivers_batches_and_operations() {
         let end = u64_field(b, "processingEndTime");
         let submitted = u64_field(b, "submissionTime");
         let near = |precise: f64, whole: u64| (precise - whole as f64).abs() < 1.0;
-        assert!(near(ms(b, "schedulingDelay"), start - submitted), "{b:#}");
-        assert!(near(ms(b, "processingTime"), end - start), "{b:#}");
-        let parts = ms(b, "submissionDelay") + ms(b, "schedulingDelay") + ms(b, "processingTime");
-        assert!((parts - ms(b, "totalDelay")).abs() < 1e-6, "{b:#}");
+        assert!(
+            near(f64_field(b, "schedulingDelay"), start - submitted),
+            "{b:#}"
+        );
+        assert!(near(f64_field(b, "processingTime"), end - start), "{b:#}");
+        let parts = f64_field(b, "submissionDelay")
+            + f64_field(b, "schedulingDelay")
+            + f64_field(b, "processingTime");
+        assert!((parts - f64_field(b, "totalDelay")).abs() < 1e-6, "{b:#}");
     }
 
     // /metrics: every completed batch is in each delay histogram.
-    let (stats, metrics) = loop {
-        let before = get_json(&base, &format!("{api}/statistics"));
-        let metrics = get_metrics(&base);
-        let after = get_json(&base, &format!("{api}/statistics"));
-        if before == after {
-            break (after, metrics);
-        }
-    };
+    let (stats, metrics) =
+        at_one_moment(&base, &format!("{api}/statistics"), || get_metrics(&base));
     let batches_run = u64_field(&stats, "numTotalCompletedBatches") as f64;
     for h in [
         "submission_delay",

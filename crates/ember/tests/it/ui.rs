@@ -221,6 +221,24 @@ pub(super) fn get_json(base: &str, path: &str) -> Value {
         .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}):\n{}", r.body))
 }
 
+/// What `read` answers, with the statistics at `stats_path` of the same
+/// moment: retried, 20 times at most, while a batch completes between the
+/// requests.
+pub(super) fn at_one_moment<T>(base: &str, stats_path: &str, read: impl Fn() -> T) -> (Value, T) {
+    let mut last = None;
+    for _ in 0..20 {
+        let before = get_json(base, stats_path);
+        let got = read();
+        let after = get_json(base, stats_path);
+        if before["numTotalCompletedBatches"] == after["numTotalCompletedBatches"] {
+            return (after, got);
+        }
+        last = Some((before, after));
+    }
+    let (before, after) = last.unwrap();
+    panic!("batches kept completing between requests:\n{before:#}\n{after:#}")
+}
+
 /// `/metrics` as `name{labels}` → value.
 pub(super) fn get_metrics(base: &str) -> BTreeMap<String, f64> {
     let r = http_get(base, "/metrics");
@@ -838,21 +856,8 @@ fn json_and_prometheus_match_the_records_sent() {
 
     // Statistics and /metrics from one moment: retried while a batch
     // completes between the requests.
-    let mut tries = 0;
-    let (stats, metrics) = loop {
-        let before = get_json(&base, "/api/v1/streaming/statistics");
-        let metrics = get_metrics(&base);
-        let after = get_json(&base, "/api/v1/streaming/statistics");
-        let same = before["numTotalCompletedBatches"] == after["numTotalCompletedBatches"];
-        tries += 1;
-        if same || tries == 20 {
-            assert!(
-                same,
-                "batches kept completing between requests:\n{before:#}\n{after:#}"
-            );
-            break (after, metrics);
-        }
-    };
+    let (stats, metrics) =
+        at_one_moment(&base, "/api/v1/streaming/statistics", || get_metrics(&base));
     assert_eq!(stats["appName"], "ui-json");
     assert_eq!(stats["state"], "ACTIVE");
     assert_eq!(u64_field(&stats, "batchDuration"), INTERVAL_MS);
@@ -1322,7 +1327,7 @@ fn shown(d: &Dom, id: &str) -> bool {
 }
 
 /// A number the JSON API wrote, as a float (the delays are fractional).
-fn f64_field(v: &Value, field: &str) -> f64 {
+pub(super) fn f64_field(v: &Value, field: &str) -> f64 {
     v[field]
         .as_f64()
         .unwrap_or_else(|| panic!("`{field}` is not a number in {v:#}"))
