@@ -213,12 +213,24 @@ class Harness:
         self.seq = 0
 
     # ---------------------------------------------------------------- one run
-    def job_cmd(self, system, job, port, seconds):
+    def batches(self, job):
+        """The plan's warm-up and last measured batch for `job` at INTERVAL.
+
+        The plans count 1 s batches. A shorter interval keeps the same
+        seconds of warm-up and of measurement (at 100 ms: 30 batches of
+        warm-up, 80 measured), so a start-up's catch-up is not measured and
+        a figure rests on as much time as at 1 s; a longer one keeps the
+        batch counts."""
+        p = self.plan[job]
+        scale = max(1, math.ceil(1000 / INTERVAL))
+        return p["warmup"] * scale, p["last"] * scale
+
+    def job_cmd(self, system, job, port, batches):
         if system in ("ember", "ember-borrowed"):
             words = "borrowed" if system == "ember-borrowed" else "owned"
             return [self.a.ember_bin, "ember-job", "--job", job, "--port", str(port),
                     "--master", "local[2]", "--interval-ms", str(INTERVAL),
-                    "--seconds", str(seconds), "--words", words]
+                    "--batches", str(batches), "--words", words]
         ckpt = os.path.join(self.a.out, "spark-checkpoint", f"run{self.seq}")
         if system in PYTHON_SYSTEMS:
             program = {
@@ -226,15 +238,14 @@ class Harness:
                 "ember-python-2p": [self.a.ember_python, "-m", "ember.submit", "--processes", "2"],
             }.get(system, [self.a.pyspark_python])
             return program + [PYJOBS, job, "127.0.0.1", str(port), "local[2]", str(INTERVAL),
-                              str(seconds), ckpt]
+                              str(batches), ckpt]
         return (["java"] + self.a.java_opts.split() +
                 ["-cp", self.a.spark_cp, "SparkJobs", job, "127.0.0.1", str(port),
-                 "local[2]", str(INTERVAL), str(seconds), ckpt])
+                 "local[2]", str(INTERVAL), str(batches), ckpt])
 
     def run_one(self, system, job, rate):
         self.seq += 1
-        p = self.plan[job]
-        warmup, last = p["warmup"], p["last"]
+        warmup, last = self.batches(job)
         period = SLIDE if job == "window" else INTERVAL
         tag = f"run{self.seq:03d}-{system}-{job}-{int(rate)}"
         serve_log = os.path.join(self.a.out, tag + ".serve")
@@ -257,15 +268,16 @@ class Harness:
 
         lines = []
         t0 = now_ms()
-        # The job's own end is a backstop far past the measured span (the run
-        # kills it once the span is in): a start-up shift of up to 15 batches,
-        # the wait for a window's next slide and that output's own delay of
-        # seconds must all fit before it (20 batches did not: Spark's window
-        # job once halted before its last measured output).
+        # The job's own end is a backstop 60 s of batches past the measured
+        # span (the run kills it once the span is in): a start-up shift of up
+        # to 15 s, the wait for a window's next slide and that output's own
+        # delay of seconds must all fit before it (20 s did not: Spark's
+        # window job once halted before its last measured output).
         env = dict(os.environ)
         if system == "pyspark":
             env["PYSPARK_PYTHON"] = self.a.pyspark_python  # the workers' Python
-        proc = subprocess.Popen(self.job_cmd(system, job, port, last + 60),
+        backstop = last + 60 * max(1, math.ceil(1000 / INTERVAL))
+        proc = subprocess.Popen(self.job_cmd(system, job, port, backstop),
                                 stdout=subprocess.PIPE, stderr=job_err, text=True, bufsize=1,
                                 env=env)
 
@@ -322,7 +334,9 @@ class Harness:
                 t_first = min(out_done)
                 late = done[t_first] - t_first  # ms after its batch time
                 shift = max(0, math.ceil(late / INTERVAL) - 1)
-                shift = min(shift, 15)  # the job runs 60 batches past `last`
+                # The job runs 60 s past `last`: at most 15 s of start-up
+                # (`last` is moved by the shift).
+                shift = min(shift, math.ceil(15_000 / INTERVAL))
                 target = first_batch + (last + shift - 1) * INTERVAL
             if any(t >= target for t in done) and (job != "window" or
                                                    any(t >= target for t in out_done)):

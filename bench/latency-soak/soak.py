@@ -89,13 +89,13 @@ def main():
            + ("-example-outputs" if a.example_outputs else ""))
     serve_log = os.path.join(a.out, tag + ".serve")
     job_log = os.path.join(a.out, tag + ".out")
-    seconds_of_batches = int((a.minutes * 60 + a.warmup_s) * 1000 / a.interval_ms) + 2
+    batches = int((a.minutes * 60 + a.warmup_s) * 1000 / a.interval_ms) + 2
 
     serve, port = start_serve(a.ember_bin, a.rate, serve_log)
     job = subprocess.Popen(
         [a.ember_bin, "ember-job", "--job", a.job, "--words", a.words, "--port", str(port),
          "--master", a.master, "--interval-ms", str(a.interval_ms),
-         "--seconds", str(seconds_of_batches)] + (["--example-outputs"] if a.example_outputs else []),
+         "--batches", str(batches)] + (["--example-outputs"] if a.example_outputs else []),
         stdout=subprocess.PIPE, stderr=open(os.path.join(a.out, tag + ".err"), "w"),
         text=True, bufsize=1)
     done, outs, started = {}, {}, [None]
@@ -115,7 +115,7 @@ def main():
     th = threading.Thread(target=reader, daemon=True)
     th.start()
     samples = []  # (wall ms, rss kB, cpu s)
-    end = now_ms() + (seconds_of_batches * a.interval_ms + 30_000)
+    end = now_ms() + (batches * a.interval_ms + 30_000)
     while job.poll() is None and now_ms() < end:
         s = proc_stat(job.pid)
         if s:

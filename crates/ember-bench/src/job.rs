@@ -6,7 +6,10 @@
 //! - `OUT <batch ms> <wall ms> <words> <keys>`: the output operation ran for
 //!   a batch (words = the sum of the counts it saw, keys = records);
 //! - `DONE <batch ms> <wall ms>`: every output finished the batch (read from
-//!   the context's completed-batch watermark, polled every millisecond).
+//!   the context's completed-batch watermark, polled every millisecond);
+//! - `BATCH <batch ms> <submission> <scheduling> <processing> <records>`:
+//!   the listener's record of a completed batch, delays in ms (where a
+//!   slow batch spent its time).
 //!
 //! `ember-bench baseline`: the machine's own limit for this work, a single
 //! thread splitting the same text and counting words into a hash map.
@@ -17,7 +20,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ember_core::{StreamingConf, StreamingContext, Time};
+use ember_core::{BatchInfo, StreamingConf, StreamingContext, StreamingListener, Time};
 
 use crate::gen::{now_us, Corpus};
 use crate::run::peak_rss_kb;
@@ -71,9 +74,10 @@ pub(crate) struct JobArgs {
     /// Slide of the `window` job, seconds.
     #[arg(long, default_value_t = 10)]
     slide: u64,
-    /// Stop (not gracefully) after this many seconds of batches.
+    /// Stop (not gracefully) after this many batch intervals, as the
+    /// Spark and PySpark jobs of `bench/compare-spark` do.
     #[arg(long, default_value_t = 600)]
-    seconds: u64,
+    batches: u64,
     /// Also give the counts the `network_word_count` example's outputs:
     /// `print()` (to stdout, among the job's lines) and `to_dashboard`,
     /// to measure what they cost.
@@ -85,7 +89,7 @@ fn now_ms() -> u64 {
     now_us() / 1000
 }
 
-/// Runs the job until `--seconds` have passed (or the process is killed).
+/// Runs the job until `--batches` intervals have passed (or the process is killed).
 pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
     let interval = args.interval_ms;
     let conf = StreamingConf::new("ember-compare", Duration::from_millis(interval))
@@ -149,10 +153,11 @@ pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
         });
     })
     .map_err(|e| e.to_string())?;
+    ssc.add_streaming_listener(Arc::new(BatchLines));
     ssc.start().map_err(|e| e.to_string())?;
     let first = ssc.first_batch_time().expect("started").milliseconds();
     println!("STARTED {} first_batch {first}", now_ms());
-    let last = first + args.seconds.saturating_sub(1) * interval;
+    let last = first + args.batches.saturating_sub(1) * interval;
     let mut seen = first - interval;
     while seen < last {
         // Polls every millisecond; a SIGTERM stops the context gracefully,
@@ -177,6 +182,23 @@ pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
     ssc.stop(false).map_err(|e| e.to_string())?;
     println!("RSS {}", peak_rss_kb().unwrap_or(0));
     Ok(())
+}
+
+/// Prints a `BATCH` line for every completed batch.
+struct BatchLines;
+
+impl StreamingListener for BatchLines {
+    fn on_batch_completed(&self, b: &BatchInfo) {
+        let submission = b.submission_time.saturating_sub(b.batch_wall_time);
+        let (scheduling, processing) = (b.scheduling_delay(), b.processing_delay());
+        println!(
+            "BATCH {} {submission} {} {} {}",
+            b.batch_time.milliseconds(),
+            scheduling.unwrap_or(0),
+            processing.unwrap_or(0),
+            b.num_records()
+        );
+    }
 }
 
 /// The cheap multiplicative hash a word counter would use.
