@@ -6,6 +6,15 @@
 //! of complete lines from the read buffer at once; the worker that takes the
 //! block makes each line's `String` itself, right before the program's first
 //! step reads it.
+//!
+//! The buffers themselves go round: a block the workers are done with
+//! leaves its buffer for the receivers' next blocks (up to
+//! [`SPARE_BUFFERS`] of them). Allocated afresh, every block was memory the
+//! allocator had handed back to the system after the worker freed it, and
+//! faulting it in again (and zeroing it, page by page) stalled the receiver
+//! for hundreds of milliseconds at a time under load.
+
+use std::sync::Mutex;
 
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
@@ -18,13 +27,30 @@ pub(crate) struct LineBlock {
     lines: usize,
 }
 
+/// Spare buffers kept at most: more than the workers free between two
+/// blocks a receiver fills.
+const SPARE_BUFFERS: usize = 8;
+
+/// Buffers smaller than this are not kept (tests' and replayed blocks);
+/// larger ones neither (a block that grew around one huge line).
+const SPARE_BYTES: std::ops::RangeInclusive<usize> = (16 << 10)..=(4 << 20);
+
+/// Emptied buffers of dropped blocks, for the next blocks.
+static SPARE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 impl LineBlock {
-    /// An empty block with room for `bytes` of text.
+    /// An empty block with room for `bytes` of text, in a spare buffer when
+    /// there is one.
     pub(crate) fn with_capacity(bytes: usize) -> Self {
-        LineBlock {
-            text: String::with_capacity(bytes),
-            lines: 0,
-        }
+        let spare = SPARE.lock().ok().and_then(|mut spare| spare.pop());
+        let text = match spare {
+            Some(mut text) => {
+                text.reserve(bytes);
+                text
+            }
+            None => String::with_capacity(bytes),
+        };
+        LineBlock { text, lines: 0 }
     }
 
     /// Lines in the block.
@@ -56,6 +82,21 @@ impl LineBlock {
     /// The lines, without their `\n`.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         self.text.split_terminator('\n')
+    }
+}
+
+impl Drop for LineBlock {
+    fn drop(&mut self) {
+        if !SPARE_BYTES.contains(&self.text.capacity()) {
+            return;
+        }
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        if let Ok(mut spare) = SPARE.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(text);
+            }
+        }
     }
 }
 
@@ -116,6 +157,22 @@ mod tests {
         b.push("");
         assert_eq!(b.len(), 4);
         assert_eq!(b.iter().collect::<Vec<_>>(), ["a", "", "b c", ""]);
+    }
+
+    #[test]
+    fn a_block_made_from_a_dropped_one_starts_empty() {
+        for _ in 0..2 * SPARE_BUFFERS {
+            let mut b = LineBlock::with_capacity(64 << 10);
+            for i in 0..1000 {
+                b.push(&format!("line {i}"));
+            }
+            drop(b);
+            let fresh = LineBlock::with_capacity(100);
+            assert_eq!((fresh.len(), fresh.bytes()), (0, 0));
+            assert!(fresh.text.capacity() >= 100);
+            assert_eq!(fresh.iter().count(), 0);
+        }
+        assert!(SPARE.lock().unwrap().len() <= SPARE_BUFFERS);
     }
 
     #[test]

@@ -134,7 +134,14 @@ impl Block for LineBlock {
     }
 
     fn fresh(&self) -> Self {
-        LineBlock::with_capacity(self.bytes().max(BLOCK_BYTES))
+        // A quarter more than the last block, to a power of two: blocks
+        // settle on one size, so a spare buffer (see `LineBlock`) seldom has
+        // to grow, and a block seldom outgrows its buffer while it fills.
+        LineBlock::with_capacity(
+            (self.bytes() + self.bytes() / 4)
+                .max(BLOCK_BYTES)
+                .next_power_of_two(),
+        )
     }
 }
 
