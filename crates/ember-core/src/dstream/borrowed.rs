@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use timely::dataflow::channels::pact::Pipeline;
 
-use super::pair::{drain_slots, merge_slot};
+use super::pair::{merge_slot, SpareSlots};
 use super::DStream;
 use crate::hash::FxHashMap;
 use crate::source::lines::LineBlock;
@@ -174,12 +174,13 @@ where
                 }
             }
         };
+        let spare = SpareSlots::new();
         let partial = match lines.lineage.text_blocks() {
             // The lines of a text source: read in place in their blocks.
             Some(blocks) => lines.with_lineage(blocks).batch_fold(
                 Pipeline,
                 "CombinePartial",
-                FxHashMap::default,
+                spare.init(),
                 move |acc: &mut Partials<V>, data: &mut Vec<(u64, LineBlock)>| {
                     for (_, block) in data.drain(..) {
                         for line in block.iter() {
@@ -191,12 +192,12 @@ where
                         }
                     }
                 },
-                |_, acc, out| drain_slots(acc, out),
+                spare.emit(),
             ),
             None => lines.batch_fold(
                 Pipeline,
                 "CombinePartial",
-                FxHashMap::default,
+                spare.init(),
                 move |acc: &mut Partials<V>, data: &mut Vec<String>| {
                     for line in data.drain(..) {
                         if halt.halting() {
@@ -205,7 +206,7 @@ where
                         add_line(acc, &line);
                     }
                 },
-                |_, acc, out| drain_slots(acc, out),
+                spare.emit(),
             ),
         };
         lines

@@ -79,16 +79,17 @@ where
         merge_value: impl Fn(C, V) -> C + 'static,
         merge_combiners: impl Fn(C, C) -> C + 'static,
     ) -> DStream<'s, (K, C)> {
+        let spare = SpareSlots::new();
         let partial = self.batch_fold(
             Pipeline,
             "CombinePartial",
-            FxHashMap::default,
+            spare.init(),
             move |acc: &mut FxHashMap<K, Option<C>>, data: &mut Vec<(K, V)>| {
                 for (k, v) in data.drain(..) {
                     merge_into(acc, k, v, &create, &merge_value);
                 }
             },
-            |_, acc, out| drain_slots(acc, out),
+            spare.emit(),
         );
         self.with(partial).merge_partials(merge_combiners)
     }
@@ -97,16 +98,17 @@ where
     /// partial per key per worker; each goes to its key's worker, where
     /// `merge` folds the partials of a key into one.
     pub(crate) fn merge_partials(&self, merge: impl Fn(V, V) -> V + 'static) -> Self {
+        let spare = SpareSlots::new();
         self.with(self.batch_fold(
             Exchange::new(|(k, _): &(K, V)| route(k)),
             "Combine",
-            FxHashMap::default,
+            spare.init(),
             move |acc: &mut FxHashMap<K, Option<V>>, data: &mut Vec<(K, V)>| {
                 for (k, c) in data.drain(..) {
                     merge_into(acc, k, c, |c| c, &merge);
                 }
             },
-            |_, acc, out| drain_slots(acc, out),
+            spare.emit(),
         ))
     }
 
@@ -275,6 +277,76 @@ pub(crate) fn merge_slot<C, V>(slot: &mut Option<C>, v: V, merge: impl FnOnce(C,
     }
 }
 
-pub(crate) fn drain_slots<K, C>(acc: FxHashMap<K, Option<C>>, out: &mut Vec<(K, C)>) {
-    out.extend(acc.into_iter().filter_map(|(k, c)| c.map(|c| (k, c))));
+/// A batch's combiner per key (see [`merge_into`]).
+pub(crate) type Slots<K, C> = FxHashMap<K, Option<C>>;
+
+/// A batch's combiners, one per key.
+pub(crate) type Combined<K, C> = Vec<(K, C)>;
+
+/// The map of slots a batch folds into, handed from batch to batch: the
+/// `init` and `emit` of a [`batch_fold`](DStream::batch_fold) give each
+/// batch the map the previous one emptied. Grown from nothing every batch,
+/// a map of thousands of keys was rehashed a dozen times and faulted in
+/// fresh memory each time. A map left much larger than its last batch
+/// needed is shrunk, so one burst of keys is not held for ever.
+pub(crate) struct SpareSlots<K, C>(std::rc::Rc<std::cell::Cell<Option<Slots<K, C>>>>);
+
+impl<K: Hash + Eq + 'static, C: 'static> SpareSlots<K, C> {
+    pub(crate) fn new() -> Self {
+        SpareSlots(std::rc::Rc::default())
+    }
+
+    /// A batch's empty map: the spare one, or a new one.
+    pub(crate) fn init(&self) -> impl FnMut() -> Slots<K, C> + 'static {
+        let spare = self.0.clone();
+        move || spare.take().unwrap_or_default()
+    }
+
+    /// Emits a batch's combiners and keeps its emptied map.
+    pub(crate) fn emit(&self) -> impl FnMut(u64, Slots<K, C>, &mut Combined<K, C>) + 'static {
+        let spare = self.0.clone();
+        move |_, mut acc, out| {
+            let keys = acc.len();
+            out.extend(acc.drain().filter_map(|(k, c)| c.map(|c| (k, c))));
+            if acc.capacity() > 4 * keys.max(1024) {
+                acc.shrink_to(2 * keys);
+            }
+            spare.set(Some(acc));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_map_is_handed_back_empty_with_its_room_and_shrunk_after_a_burst() {
+        let spare = SpareSlots::<u32, u64>::new();
+        let (mut init, mut emit) = (spare.init(), spare.emit());
+        let mut acc = init();
+        for k in 0..30_000 {
+            merge_into(&mut acc, k % 20_000, 1, |v| v, |a, b| a + b);
+        }
+        let mut out = Vec::new();
+        emit(1000, acc, &mut out);
+        out.sort_unstable();
+        let want: Vec<(u32, u64)> = (0..20_000)
+            .map(|k| (k, if k < 10_000 { 2 } else { 1 }))
+            .collect();
+        assert_eq!(out, want);
+
+        let acc = init();
+        assert!(acc.is_empty());
+        assert!(acc.capacity() >= 20_000, "the last batch's room is kept");
+
+        // A batch of a few keys after the burst: the map is shrunk.
+        let mut acc = acc;
+        merge_into(&mut acc, 7, 1, |v| v, |a, b| a + b);
+        let mut out = Vec::new();
+        emit(2000, acc, &mut out);
+        assert_eq!(out, [(7, 1)]);
+        let acc = init();
+        assert!(acc.capacity() < 20_000, "capacity {} kept", acc.capacity());
+    }
 }
