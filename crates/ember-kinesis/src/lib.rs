@@ -37,9 +37,13 @@
 //! Credentials and region come from the environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`) or from
 //! [`KinesisParams`]; `endpoint` (or `AWS_ENDPOINT_URL_KINESIS`) points at
-//! another server. A stream that does not exist fails `start` with
-//! [`Error::Source`]; a call that fails later (the service unreachable,
-//! throttled) is logged and the shard read again next batch.
+//! another server. A stream that does not exist, or credentials the
+//! service refuses (an unknown key, a wrong secret, no permission: any
+//! refusal other than throttling), fails `start` with [`Error::Source`]
+//! naming the service's error code. A service that does not answer at
+//! start is logged and the start goes ahead; a call that fails later (the
+//! service unreachable, throttled) is logged and the shard read again next
+//! batch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -232,6 +236,19 @@ fn client(params: &KinesisParams) -> Client {
         config = config.endpoint_url(endpoint);
     }
     Client::from_conf(config.build())
+}
+
+/// Whether the service answered and refused (a missing stream, unknown or
+/// wrong credentials, no permission: a 4xx other than throttling), as
+/// against an error that may pass by itself (no answer, a 5xx, throttling).
+fn refused<E: ProvideErrorMetadata>(e: &aws_sdk_kinesis::error::SdkError<E>) -> bool {
+    let Some(status) = e.raw_response().map(|r| r.status().as_u16()) else {
+        return false;
+    };
+    let throttled = e.code().is_some_and(|c| {
+        c.contains("Throttl") || c.contains("LimitExceeded") || c.contains("ThroughputExceeded")
+    });
+    (400..500).contains(&status) && status != 429 && !throttled
 }
 
 /// An SDK error on one line, with the service's code and message.
@@ -519,12 +536,7 @@ pub fn create_stream<'s>(
     );
     match described {
         Ok(_) => {}
-        Err(e)
-            if e.code() == Some("ResourceNotFoundException")
-                || e.code().is_some_and(|c| {
-                    c.contains("Auth") || c.contains("Signature") || c.contains("Denied")
-                }) =>
-        {
+        Err(e) if refused(&e) => {
             s.fail_definition(Error::Source {
                 source_name: name.clone(),
                 message: format!(
