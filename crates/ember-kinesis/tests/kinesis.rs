@@ -1,7 +1,8 @@
 //! The Kinesis stream against a real Kinesis-API server (moto's, started
 //! by `.ci/test.sh`): records in = records out at one and three workers,
-//! shards split and merged mid-run, the server unreachable mid-run, a
-//! missing stream, and a program killed with SIGKILL and restarted with
+//! shards split and merged mid-run, the server unreachable at start and
+//! mid-run, a
+//! missing stream, refused credentials, and a program killed with SIGKILL and restarted with
 //! `get_or_create`, which counts every record exactly once.
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::Client;
 use ember_core::{millis, StreamingConf, StreamingContext};
 use ember_kinesis::{create_stream, InitialPosition, KinesisParams, KinesisRecord};
-use ember_testkit::services::{kinesis_endpoint, unique, Proxy};
+use ember_testkit::services::{aws_refusing_endpoint, kinesis_endpoint, unique, Proxy};
 use ember_testkit::{
     await_first_output, child_command, child_spec, running_word_counts_to_file, settled_word_counts,
 };
@@ -252,22 +253,59 @@ fn a_missing_stream_fails_the_start() {
 }
 
 #[test]
-fn the_service_down_mid_run_loses_nothing() {
+fn refused_credentials_fail_the_start() {
+    let Some(endpoint) = aws_refusing_endpoint() else {
+        return;
+    };
+    let conf = StreamingConf::new("kinesis", millis(200)).ui(None);
+    let ssc = StreamingContext::new(conf).unwrap();
+    let p = params(&endpoint, "any_stream").credentials("AKIDUNKNOWN", "wrong");
+    ssc.define(move |s| create_stream(s, p.clone()).print())
+        .unwrap();
+    let err = ssc.start().expect_err("refused credentials fail the start");
+    let text = err.to_string();
+    assert!(matches!(err, ember_core::Error::Source { .. }), "{text}");
+    // The service's own word for it (moto: InvalidClientTokenId, real
+    // Kinesis: UnrecognizedClientException), and what to check.
+    assert!(
+        text.contains("any_stream") && text.contains("credentials"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ClientTokenId") || text.contains("UnrecognizedClient"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_service_down_at_start_and_mid_run_loses_nothing() {
     let Some((endpoint, name)) = stream(2) else {
         return;
     };
-    let proxy = Proxy::start(endpoint.trim_start_matches("http://"), true);
+    // Down at start: the start goes ahead (with a warning), and the shards
+    // are listed once the service answers.
+    let proxy = Proxy::start(endpoint.trim_start_matches("http://"), false);
     let p = params(&proxy.endpoint(), &name).initial_position(InitialPosition::TrimHorizon);
     let (ssc, seen) = run(p, 2);
+    put(&endpoint, &name, texts("early", 40));
+    batches_pass(&seen, 4);
+    assert_eq!(
+        seen.lock().unwrap().0.len(),
+        0,
+        "read through a proxy that is down"
+    );
+    proxy.up();
+    assert_eq!(data_when(&seen, 40), sorted(texts("early", 40)));
     put(&endpoint, &name, texts("up", 40));
-    assert_eq!(data_when(&seen, 40), sorted(texts("up", 40)));
+    assert_eq!(data_when(&seen, 80).len(), 80);
     proxy.down();
     put(&endpoint, &name, texts("down", 40));
     batches_pass(&seen, 4);
     proxy.up();
-    let got = data_when(&seen, 80);
+    let got = data_when(&seen, 120);
     ssc.stop(false).unwrap();
-    let mut want = texts("up", 40);
+    let mut want = texts("early", 40);
+    want.extend(texts("up", 40));
     want.extend(texts("down", 40));
     assert_eq!(got, sorted(want));
 }

@@ -83,6 +83,16 @@ pub fn kinesis_endpoint() -> Option<String> {
     service("EMBER_TEST_KINESIS_ENDPOINT", "a Kinesis-API server")
 }
 
+/// An S3- and Kinesis-API server that checks credentials and knows none,
+/// so it refuses every signed request (EMBER_TEST_AWS_REFUSING_ENDPOINT;
+/// moto's server with its IAM authentication on, started by `.ci/test.sh`).
+pub fn aws_refusing_endpoint() -> Option<String> {
+    service(
+        "EMBER_TEST_AWS_REFUSING_ENDPOINT",
+        "an AWS-API server that checks credentials",
+    )
+}
+
 /// Sends one HTTP/1.1 request to `endpoint` and returns the status code
 /// (moto's server takes unsigned requests).
 fn http_request(endpoint: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {

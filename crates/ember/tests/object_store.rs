@@ -1,6 +1,7 @@
 //! Directory streams over an S3-compatible object store (moto's server,
 //! started by `.ci/test.sh`): objects in = records out, at one and three
-//! workers; the store down at start and mid-run; a missing bucket; the
+//! workers; the store down at start and mid-run; a missing bucket; refused
+//! credentials; the
 //! binary and parsed forms; and a program killed with SIGKILL and restarted
 //! with `get_or_create`, which reads every object exactly once.
 
@@ -10,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ember::prelude::*;
-use ember_testkit::services::{create_bucket, put_object, s3_endpoint, unique, Proxy};
+use ember_testkit::services::{
+    aws_refusing_endpoint, create_bucket, put_object, s3_endpoint, unique, Proxy,
+};
 use ember_testkit::{
     await_first_output, child_command, child_spec, running_word_counts_to_file, settled_word_counts,
 };
@@ -174,6 +177,24 @@ fn a_missing_bucket_fails_the_start_naming_it() {
     assert!(matches!(err, ember::Error::Source { .. }), "{text}");
     assert!(text.contains(&bucket), "{text}");
     assert!(text.contains("bucket"), "{text}");
+}
+
+#[test]
+fn refused_credentials_fail_the_start_saying_what_to_check() {
+    let Some(endpoint) = aws_refusing_endpoint() else {
+        return;
+    };
+    install("s3-refused", &endpoint);
+    let ssc = StreamingContext::new(StreamingConf::new("s3-refused", millis(200))).unwrap();
+    ssc.define(|s| s.text_file_stream("s3-refused://bucket/in/").print())
+        .unwrap();
+    let err = ssc.start().expect_err("refused credentials fail the start");
+    let text = err.to_string();
+    assert!(matches!(err, ember::Error::Source { .. }), "{text}");
+    assert!(text.contains("s3-refused://bucket/in/"), "{text}");
+    assert!(text.contains("credentials"), "{text}");
+    // The store's own word for it (moto: InvalidAccessKeyId, 403).
+    assert!(text.contains("403") || text.contains("AccessKey"), "{text}");
 }
 
 #[test]
