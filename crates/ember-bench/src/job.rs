@@ -79,8 +79,9 @@ pub(crate) struct JobArgs {
     #[arg(long, default_value_t = 600)]
     batches: u64,
     /// Also give the counts the `network_word_count` example's outputs:
-    /// `print()` (to stdout, among the job's lines) and `to_dashboard`,
-    /// to measure what they cost.
+    /// `print()` (to stdout, among the job's lines), `to_dashboard` and the
+    /// web UI (on a free loopback port), to measure what they cost.
+    /// Without it the job has no UI.
     #[arg(long)]
     example_outputs: bool,
 }
@@ -92,9 +93,13 @@ fn now_ms() -> u64 {
 /// Runs the job until `--batches` intervals have passed (or the process is killed).
 pub(crate) fn run(args: &JobArgs) -> Result<(), String> {
     let interval = args.interval_ms;
+    // The web UI only with the example's outputs (the example serves it);
+    // the comparison figures are the job's alone.
+    let ui = args.example_outputs.then_some("127.0.0.1:0");
     let conf = StreamingConf::new("ember-compare", Duration::from_millis(interval))
         .master(&args.master)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .ui(ui);
     let ssc = StreamingContext::new(conf).map_err(|e| e.to_string())?;
     let (host, port, job, words) = (args.host.clone(), args.port, args.job, args.words);
     let example_outputs = args.example_outputs;
