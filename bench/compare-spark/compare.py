@@ -92,6 +92,12 @@ STARTUP_TIMEOUT_S = 90  # launch to context started
 FIRST_OUTPUT_S = 30     # context started to its first output completed
 
 
+def per_second():
+    """Batches of INTERVAL in a second, at least 1: what the plans' counts
+    of 1 s batches are multiplied by."""
+    return max(1, math.ceil(1000 / INTERVAL))
+
+
 def now_ms():
     return time.time() * 1000.0
 
@@ -222,8 +228,7 @@ class Harness:
         a figure rests on as much time as at 1 s; a longer one keeps the
         batch counts."""
         p = self.plan[job]
-        scale = max(1, math.ceil(1000 / INTERVAL))
-        return p["warmup"] * scale, p["last"] * scale
+        return p["warmup"] * per_second(), p["last"] * per_second()
 
     def job_cmd(self, system, job, port, batches):
         if system in ("ember", "ember-borrowed"):
@@ -276,7 +281,7 @@ class Harness:
         env = dict(os.environ)
         if system == "pyspark":
             env["PYSPARK_PYTHON"] = self.a.pyspark_python  # the workers' Python
-        backstop = last + 60 * max(1, math.ceil(1000 / INTERVAL))
+        backstop = last + 60 * per_second()
         proc = subprocess.Popen(self.job_cmd(system, job, port, backstop),
                                 stdout=subprocess.PIPE, stderr=job_err, text=True, bufsize=1,
                                 env=env)
