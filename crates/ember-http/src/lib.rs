@@ -38,9 +38,14 @@
 //!
 //! Delivery: what was stored is kept across a crash with the write-ahead
 //! log on ([`ReceiverOptions::write_ahead_log`](ember_core::ReceiverOptions));
-//! what the server sent while the program was down is up to the server
-//! (an SSE server that honours `Last-Event-ID` resends from the last event
-//! the receiver saw in this run).
+//! what the server sent while the program was down is up to the server.
+//! A Server-Sent Events receiver restarted with
+//! [`get_or_create`](ember_core::StreamingContext::get_or_create) connects
+//! with the id of the last event the log kept as `Last-Event-ID`, so from a
+//! server that honours it every event is received once across a `kill -9`:
+//! the logged ones are replayed from the log, the rest are sent again. A JSON
+//! lines stream has no such position: lines the server sent while the
+//! program was down, or that were not yet logged, are lost.
 
 use std::time::{Duration, Instant};
 
@@ -407,6 +412,14 @@ impl Receiver for ServerSentEvents {
         );
         self.warn_too_long();
         ended
+    }
+
+    /// After a restart with the write-ahead log, the first connection
+    /// sends the id of the last event the log kept as `Last-Event-ID`.
+    fn resume_after(&mut self, last: &SseEvent) {
+        if let Some(id) = last.id.as_ref().filter(|id| !id.is_empty()) {
+            self.parser.last_id = Some(id.clone());
+        }
     }
 }
 

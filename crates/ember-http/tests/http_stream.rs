@@ -2,16 +2,19 @@
 //! (written here with std's sockets, so each test decides what every
 //! connection gets): JSON lines and Server-Sent Events arrive whole and
 //! once at one and three workers, across dropped connections, a server
-//! down at start and mid-run, and `Last-Event-ID` resumption; a refusal
-//! stops the context with a clear error.
+//! down at start and mid-run, and `Last-Event-ID` resumption, within a
+//! run and after `kill -9` from the write-ahead log; a refusal stops the
+//! context with a clear error.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ember_core::{millis, Receiver, StreamingConf, StreamingContext};
+use ember_core::{millis, Receiver, ReceiverOptions, StreamingConf, StreamingContext};
 use ember_http::{json_lines, server_sent_events, SseEvent};
 
 /// What a test's server does with its `n`th connection, given the request
@@ -262,6 +265,141 @@ fn server_sent_events_resume_from_the_last_event_id() {
             "{heads:?}"
         );
     }
+}
+
+/// The id in a request head's `Last-Event-ID`, if any.
+fn last_event_id(head: &str) -> Option<usize> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("last-event-id")
+            .then(|| v.trim().parse().ok())?
+    })
+}
+
+const KILL_CHILD_ENV: &str = "EMBER_HTTP_KILL_CHILD";
+
+/// The child's program when this binary runs as the child (a no-op in a
+/// normal run): running counts of the events' data, with the write-ahead
+/// log on, restarted with `get_or_create`.
+#[test]
+fn sse_child_program() {
+    let Some([url, ckpt, out, workers]) = ember_testkit::child_spec::<4>(KILL_CHILD_ENV) else {
+        return;
+    };
+    let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
+    let dir = ckpt.clone();
+    let ssc = StreamingContext::get_or_create(&ckpt, move || {
+        let conf = StreamingConf::new("http-kill", millis(100))
+            .master(&format!("local[{workers}]"))?
+            .ui(None)
+            .checkpoint_interval(millis(200));
+        let ssc = StreamingContext::new(conf)?;
+        ssc.checkpoint(&dir);
+        ssc.define(move |s| {
+            let events = s.receiver_stream_with(
+                server_sent_events(&url)
+                    .backoff(Duration::from_millis(50), Duration::from_millis(200)),
+                ReceiverOptions::default().write_ahead_log(true),
+            );
+            ember_testkit::running_word_counts_to_file(&events.map(|e| e.data), out.clone());
+        })?;
+        Ok(ssc)
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    ssc.await_termination().unwrap();
+}
+
+#[test]
+fn server_sent_events_with_the_log_are_counted_once_across_kill_9() {
+    if std::env::var(KILL_CHILD_ENV).is_ok() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    // The server sends every published event after the client's
+    // `Last-Event-ID` (all of them without one), as a feed that keeps its
+    // history does; between events it writes comments, so that a killed
+    // client's connection is noticed.
+    let published = Arc::new(AtomicUsize::new(0));
+    let feed = published.clone();
+    let script: Arc<Script> = Arc::new(move |_n, head, conn, done| {
+        ok(conn, "text/event-stream");
+        let mut next = last_event_id(head).map_or(0, |id| id + 1);
+        while !done.load(Ordering::SeqCst) {
+            let upto = feed.load(Ordering::SeqCst);
+            let text: String = (next..upto)
+                .map(|id| format!("id: {id}\ndata: e{id}\n\n"))
+                .collect();
+            let text = if text.is_empty() {
+                ": idle\n".into()
+            } else {
+                text
+            };
+            if conn.write_all(text.as_bytes()).is_err() {
+                return;
+            }
+            next = next.max(upto);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let server = serve(listener, script, heads.clone(), done.clone(), 0);
+    let ckpt = tempfile::tempdir().unwrap();
+    let outdir = tempfile::tempdir().unwrap();
+    let out = outdir.path().join("counts.txt");
+    let spawn = |workers: usize| {
+        let spec = format!(
+            "{url}|{}|{}|{workers}",
+            ckpt.path().display(),
+            out.display()
+        );
+        ember_testkit::child_command("sse_child_program", KILL_CHILD_ENV, spec)
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn(2);
+    ember_testkit::await_first_output(&out);
+    let mut kills = 0;
+    for i in 0..40u64 {
+        published.fetch_add(10, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(30 + i * 17 % 50));
+        if i % 10 == 6 {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            child = spawn([3, 1, 2][kills % 3]);
+        }
+    }
+    let expected: BTreeMap<String, u64> = (0..400).map(|id| (format!("e{id}"), 1)).collect();
+    let counts = ember_testkit::settled_word_counts(&out, &expected);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    done.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    assert_eq!(kills, 4);
+    let missing: Vec<&String> = expected
+        .keys()
+        .filter(|k| !counts.contains_key(*k))
+        .collect();
+    let twice: Vec<(&String, &u64)> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        missing.is_empty() && twice.is_empty() && counts.len() == expected.len(),
+        "{} of 400 events missing ({:?}…), {} not counted once ({:?}…)",
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
+    // The restarted programs asked for what followed their log.
+    let resumed = heads
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| last_event_id(h).is_some())
+        .count();
+    assert!(resumed >= kills, "{resumed} resumed connections");
 }
 
 #[test]

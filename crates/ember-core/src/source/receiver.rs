@@ -204,6 +204,10 @@ pub(crate) struct Feeder<B> {
 /// trait, or an engine receiver with a block type of its own.
 pub(crate) trait Receive<B>: Send + 'static {
     fn receive(&mut self, feed: &mut Feeder<B>) -> Received;
+
+    /// Told the last block the write-ahead log kept from the run before a
+    /// restart, once, before the first `receive`.
+    fn resume_after(&mut self, _last: &B) {}
 }
 
 impl<B: Block> Feeder<B> {
@@ -446,6 +450,19 @@ pub trait Receiver: Send + 'static {
     /// again after each [`Received::Restart`].
     fn receive(&mut self, ctx: &mut ReceiverContext<'_, Self::Record>) -> Received;
 
+    /// Called once, before the first [`receive`](Self::receive) of a
+    /// program restarted with the write-ahead log on, with the last record
+    /// the log kept from the run before. A receiver whose source can send
+    /// again from a point (an SSE `Last-Event-ID`, a sequence number, a file
+    /// offset) asks it for what follows `last`: then what the source sent
+    /// while the program was down, or after the last logged block, is not
+    /// lost, and nothing logged is received twice. Not called when the log
+    /// holds no record (a first start, or nothing received since the
+    /// checkpoints covered it all). Does nothing by default.
+    fn resume_after(&mut self, last: &Self::Record) {
+        let _ = last;
+    }
+
     /// The receiver's name in the UI, listener events and logs.
     fn name(&self) -> String {
         let full = std::any::type_name::<Self>();
@@ -561,6 +578,12 @@ impl<R: Receiver> Receive<Vec<R::Record>> for Custom<R> {
         }
         ended
     }
+
+    fn resume_after(&mut self, last: &Vec<R::Record>) {
+        if let Some(record) = last.last() {
+            self.0.resume_after(record);
+        }
+    }
 }
 
 /// A started receiver thread and the ends the source keeps.
@@ -644,6 +667,16 @@ impl<B: Block, R: Receive<B>> ReceiverSource<B, R> {
         let mut wal = None;
         if let Some(log) = self.log.as_mut() {
             let records = std::mem::take(&mut log.read_back);
+            let last = records
+                .iter()
+                .filter_map(|r| match r {
+                    wal::Record::Block { seq, lines } if lines.records() > 0 => Some((*seq, lines)),
+                    _ => None,
+                })
+                .max_by_key(|(seq, _)| *seq);
+            if let (Some((_, block)), Some(receiver)) = (last, self.receiver.as_mut()) {
+                receiver.resume_after(block);
+            }
             let mut replay = match log.restored {
                 Some((time, through)) => wal::replay(records, time, through),
                 None => {

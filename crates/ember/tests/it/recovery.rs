@@ -796,11 +796,13 @@ fn lost_commit_markers_are_refused_instead_of_a_silent_fresh_start() {
 }
 
 /// A receiver storing, one block at a time, what the test puts in its
-/// queue, and counting the blocks it handed to the engine.
+/// queue, and counting the blocks it handed to the engine. It keeps what
+/// `resume_after` told it.
 #[derive(Clone, Default)]
 struct QueueLines {
     queue: Arc<Mutex<std::collections::VecDeque<Vec<String>>>>,
     stored: Arc<std::sync::atomic::AtomicUsize>,
+    resumed_after: Arc<Mutex<Vec<String>>>,
 }
 
 impl QueueLines {
@@ -822,6 +824,10 @@ impl QueueLines {
 
 impl ember::Receiver for QueueLines {
     type Record = String;
+
+    fn resume_after(&mut self, last: &String) {
+        self.resumed_after.lock().unwrap().push(last.clone());
+    }
 
     fn receive(&mut self, ctx: &mut ember::ReceiverContext<'_, String>) -> ember::Received {
         loop {
@@ -1063,6 +1069,10 @@ fn an_intact_write_ahead_log_resumes_exactly() {
     for source in LineSource::both() {
         let ckpt = tempfile::tempdir().unwrap();
         let (_, d) = run_logged_receiver_past_a_checkpoint(ckpt.path(), &source);
+        if let LineSource::Queue(q) = &source {
+            // A first start has nothing to resume after.
+            assert!(q.resumed_after.lock().unwrap().is_empty());
+        }
         let clock = ManualClock::starting_at(T0 + 60_000);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let ssc = wal_context(&clock, ckpt.path(), &source, false, &seen);
@@ -1075,6 +1085,10 @@ fn an_intact_write_ahead_log_resumes_exactly() {
             "{}",
             source.name()
         );
+        if let LineSource::Queue(q) = &source {
+            // Told once, before receiving, of the last record logged.
+            assert_eq!(*q.resumed_after.lock().unwrap(), ["d"]);
+        }
     }
 }
 
