@@ -1,35 +1,50 @@
 # Sourced by .ci/test.sh: moto's server (from PyPI) on a free loopback
 # port, an S3-compatible object store and a Kinesis-API server in one, for
-# the object store and Kinesis tests.
+# the object store and Kinesis tests; and Azurite (from npm), Azure Blob
+# Storage's emulator.
 #   start_s3   starts it and exports EMBER_TEST_S3_ENDPOINT and
 #              EMBER_TEST_KINESIS_ENDPOINT (the same server), and a second
 #              one that checks credentials (moto's IAM authentication from
 #              the first request on: it knows no keys, so it refuses every
 #              signed request) as EMBER_TEST_AWS_REFUSING_ENDPOINT
+#              Azurite's blob service as AZURITE_BLOB_STORAGE_URL (the
+#              variable the object_store crate's emulator mode reads)
 #   stop_s3    stops them
-# moto is installed by .ci/setup.sh into ~/.cache/ember-ci/moto.
+# moto and Azurite are installed by .ci/setup.sh into ~/.cache/ember-ci.
 
 MOTO_VENV=${MOTO_VENV:-$HOME/.cache/ember-ci/moto}
+AZURITE_HOME=${AZURITE_HOME:-$HOME/.cache/ember-ci/azurite}
 
-# Starts moto's server on a free port with the environment given as
-# arguments, waits until it answers; sets MOTO_PORT and MOTO_PID and
-# appends its output to $S3_LOG.
-launch_moto() {
-  MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  env "$@" "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >> "$S3_LOG" 2>&1 &
-  MOTO_PID=$!
+# A free loopback port.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits until http://127.0.0.1:$1/ answers anything (an HTTP error will do).
+await_http() {
   for _ in $(seq 1 200); do
-    # Any answer will do (the checking server answers 403).
     if python3 -c "
 import urllib.error, urllib.request
 try:
-    urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/', timeout=0.5)
+    urllib.request.urlopen('http://127.0.0.1:$1/', timeout=0.5)
 except urllib.error.HTTPError:
     pass" 2>/dev/null; then
       return 0
     fi
     sleep 0.1
   done
+  return 1
+}
+
+# Starts moto's server on a free port with the environment given as
+# arguments, waits until it answers; sets MOTO_PORT and MOTO_PID and
+# appends its output to $S3_LOG.
+launch_moto() {
+  MOTO_PORT=$(free_port)
+  env "$@" "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >> "$S3_LOG" 2>&1 &
+  MOTO_PID=$!
+  # Any answer will do (the checking server answers 403).
+  await_http "$MOTO_PORT" && return 0
   echo "s3: moto did not start:" >&2
   cat "$S3_LOG" >&2
   return 1
@@ -47,11 +62,22 @@ start_s3() {
   S3_AUTH_PID=$MOTO_PID
   export EMBER_TEST_AWS_REFUSING_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
   echo "s3: moto server checking credentials on 127.0.0.1:$MOTO_PORT"
+  [ -x "$AZURITE_HOME/node_modules/.bin/azurite-blob" ] || { echo "s3: Azurite is not installed; run .ci/setup.sh" >&2; return 1; }
+  local port
+  port=$(free_port)
+  AZURITE_DATA=$(mktemp -d)
+  "$AZURITE_HOME/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
+    --location "$AZURITE_DATA" --skipApiVersionCheck --silent >> "$S3_LOG" 2>&1 &
+  AZURITE_PID=$!
+  # It answers 403 to the unsigned probe.
+  await_http "$port" || { echo "s3: Azurite did not start:" >&2; cat "$S3_LOG" >&2; return 1; }
+  export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$port"
+  echo "s3: Azurite (Azure Blob Storage) on 127.0.0.1:$port"
 }
 
 stop_s3() {
   local pid
-  for pid in "${S3_PID:-}" "${S3_AUTH_PID:-}"; do
+  for pid in "${S3_PID:-}" "${S3_AUTH_PID:-}" "${AZURITE_PID:-}"; do
     if [ -n "$pid" ]; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -59,6 +85,9 @@ stop_s3() {
   done
   S3_PID=""
   S3_AUTH_PID=""
+  AZURITE_PID=""
+  [ -n "${AZURITE_DATA:-}" ] && rm -rf "$AZURITE_DATA"
+  AZURITE_DATA=""
   [ -n "${S3_LOG:-}" ] && rm -f "$S3_LOG"
   S3_LOG=""
 }

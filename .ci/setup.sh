@@ -34,6 +34,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 # The sink tests need a PostgreSQL server, any major version: the
 # distribution's own if there is none.
 pg_bin_dir >/dev/null || need+=(postgresql)
+# Azurite (Azure Blob Storage's emulator) comes from the npm registry.
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "setup: missing ${need[*]} (Debian package names), and no apt-get to install them" >&2
@@ -74,5 +76,14 @@ if [ ! -x "$moto/bin/moto_server" ]; then
   rm -rf "$moto"
   python3 -m venv "$moto"
   "$moto/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.*"
+fi
+# The Azure Blob Storage tests talk to Azurite, Microsoft's emulator, from
+# the npm registry (about twenty seconds, once).
+azurite="$HOME/.cache/ember-ci/azurite"
+if [ ! -x "$azurite/node_modules/.bin/azurite-blob" ]; then
+  echo "setup: installing Azurite (npm, once)"
+  rm -rf "$azurite"
+  mkdir -p "$azurite"
+  npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error azurite@3.35.0
 fi
 echo "setup: ok"

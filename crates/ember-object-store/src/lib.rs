@@ -147,6 +147,8 @@ struct ObjectFileStore {
     store: Arc<dyn ObjectStore>,
     /// The URL up to the object path: `s3://bucket`.
     root: String,
+    /// What to check when the store refuses: the settings of its kind.
+    settings: &'static str,
 }
 
 /// Whether an error of the store may pass by itself (the store cannot be
@@ -280,7 +282,22 @@ impl ObjectFileStore {
                 ))
             }
         };
-        Ok(ObjectFileStore { store, root })
+        let settings = match scheme {
+            ObjectStoreScheme::AmazonS3 => "AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID",
+            ObjectStoreScheme::GoogleCloudStorage => {
+                "GOOGLE_SERVICE_ACCOUNT, GOOGLE_APPLICATION_CREDENTIALS"
+            }
+            ObjectStoreScheme::MicrosoftAzure => {
+                "AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY, \
+                 AZURE_STORAGE_USE_EMULATOR"
+            }
+            _ => "the URL",
+        };
+        Ok(ObjectFileStore {
+            store,
+            root,
+            settings,
+        })
     }
 
     /// The object path a URL of this store names.
@@ -361,9 +378,9 @@ impl FileStore for ObjectFileStore {
             }
             Err(e) => Err(format!(
                 "cannot list {dir}: {} (check that the bucket or container exists, the \
-                 credentials, region and endpoint in the environment, e.g. AWS_ENDPOINT, \
-                 AWS_REGION, AWS_ACCESS_KEY_ID)",
-                describe(&e)
+                 credentials, region and endpoint in the environment, e.g. {})",
+                describe(&e),
+                self.settings
             )),
         }
     }

@@ -96,12 +96,27 @@ pub fn aws_refusing_endpoint() -> Option<String> {
 /// Sends one HTTP/1.1 request to `endpoint` and returns the status code
 /// (moto's server takes unsigned requests).
 fn http_request(endpoint: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<u16> {
+    http_request_with(endpoint, method, path, &[], body)
+}
+
+/// [`http_request`] with more headers.
+fn http_request_with(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<u16> {
     use std::io::{Read, Write};
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut conn = std::net::TcpStream::connect(host)?;
+    let more: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         conn,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{more}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
     conn.write_all(body)?;
@@ -229,4 +244,107 @@ fn pump(
     }
     let _ = from.shutdown(std::net::Shutdown::Both);
     let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+/// Azurite's blob service, `http://127.0.0.1:<port>` (AZURITE_BLOB_STORAGE_URL,
+/// started by `.ci/test.sh`; the object_store crate's emulator mode reads
+/// the same variable).
+pub fn azurite_url() -> Option<String> {
+    service(
+        "AZURITE_BLOB_STORAGE_URL",
+        "Azurite, an Azure Blob Storage server",
+    )
+}
+
+/// The storage account every Azurite serves, and its published key.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Sends a request to Azurite at `url`, signed with the account's key
+/// (Azure's Shared Key scheme: the verb, the standard headers, the `x-ms-`
+/// headers and the resource, HMAC-SHA256'd), and returns the status code.
+/// `path` is the percent-encoded path after the account; `query` its
+/// parameters.
+fn azurite_request(
+    url: &str,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    ms_headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<u16> {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let mut headers: Vec<(String, String)> = vec![
+        ("x-ms-date".into(), date),
+        ("x-ms-version".into(), "2021-08-06".into()),
+    ];
+    headers.extend(
+        ms_headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    headers.sort();
+    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+    let mut sorted_query = query.to_vec();
+    sorted_query.sort();
+    let canonical_query: String = sorted_query
+        .iter()
+        .map(|(k, v)| format!("\n{k}:{v}"))
+        .collect();
+    let length = if body.is_empty() {
+        String::new()
+    } else {
+        body.len().to_string()
+    };
+    let to_sign = format!(
+        "{method}\n\n\n{length}\n\n\n\n\n\n\n\n\n{canonical_headers}/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}{path}{canonical_query}"
+    );
+    let key = b64.decode(AZURITE_KEY).expect("Azurite's key is base64");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(to_sign.as_bytes());
+    let signature = b64.encode(mac.finalize().into_bytes());
+    headers.push((
+        "Authorization".into(),
+        format!("SharedKey {AZURITE_ACCOUNT}:{signature}"),
+    ));
+    let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let target = if query.is_empty() {
+        format!("/{AZURITE_ACCOUNT}{path}")
+    } else {
+        format!("/{AZURITE_ACCOUNT}{path}?{}", query.join("&"))
+    };
+    http_request_with(url, method, &target, &headers, body)
+}
+
+/// Creates the blob container `container` on Azurite at `url`.
+pub fn create_container(url: &str, container: &str) {
+    let status = azurite_request(
+        url,
+        "PUT",
+        &format!("/{container}"),
+        &[("restype", "container")],
+        &[],
+        b"",
+    )
+    .expect("Azurite answers");
+    assert_eq!(status, 201, "creating container {container}");
+}
+
+/// Writes the blob `key` (percent-encoded where needed) of `container` on
+/// Azurite at `url`.
+pub fn put_blob(url: &str, container: &str, key: &str, body: &[u8]) {
+    let status = azurite_request(
+        url,
+        "PUT",
+        &format!("/{container}/{key}"),
+        &[],
+        &[("x-ms-blob-type", "BlockBlob")],
+        body,
+    )
+    .expect("Azurite answers");
+    assert_eq!(status, 201, "writing {container}/{key}");
 }

@@ -1,9 +1,10 @@
-//! Directory streams over an S3-compatible object store (moto's server,
-//! started by `.ci/test.sh`): objects in = records out, at one and three
-//! workers; the store down at start and mid-run; a missing bucket; refused
-//! credentials; the
-//! binary and parsed forms; and a program killed with SIGKILL and restarted
-//! with `get_or_create`, which reads every object exactly once.
+//! Directory streams over object stores started by `.ci/test.sh`: an
+//! S3-compatible one (moto's server) and Azure Blob Storage (Azurite).
+//! Objects in = records out, at one and three workers; a missing bucket or
+//! container and refused credentials fail the start; the binary and parsed
+//! forms; a program killed with SIGKILL and restarted with `get_or_create`
+//! reads every object exactly once; and, on S3, the store down at start
+//! and mid-run.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,11 +13,87 @@ use std::time::{Duration, Instant};
 
 use ember::prelude::*;
 use ember_testkit::services::{
-    aws_refusing_endpoint, create_bucket, put_object, s3_endpoint, unique, Proxy,
+    aws_refusing_endpoint, azurite_url, create_bucket, create_container, put_blob, put_object,
+    s3_endpoint, unique, Proxy,
 };
 use ember_testkit::{
     await_first_output, child_command, child_spec, running_word_counts_to_file, settled_word_counts,
 };
+
+/// A test server's store.
+#[derive(Clone, Debug)]
+enum Store {
+    /// S3 at this endpoint (moto takes any credentials).
+    S3(String),
+    /// Azure Blob Storage on Azurite at this URL (the object_store crate's
+    /// emulator mode finds it in AZURITE_BLOB_STORAGE_URL).
+    Azure(String),
+}
+
+impl Store {
+    /// Every store the test script started: a test runs on each.
+    fn all() -> Vec<Store> {
+        let mut stores: Vec<Store> = s3_endpoint().map(Store::S3).into_iter().collect();
+        stores.extend(azurite_url().map(Store::Azure));
+        stores
+    }
+
+    /// The kind `install_as` takes.
+    fn kind(&self) -> &'static str {
+        match self {
+            Store::S3(_) => "s3",
+            Store::Azure(_) => "az",
+        }
+    }
+
+    /// Registers `<kind>-<name>://` as this store and returns the scheme.
+    fn install(&self, name: &str) -> String {
+        let scheme = format!("{}-{name}", self.kind());
+        match self {
+            Store::S3(endpoint) => install(&scheme, endpoint),
+            Store::Azure(_) => ember::object_store::install_as(
+                &scheme,
+                "az",
+                [("azure_storage_use_emulator", "true")],
+            ),
+        }
+        scheme
+    }
+
+    /// A bucket or container of its own.
+    fn bucket(&self) -> Bucket {
+        let name = unique("ember").to_lowercase();
+        match self {
+            Store::S3(endpoint) => create_bucket(endpoint, &name),
+            Store::Azure(url) => create_container(url, &name),
+        }
+        Bucket {
+            store: self.clone(),
+            name,
+        }
+    }
+}
+
+/// A bucket (or container) of its own on a test server.
+struct Bucket {
+    store: Store,
+    name: String,
+}
+
+impl Bucket {
+    /// Writes the object `key` (percent-encoded where needed).
+    fn put(&self, key: &str, body: &[u8]) {
+        match &self.store {
+            Store::S3(endpoint) => put_object(endpoint, &self.name, key, body),
+            Store::Azure(url) => put_blob(url, &self.name, key, body),
+        }
+    }
+
+    /// The URL of `path` in the bucket under `scheme`.
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://{}/{path}", self.name)
+    }
+}
 
 /// Registers `scheme` as S3 at `endpoint` (moto takes any credentials).
 fn install(scheme: &str, endpoint: &str) {
@@ -30,14 +107,6 @@ fn install(scheme: &str, endpoint: &str) {
             ("aws_region", "us-east-1"),
         ],
     );
-}
-
-/// A bucket of its own on the test server, and its endpoint.
-fn bucket() -> Option<(String, String)> {
-    let endpoint = s3_endpoint()?;
-    let bucket = unique("ember").to_lowercase();
-    create_bucket(&endpoint, &bucket);
-    Some((endpoint, bucket))
 }
 
 /// What the stream gave, batch by batch.
@@ -106,17 +175,15 @@ fn sorted(lines: &[&str]) -> Vec<String> {
 
 #[test]
 fn new_objects_are_read_once_each_at_one_and_three_workers() {
-    let Some((endpoint, bucket)) = bucket() else {
-        return;
-    };
-    install("s3-lines", &endpoint);
-    for workers in [1, 3] {
+    for (store, workers) in Store::all().iter().flat_map(|s| [(s, 1), (s, 3)]) {
+        let scheme = store.install("lines");
+        let bucket = store.bucket();
         let dir = format!("in-{workers}");
         // Older than the start (by more than the store's one-second
         // resolution): not read.
-        put_object(&endpoint, &bucket, &format!("{dir}/old.txt"), b"old\n");
+        bucket.put(&format!("{dir}/old.txt"), b"old\n");
         std::thread::sleep(Duration::from_millis(1100));
-        let (ssc, seen) = collect_lines(&format!("s3-lines://{bucket}/{dir}/"), workers);
+        let (ssc, seen) = collect_lines(&bucket.url(&scheme, &format!("{dir}/")), workers);
         batches_pass(&seen, 1);
         let mut want = Vec::new();
         for i in 0..12 {
@@ -126,75 +193,78 @@ fn new_objects_are_read_once_each_at_one_and_three_workers() {
             } else {
                 format!("part-{i:02}")
             };
-            put_object(
-                &endpoint,
-                &bucket,
-                &format!("{dir}/{name}"),
-                lines.join("\r\n").as_bytes(),
-            );
+            bucket.put(&format!("{dir}/{name}"), lines.join("\r\n").as_bytes());
             want.extend(lines);
         }
         // Hidden, in a "subdirectory", and beside the prefix: not read.
-        put_object(&endpoint, &bucket, &format!("{dir}/_SUCCESS"), b"hidden\n");
-        put_object(
-            &endpoint,
-            &bucket,
-            &format!("{dir}/.part-00.crc"),
-            b"hidden\n",
-        );
-        put_object(
-            &endpoint,
-            &bucket,
-            &format!("{dir}/sub/deeper.txt"),
-            b"deeper\n",
-        );
-        put_object(
-            &endpoint,
-            &bucket,
-            &format!("{dir}-other/x.txt"),
-            b"other\n",
-        );
+        bucket.put(&format!("{dir}/_SUCCESS"), b"hidden\n");
+        bucket.put(&format!("{dir}/.part-00.crc"), b"hidden\n");
+        bucket.put(&format!("{dir}/sub/deeper.txt"), b"deeper\n");
+        bucket.put(&format!("{dir}-other/x.txt"), b"other\n");
         want.sort();
         let got = lines_when(&seen, want.len());
         ssc.stop(false).unwrap();
-        assert_eq!(got, want, "workers = {workers}");
+        assert_eq!(got, want, "{store:?}, workers = {workers}");
     }
 }
 
 #[test]
-fn a_missing_bucket_fails_the_start_naming_it() {
-    let Some(endpoint) = s3_endpoint() else {
-        return;
-    };
-    install("s3-missing", &endpoint);
-    let ssc = StreamingContext::new(StreamingConf::new("s3-missing", millis(200))).unwrap();
-    let bucket = unique("no-such-bucket").to_lowercase();
-    let url = format!("s3-missing://{bucket}/in/");
-    ssc.define(move |s| s.text_file_stream(&url).print())
-        .unwrap();
-    let err = ssc.start().expect_err("a missing bucket fails the start");
-    let text = err.to_string();
-    assert!(matches!(err, ember::Error::Source { .. }), "{text}");
-    assert!(text.contains(&bucket), "{text}");
-    assert!(text.contains("bucket"), "{text}");
+fn a_missing_bucket_or_container_fails_the_start_naming_it() {
+    for store in Store::all() {
+        let scheme = store.install("missing");
+        let ssc = StreamingContext::new(StreamingConf::new("missing", millis(200))).unwrap();
+        let bucket = unique("no-such-bucket").to_lowercase();
+        let url = format!("{scheme}://{bucket}/in/");
+        ssc.define(move |s| s.text_file_stream(&url).print())
+            .unwrap();
+        let err = ssc.start().expect_err("a missing bucket fails the start");
+        let text = err.to_string();
+        assert!(matches!(err, ember::Error::Source { .. }), "{text}");
+        assert!(text.contains(&bucket), "{text}");
+        assert!(text.contains("bucket or container exists"), "{text}");
+    }
 }
 
 #[test]
 fn refused_credentials_fail_the_start_saying_what_to_check() {
-    let Some(endpoint) = aws_refusing_endpoint() else {
+    let (Some(endpoint), Some(azurite)) = (aws_refusing_endpoint(), azurite_url()) else {
         return;
     };
     install("s3-refused", &endpoint);
-    let ssc = StreamingContext::new(StreamingConf::new("s3-refused", millis(200))).unwrap();
-    ssc.define(|s| s.text_file_stream("s3-refused://bucket/in/").print())
-        .unwrap();
-    let err = ssc.start().expect_err("refused credentials fail the start");
-    let text = err.to_string();
-    assert!(matches!(err, ember::Error::Source { .. }), "{text}");
-    assert!(text.contains("s3-refused://bucket/in/"), "{text}");
-    assert!(text.contains("credentials"), "{text}");
-    // The store's own word for it (moto: InvalidAccessKeyId, 403).
-    assert!(text.contains("403") || text.contains("AccessKey"), "{text}");
+    // Azurite checks every request's signature; this key is not its. The
+    // container exists: only the key is wrong.
+    let container = Store::Azure(azurite).bucket().name;
+    ember::object_store::install_as(
+        "az-refused",
+        "az",
+        [
+            ("azure_storage_use_emulator", "true"),
+            ("azure_storage_account_key", "bm90IHRoZSBrZXk="),
+        ],
+    );
+    for url in [
+        "s3-refused://bucket/in/".to_string(),
+        format!("az-refused://{container}/in/"),
+    ] {
+        let ssc = StreamingContext::new(StreamingConf::new("refused", millis(200))).unwrap();
+        let u = url.clone();
+        ssc.define(move |s| s.text_file_stream(&u).print()).unwrap();
+        let err = ssc.start().expect_err("refused credentials fail the start");
+        let text = err.to_string();
+        assert!(matches!(err, ember::Error::Source { .. }), "{text}");
+        assert!(text.contains(&url), "{text}");
+        assert!(text.contains("credentials"), "{text}");
+        // The store's own word for it (moto: InvalidAccessKeyId; Azurite:
+        // AuthorizationFailure; both 403).
+        assert!(text.contains("403"), "{text}");
+        // The settings of that kind of store.
+        let settings = if url.starts_with("s3") {
+            "AWS_ACCESS_KEY_ID"
+        } else {
+            "AZURE_STORAGE_ACCOUNT_KEY"
+        };
+        assert!(text.contains(settings), "{text}");
+    }
 }
 
 #[test]
@@ -209,15 +279,16 @@ fn an_unknown_scheme_fails_the_start_saying_what_to_do() {
 
 #[test]
 fn a_store_down_at_start_and_mid_run_loses_nothing() {
-    let Some((endpoint, bucket)) = bucket() else {
+    // On S3 only: Azurite's address comes from the environment, which a
+    // test cannot point at a proxy of its own.
+    let Some(endpoint) = s3_endpoint() else {
         return;
     };
+    let bucket = Store::S3(endpoint.clone()).bucket();
     let proxy = Proxy::start(endpoint.trim_start_matches("http://"), false);
     install("s3-outage", &proxy.endpoint());
-    let (ssc, seen) = collect_lines(&format!("s3-outage://{bucket}/in/"), 2);
-    let put = |name: &str, text: &str| {
-        put_object(&endpoint, &bucket, &format!("in/{name}"), text.as_bytes())
-    };
+    let (ssc, seen) = collect_lines(&bucket.url("s3-outage", "in/"), 2);
+    let put = |name: &str, text: &str| bucket.put(&format!("in/{name}"), text.as_bytes());
     // Down at start: objects written meanwhile are read once it is up.
     batches_pass(&seen, 2);
     put("a", "a1\na2");
@@ -248,75 +319,72 @@ fn lines_now(seen: &Seen) -> usize {
 
 #[test]
 fn binary_records_and_parsed_objects() {
-    let Some((endpoint, bucket)) = bucket() else {
-        return;
-    };
-    install("s3-forms", &endpoint);
-    let conf = StreamingConf::new("s3-forms", millis(200))
-        .master("local[2]")
-        .unwrap();
-    let ssc = StreamingContext::new(conf).unwrap();
-    let records: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-    let parsed: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
-    let batches: Arc<Mutex<usize>> = Arc::default();
-    let (r, p, n) = (records.clone(), parsed.clone(), batches.clone());
-    let (bin, csv) = (
-        format!("s3-forms://{bucket}/bin"),
-        format!("s3-forms://{bucket}/csv"),
-    );
-    ssc.define(move |s| {
-        let r = r.clone();
-        s.binary_records_stream(&bin, 4)
-            .foreach_rdd(move |b, _| r.lock().unwrap().extend(b));
-        let (p, n) = (p.clone(), n.clone());
-        s.file_stream(&csv, ember::FileStreamOptions::default(), |bytes| {
-            String::from_utf8(bytes)
-                .map_err(|e| e.to_string())?
-                .lines()
-                .map(|l| {
-                    let (k, v) = l.split_once(',').ok_or("no comma")?;
-                    Ok((k.to_string(), v.parse::<i64>().map_err(|e| e.to_string())?))
-                })
-                .collect()
+    for store in Store::all() {
+        let scheme = store.install("forms");
+        let bucket = store.bucket();
+        let conf = StreamingConf::new("forms", millis(200))
+            .master("local[2]")
+            .unwrap();
+        let ssc = StreamingContext::new(conf).unwrap();
+        let records: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let parsed: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+        let batches: Arc<Mutex<usize>> = Arc::default();
+        let (r, p, n) = (records.clone(), parsed.clone(), batches.clone());
+        let (bin, csv) = (bucket.url(&scheme, "bin"), bucket.url(&scheme, "csv"));
+        ssc.define(move |s| {
+            let r = r.clone();
+            s.binary_records_stream(&bin, 4)
+                .foreach_rdd(move |b, _| r.lock().unwrap().extend(b));
+            let (p, n) = (p.clone(), n.clone());
+            s.file_stream(&csv, ember::FileStreamOptions::default(), |bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|e| e.to_string())?
+                    .lines()
+                    .map(|l| {
+                        let (k, v) = l.split_once(',').ok_or("no comma")?;
+                        Ok((k.to_string(), v.parse::<i64>().map_err(|e| e.to_string())?))
+                    })
+                    .collect()
+            })
+            .foreach_rdd(move |b, _| {
+                p.lock().unwrap().extend(b);
+                *n.lock().unwrap() += 1;
+            });
         })
-        .foreach_rdd(move |b, _| {
-            p.lock().unwrap().extend(b);
-            *n.lock().unwrap() += 1;
-        });
-    })
-    .unwrap();
-    ssc.start().unwrap();
-    let twelve: Vec<u8> = (0u8..12).collect();
-    put_object(&endpoint, &bucket, "bin/r1", &twelve);
-    put_object(&endpoint, &bucket, "bin/r2", b"wxyz");
-    put_object(&endpoint, &bucket, "csv/c1", b"a,1\nb,-2\n");
-    put_object(&endpoint, &bucket, "csv/c2", b"c,30");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while (records.lock().unwrap().len() < 4 || parsed.lock().unwrap().len() < 3)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
+        .unwrap();
+        ssc.start().unwrap();
+        let twelve: Vec<u8> = (0u8..12).collect();
+        bucket.put("bin/r1", &twelve);
+        bucket.put("bin/r2", b"wxyz");
+        bucket.put("csv/c1", b"a,1\nb,-2\n");
+        bucket.put("csv/c2", b"c,30");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while (records.lock().unwrap().len() < 4 || parsed.lock().unwrap().len() < 3)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let now = *batches.lock().unwrap();
+        while *batches.lock().unwrap() < now + 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ssc.stop(false).unwrap();
+        let mut got = records.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                vec![0, 1, 2, 3],
+                vec![4, 5, 6, 7],
+                vec![8, 9, 10, 11],
+                b"wxyz".to_vec()
+            ]
+        );
+        let mut got = parsed.lock().unwrap().clone();
+        got.sort();
+        let want: Vec<(String, i64)> = vec![("a".into(), 1), ("b".into(), -2), ("c".into(), 30)];
+        assert_eq!(got, want);
     }
-    let now = *batches.lock().unwrap();
-    while *batches.lock().unwrap() < now + 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    ssc.stop(false).unwrap();
-    let mut got = records.lock().unwrap().clone();
-    got.sort();
-    assert_eq!(
-        got,
-        vec![
-            vec![0, 1, 2, 3],
-            vec![4, 5, 6, 7],
-            vec![8, 9, 10, 11],
-            b"wxyz".to_vec()
-        ]
-    );
-    let mut got = parsed.lock().unwrap().clone();
-    got.sort();
-    let want: Vec<(String, i64)> = vec![("a".into(), 1), ("b".into(), -2), ("c".into(), 30)];
-    assert_eq!(got, want);
 }
 
 // ---------------------------------------------------------------------------
@@ -330,14 +398,18 @@ const CHILD_ENV: &str = "EMBER_S3_KILL_CHILD";
 /// normal run): running word counts of the objects under the URL.
 #[test]
 fn child_program() {
-    let Some([endpoint, url, ckpt, out, workers]) = child_spec::<5>(CHILD_ENV) else {
+    let Some([kind, endpoint, url, ckpt, out, workers]) = child_spec::<6>(CHILD_ENV) else {
         return;
     };
-    install("s3-kill", &endpoint);
+    match kind.as_str() {
+        "s3" => Store::S3(endpoint),
+        _ => Store::Azure(endpoint),
+    }
+    .install("kill");
     let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
     let dir = ckpt.clone();
     let ssc = StreamingContext::get_or_create(&ckpt, move || {
-        let conf = StreamingConf::new("s3-kill", millis(100))
+        let conf = StreamingConf::new("kill", millis(100))
             .master(&format!("local[{workers}]"))?
             .checkpoint_interval(millis(100));
         let ssc = StreamingContext::new(conf)?;
@@ -355,54 +427,54 @@ fn killed_with_sigkill_the_counts_equal_every_object_read_once() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
-    let Some((endpoint, bucket)) = bucket() else {
-        return;
-    };
-    let ckpt = tempfile::tempdir().unwrap();
-    let outdir = tempfile::tempdir().unwrap();
-    let out = outdir.path().join("counts.txt");
-    let url = format!("s3-kill://{bucket}/in/");
-    let spawn = |workers: usize| {
-        let spec = format!(
-            "{endpoint}|{url}|{}|{}|{workers}",
-            ckpt.path().display(),
-            out.display()
-        );
-        child_command("child_program", CHILD_ENV, spec)
-            .spawn()
-            .unwrap()
-    };
-    let mut child = spawn(2);
-    // Objects older than the first start are not read: begin once the
-    // first batch is out.
-    await_first_output(&out);
-    let words = ["alpha", "beta", "gamma", "delta"];
-    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-    let mut kills = 0;
-    for i in 0..40u64 {
-        let line: Vec<&str> = (0..(i % 7 + 1))
-            .map(|j| words[((i * 3 + j) % 4) as usize])
-            .collect();
-        for w in &line {
-            *expected.entry(w.to_string()).or_default() += 1;
+    for store in Store::all() {
+        let scheme = store.install("kill");
+        let bucket = store.bucket();
+        let endpoint = match &store {
+            Store::S3(e) | Store::Azure(e) => e.clone(),
+        };
+        let kind = store.kind();
+        let ckpt = tempfile::tempdir().unwrap();
+        let outdir = tempfile::tempdir().unwrap();
+        let out = outdir.path().join("counts.txt");
+        let url = bucket.url(&scheme, "in/");
+        let spawn = |workers: usize| {
+            let spec = format!(
+                "{kind}|{endpoint}|{url}|{}|{}|{workers}",
+                ckpt.path().display(),
+                out.display()
+            );
+            child_command("child_program", CHILD_ENV, spec)
+                .spawn()
+                .unwrap()
+        };
+        let mut child = spawn(2);
+        // Objects older than the first start are not read: begin once the
+        // first batch is out.
+        await_first_output(&out);
+        let words = ["alpha", "beta", "gamma", "delta"];
+        let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+        let mut kills = 0;
+        for i in 0..40u64 {
+            let line: Vec<&str> = (0..(i % 7 + 1))
+                .map(|j| words[((i * 3 + j) % 4) as usize])
+                .collect();
+            for w in &line {
+                *expected.entry(w.to_string()).or_default() += 1;
+            }
+            bucket.put(&format!("in/obj-{i:03}"), line.join(" ").as_bytes());
+            std::thread::sleep(Duration::from_millis(60));
+            if i % 10 == 7 {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                child = spawn([3, 1, 2][kills % 3]);
+            }
         }
-        put_object(
-            &endpoint,
-            &bucket,
-            &format!("in/obj-{i:03}"),
-            line.join(" ").as_bytes(),
-        );
-        std::thread::sleep(Duration::from_millis(60));
-        if i % 10 == 7 {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            kills += 1;
-            child = spawn([3, 1, 2][kills % 3]);
-        }
+        let counts = settled_word_counts(&out, &expected);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(kills, 4);
+        assert_eq!(counts, expected, "{store:?}, after {kills} kills");
     }
-    let counts = settled_word_counts(&out, &expected);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(kills, 4);
-    assert_eq!(counts, expected, "after {kills} kills");
 }
