@@ -1,16 +1,20 @@
 # Sourced by .ci/test.sh: moto's server (from PyPI) on a free loopback
 # port, an S3-compatible object store and a Kinesis-API server in one, for
-# the object store and Kinesis tests; and Azurite (from npm), Azure Blob
-# Storage's emulator.
+# the object store and Kinesis tests; Azurite (from npm), Azure Blob
+# Storage's emulator; and WsgiDAV (from PyPI), a WebDAV server for the
+# http:// store.
 #   start_s3   starts it and exports EMBER_TEST_S3_ENDPOINT and
 #              EMBER_TEST_KINESIS_ENDPOINT (the same server), and a second
 #              one that checks credentials (moto's IAM authentication from
 #              the first request on: it knows no keys, so it refuses every
 #              signed request) as EMBER_TEST_AWS_REFUSING_ENDPOINT
 #              Azurite's blob service as AZURITE_BLOB_STORAGE_URL (the
-#              variable the object_store crate's emulator mode reads)
+#              variable the object_store crate's emulator mode reads),
+#              and WsgiDAV serving a throw-away directory as
+#              EMBER_TEST_WEBDAV_URL
 #   stop_s3    stops them
-# moto and Azurite are installed by .ci/setup.sh into ~/.cache/ember-ci.
+# moto, WsgiDAV and Azurite are installed by .ci/setup.sh into
+# ~/.cache/ember-ci.
 
 MOTO_VENV=${MOTO_VENV:-$HOME/.cache/ember-ci/moto}
 AZURITE_HOME=${AZURITE_HOME:-$HOME/.cache/ember-ci/azurite}
@@ -73,11 +77,20 @@ start_s3() {
   await_http "$port" || { echo "s3: Azurite did not start:" >&2; cat "$S3_LOG" >&2; return 1; }
   export AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$port"
   echo "s3: Azurite (Azure Blob Storage) on 127.0.0.1:$port"
+  [ -x "$MOTO_VENV/bin/wsgidav" ] || { echo "s3: WsgiDAV is not installed; run .ci/setup.sh" >&2; return 1; }
+  port=$(free_port)
+  WEBDAV_ROOT=$(mktemp -d)
+  "$MOTO_VENV/bin/wsgidav" --host 127.0.0.1 --port "$port" --root "$WEBDAV_ROOT" \
+    --auth anonymous -q >> "$S3_LOG" 2>&1 &
+  WEBDAV_PID=$!
+  await_http "$port" || { echo "s3: WsgiDAV did not start:" >&2; cat "$S3_LOG" >&2; return 1; }
+  export EMBER_TEST_WEBDAV_URL="http://127.0.0.1:$port"
+  echo "s3: WsgiDAV (WebDAV, for http:// stores) on 127.0.0.1:$port"
 }
 
 stop_s3() {
   local pid
-  for pid in "${S3_PID:-}" "${S3_AUTH_PID:-}" "${AZURITE_PID:-}"; do
+  for pid in "${S3_PID:-}" "${S3_AUTH_PID:-}" "${AZURITE_PID:-}" "${WEBDAV_PID:-}"; do
     if [ -n "$pid" ]; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -86,6 +99,9 @@ stop_s3() {
   S3_PID=""
   S3_AUTH_PID=""
   AZURITE_PID=""
+  WEBDAV_PID=""
+  [ -n "${WEBDAV_ROOT:-}" ] && rm -rf "$WEBDAV_ROOT"
+  WEBDAV_ROOT=""
   [ -n "${AZURITE_DATA:-}" ] && rm -rf "$AZURITE_DATA"
   AZURITE_DATA=""
   [ -n "${S3_LOG:-}" ] && rm -f "$S3_LOG"

@@ -77,6 +77,12 @@ if [ ! -x "$moto/bin/moto_server" ]; then
   python3 -m venv "$moto"
   "$moto/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.*"
 fi
+# The http:// store tests list a WebDAV server: WsgiDAV, from PyPI, in the
+# same environment.
+if [ ! -x "$moto/bin/wsgidav" ]; then
+  echo "setup: installing WsgiDAV (pip, once)"
+  "$moto/bin/pip" install --quiet --disable-pip-version-check "wsgidav==4.4.*" "cheroot==11.*"
+fi
 # The Azure Blob Storage tests talk to Azurite, Microsoft's emulator, from
 # the npm registry (about twenty seconds, once).
 azurite="$HOME/.cache/ember-ci/azurite"

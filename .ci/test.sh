@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Unit, integration, browser and doc tests of the whole workspace, with the
 # real services some of them talk to: a PostgreSQL server, a
-# Kafka-protocol broker (tansu) and an S3-compatible object store (moto),
+# Kafka-protocol broker (tansu), an S3-compatible object store (moto),
+# Azure Blob Storage's emulator (Azurite) and a WebDAV server (WsgiDAV),
 # each throw-away, on free loopback ports.
 set -euo pipefail
 source .ci/postgres.sh

@@ -348,3 +348,33 @@ pub fn put_blob(url: &str, container: &str, key: &str, body: &[u8]) {
     .expect("Azurite answers");
     assert_eq!(status, 201, "writing {container}/{key}");
 }
+
+/// A WebDAV server's root URL, `http://127.0.0.1:<port>` (EMBER_TEST_WEBDAV_URL;
+/// WsgiDAV, started by `.ci/test.sh`): the kind of HTTP server the
+/// object_store crate's `http://` store lists, with PROPFIND.
+pub fn webdav_url() -> Option<String> {
+    service("EMBER_TEST_WEBDAV_URL", "a WebDAV server")
+}
+
+/// Creates the collection (directory) `path` (ending in `/`) and those
+/// above it on the WebDAV server at `url`.
+pub fn webdav_mkdir(url: &str, path: &str) {
+    let mut at = String::new();
+    for part in path.trim_matches('/').split('/') {
+        at = format!("{at}/{part}");
+        let status = http_request(url, "MKCOL", &format!("{at}/"), b"").expect("WebDAV answers");
+        // 405: it exists already.
+        assert!(status == 201 || status == 405, "MKCOL {at}/: {status}");
+    }
+}
+
+/// Writes the file `path` (percent-encoded where needed) on the WebDAV
+/// server at `url`, making the collections above it.
+pub fn webdav_put(url: &str, path: &str, body: &[u8]) {
+    if let Some((dir, _)) = path.trim_start_matches('/').rsplit_once('/') {
+        webdav_mkdir(url, dir);
+    }
+    let path = format!("/{}", path.trim_start_matches('/'));
+    let status = http_request(url, "PUT", &path, body).expect("WebDAV answers");
+    assert!(status == 201 || status == 204, "PUT {path}: {status}");
+}
