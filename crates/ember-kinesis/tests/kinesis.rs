@@ -1,8 +1,8 @@
 //! The Kinesis stream against a real Kinesis-API server (moto's, started
 //! by `.ci/test.sh`): records in = records out at one and three workers,
-//! shards split and merged mid-run, the server unreachable at start and
-//! mid-run, a
-//! missing stream, refused credentials, and a program killed with SIGKILL and restarted with
+//! shards split and merged mid-run, a max rate that caps every batch, the
+//! server unreachable at start and mid-run, a missing stream, refused
+//! credentials, and a program killed with SIGKILL and restarted with
 //! `get_or_create`, which counts every record exactly once.
 
 use std::collections::BTreeMap;
@@ -155,6 +155,43 @@ fn records_in_equal_records_out_at_one_and_three_workers() {
         want.extend(texts("after", 150));
         assert_eq!(got, sorted(want), "workers = {workers}");
     }
+}
+
+#[test]
+fn a_max_rate_caps_every_batch_and_loses_nothing() {
+    let Some((endpoint, name)) = stream(3) else {
+        return;
+    };
+    put(&endpoint, &name, texts("backlog", 240));
+    // 150 records/s at 200 ms batches: at most 30 per batch, 10 per shard.
+    let p = params(&endpoint, &name).initial_position(InitialPosition::TrimHorizon);
+    let sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let conf = StreamingConf::new("kinesis-rate", millis(200))
+        .master("local[2]")
+        .unwrap()
+        .ui(None)
+        .max_rate(150.0);
+    let ssc = StreamingContext::new(conf).unwrap();
+    let seen: Seen = Arc::default();
+    let (sink, per_batch) = (seen.clone(), sizes.clone());
+    ssc.define(move |s| {
+        let (sink, per_batch) = (sink.clone(), per_batch.clone());
+        create_stream(s, p.clone()).foreach_rdd(move |b, _| {
+            per_batch.lock().unwrap().push(b.len());
+            let mut seen = sink.lock().unwrap();
+            seen.0.extend(b);
+            seen.1 += 1;
+        });
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    let got = data_when(&seen, 240);
+    ssc.stop(false).unwrap();
+    assert_eq!(got, texts("backlog", 240));
+    let sizes = sizes.lock().unwrap().clone();
+    assert!(sizes.iter().all(|&n| n <= 30), "{sizes:?}");
+    // 240 records at 30 a batch at most: eight batches or more.
+    assert!(sizes.iter().filter(|&&n| n > 0).count() >= 8, "{sizes:?}");
 }
 
 #[test]
