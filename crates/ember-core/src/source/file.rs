@@ -8,7 +8,9 @@
 //! starting with `.` or `_` are hidden and ignored. Write files elsewhere and
 //! move them in, so a file is complete when it appears.
 //!
-//! One worker lists the directory when a batch closes (the source is a
+//! One worker lists the directory when a batch closes (a directory whose
+//! listing takes more than half the batch interval is listed in the
+//! background instead, see `listing.rs`; the source is a
 //! [`BatchPlanner`]: with checkpointing, each batch's files are logged, and
 //! a restart runs the batches planned before it with the same files); the
 //! batch's files, ordered by modification time and name, are split into
@@ -33,6 +35,7 @@ use timely::dataflow::operators::{Capability, Operator};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::scope::StreamingScope;
+use crate::source::listing::Lister;
 use crate::source::store::{self, FileStore};
 use crate::source::BatchPlanner;
 use crate::time::Time;
@@ -83,7 +86,7 @@ const MIN_REMEMBER_MS: u64 = 60_000;
 /// files.
 struct DirectoryPlanner {
     name: String,
-    store: Arc<dyn FileStore>,
+    lister: Lister,
     dir: String,
     peers: usize,
     initial_threshold: u64,
@@ -116,20 +119,23 @@ impl DirectoryPlanner {
     }
 
     fn new_files(&mut self, time: u64) -> std::io::Result<Vec<String>> {
+        let listed = self.lister.list(time)?;
+        // A listing older than the batch counts the window from its own
+        // time, so no file it could not see falls out of the window.
+        let end = self.window_end(listed.as_of);
         let threshold = self
             .initial_threshold
-            .max(self.window_end(time).saturating_sub(self.remember_ms));
-        let mut found: Vec<(u64, String)> = self
-            .store
-            .list(&self.dir)?
-            .into_iter()
+            .max(end.saturating_sub(self.remember_ms));
+        let mut found: Vec<(u64, String)> = listed
+            .files
+            .iter()
             .filter(|f| {
                 !is_hidden(&f.name)
                     && f.modified_ms >= threshold
                     && f.modified_ms <= time
                     && !self.taken.contains_key(&f.path)
             })
-            .map(|f| (f.modified_ms, f.path))
+            .map(|f| (f.modified_ms, f.path.clone()))
             .collect();
         found.sort();
         let files: Vec<String> = found.into_iter().map(|(_, p)| p).collect();
@@ -143,17 +149,17 @@ impl DirectoryPlanner {
                 files.len()
             );
         }
-        self.took(time, &files);
+        self.took(time, end, &files);
         Ok(files)
     }
 
     /// Notes `files` as taken by the batch at `time`, and forgets files
-    /// older than the remember window.
-    fn took(&mut self, time: u64, files: &[String]) {
+    /// taken before the remember window that ends at `end`.
+    fn took(&mut self, time: u64, end: u64, files: &[String]) {
         for f in files {
             self.taken.insert(f.clone(), time);
         }
-        let (remember, end) = (self.remember_ms, self.window_end(time));
+        let remember = self.remember_ms;
         self.taken.retain(|_, t| *t + remember >= end);
     }
 }
@@ -214,7 +220,8 @@ impl BatchPlanner for DirectoryPlanner {
 
     fn replayed(&mut self, time: Time, items: &[(u64, String)]) {
         let files: Vec<String> = items.iter().map(|(_, f)| f.clone()).collect();
-        self.took(time.milliseconds(), &files);
+        let time = time.milliseconds();
+        self.took(time, self.window_end(time), &files);
     }
 }
 
@@ -589,8 +596,8 @@ impl<'s> StreamingScope<'s> {
         let planner_store = store.clone();
         let files = self
             .planned_source_as(kind, &name, false, move || DirectoryPlanner {
+                lister: Lister::new(planner_name.clone(), planner_store, dir.clone(), interval),
                 name: planner_name,
-                store: planner_store,
                 dir,
                 peers,
                 initial_threshold,
@@ -687,7 +694,53 @@ impl<'s> StreamingScope<'s> {
 
 #[cfg(test)]
 mod tests {
-    use super::{split_lines, LineSplitter};
+    use super::{split_lines, DirectoryPlanner, LineSplitter};
+    use crate::source::listing::tests::SlowStore;
+    use crate::source::listing::Lister;
+    use crate::source::BatchPlanner;
+    use crate::time::Time;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    fn wall_ms() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    /// A listing that takes longer than the remember window loses no file:
+    /// the window is counted from the listing's start, not the batch's time
+    /// (counted from the batch, a file written just before the listing began
+    /// would be out of the window when the listing arrives).
+    #[test]
+    fn a_listing_slower_than_the_remember_window_loses_no_file() {
+        let store = SlowStore::new(Duration::from_millis(1500));
+        let mut planner = DirectoryPlanner {
+            name: "t".into(),
+            lister: Lister::new("t".into(), store.clone(), "d".into(), 100),
+            dir: "d".into(),
+            peers: 2,
+            initial_threshold: 0,
+            remember_ms: 1000,
+            taken: Default::default(),
+            failing_since: None,
+            failure_logged: None,
+        };
+        let mut plan = |t: u64| -> Vec<String> {
+            let files = planner.plan(Time::from_millis(t), None).unwrap();
+            files.into_iter().map(|(_, f)| f).collect()
+        };
+        // Slow: from now on listed in the background.
+        assert!(plan(wall_ms()).is_empty());
+        store.add("f", wall_ms());
+        // The newest listing is the old one; the next starts now.
+        assert!(plan(wall_ms()).is_empty());
+        store.await_listings(2);
+        // The listing that saw f arrives more than the window after f.
+        assert_eq!(plan(wall_ms()), ["d/f"]);
+        store.await_listings(3);
+        assert!(plan(wall_ms()).is_empty(), "taken once");
+    }
 
     #[test]
     fn lines_like_hadoop() {

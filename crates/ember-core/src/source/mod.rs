@@ -9,6 +9,7 @@
 
 mod file;
 pub(crate) mod lines;
+mod listing;
 mod planned;
 mod queue;
 mod receiver;
