@@ -4,7 +4,13 @@
 //! [`object_store`] crate: `s3://` and `s3a://` (AWS S3 and S3-compatible
 //! servers), `gs://` (Google Cloud Storage), `az://`, `azure://`, `abfs://`,
 //! `abfss://` and `adl://` (Azure Blob Storage and Data Lake), and `http://`
-//! / `https://` (a WebDAV-style HTTP server). After it,
+//! / `https://` (a WebDAV-style HTTP server); with the `hdfs` feature also
+//! `hdfs://` and `viewfs://` (HDFS, through the hdfs-native client: no JVM,
+//! the NameNode's RPC protocol spoken in Rust, settings from
+//! `HADOOP_CONF_DIR`'s core-site.xml and hdfs-site.xml and from the
+//! options, e.g. `("dfs.ha.namenodes.ns", "nn1,nn2")`; a NameNode that
+//! does not answer is given up on after 2 attempts, not Hadoop's 15, unless
+//! the options set `dfs.client.failover.max.attempts`). After it,
 //! [`text_file_stream`](ember_core::StreamingScope::text_file_stream),
 //! [`binary_records_stream`](ember_core::StreamingScope::binary_records_stream)
 //! and [`file_stream`](ember_core::StreamingScope::file_stream) take such
@@ -57,9 +63,10 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreScheme, RetryConfig};
 use url::Url;
 
-/// The URL schemes [`install`] registers.
+/// The URL schemes [`install`] registers (`hdfs` and `viewfs` read HDFS
+/// with the `hdfs` feature, and say that they need it without).
 pub const SCHEMES: &[&str] = &[
-    "s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl", "http", "https",
+    "s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl", "http", "https", "hdfs", "viewfs",
 ];
 
 /// How long reading an object keeps retrying a store that cannot be
@@ -173,6 +180,24 @@ fn transient(err: &object_store::Error) -> bool {
         if e.is::<object_store::client::HttpError>() {
             return true;
         }
+        // A client speaking its own protocol (HDFS's RPC) fails with I/O.
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            if matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::NotConnected
+                    | K::TimedOut
+                    | K::BrokenPipe
+                    | K::UnexpectedEof
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+            ) {
+                return true;
+            }
+        }
         cause = e.source();
     }
     // An answer: the server's failures and "slow down" pass, refusals don't.
@@ -219,9 +244,68 @@ fn io_error(err: object_store::Error) -> std::io::Error {
     std::io::Error::new(kind, describe(&err))
 }
 
+/// An `hdfs://` or `viewfs://` store: `hdfs://namenode:port/path` (or a
+/// name service `hdfs://ns/path`), with the Hadoop settings of
+/// `HADOOP_CONF_DIR` (core-site.xml, hdfs-site.xml) and the options.
+#[cfg(feature = "hdfs")]
+fn hdfs_store(
+    parsed: &Url,
+    options: &[(String, String)],
+) -> Result<(Arc<dyn ObjectStore>, String), String> {
+    let url = parsed.as_str();
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{url}: name the NameNode, e.g. hdfs://namenode:8020/path"))?;
+    let root = match parsed.port() {
+        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
+        None => format!("{}://{host}", parsed.scheme()),
+    };
+    // Hadoop's client retries a NameNode it cannot reach for minutes (15
+    // attempts, sleeps up to 15 s); ember lists again every batch, so a call
+    // gives up sooner unless the options say otherwise.
+    let mut config: std::collections::HashMap<String, String> = [
+        ("dfs.client.failover.max.attempts", "2"),
+        ("dfs.client.failover.sleep.base.millis", "100"),
+        ("dfs.client.failover.sleep.max.millis", "1000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    config.extend(options.iter().cloned());
+    let store = hdfs_native_object_store::HdfsObjectStoreBuilder::new()
+        .with_url(&root)
+        .with_config(config)
+        .with_io_runtime(runtime().handle().clone())
+        .build()
+        .map_err(|e| format!("{url}: {}", describe(&e)))?;
+    Ok((Arc::new(store), root))
+}
+
+#[cfg(not(feature = "hdfs"))]
+fn hdfs_store(
+    parsed: &Url,
+    _options: &[(String, String)],
+) -> Result<(Arc<dyn ObjectStore>, String), String> {
+    Err(format!(
+        "{parsed}: HDFS is read with ember's `hdfs` cargo feature (ember-streaming's `hdfs`, \
+         or ember-streaming-object-store's): turn it on"
+    ))
+}
+
 impl ObjectFileStore {
     fn open(url: &str, options: &[(String, String)]) -> Result<Self, String> {
         let parsed = Url::parse(url).map_err(|e| format!("{url} is not a valid URL: {e}"))?;
+        if matches!(parsed.scheme(), "hdfs" | "viewfs") {
+            let (store, root) = hdfs_store(&parsed, options)?;
+            return Ok(ObjectFileStore {
+                store,
+                root,
+                settings:
+                    "HADOOP_CONF_DIR (core-site.xml, hdfs-site.xml), the NameNode's host and \
+                           port, and HADOOP_USER_NAME",
+            });
+        }
         let (scheme, path) = ObjectStoreScheme::parse(&parsed)
             .map_err(|e| format!("{url} is not an object store URL ember can read: {e}"))?;
         let bare = url.split(['?', '#']).next().unwrap_or(url);
@@ -499,6 +583,48 @@ impl Read for ObjectReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(feature = "hdfs"))]
+    #[test]
+    fn hdfs_without_its_feature_says_which_to_turn_on() {
+        let err = ObjectFileStore::open("hdfs://namenode:8020/in/", &[])
+            .err()
+            .expect("refused");
+        assert!(err.contains("`hdfs` cargo feature"), "{err}");
+    }
+
+    #[cfg(feature = "hdfs")]
+    #[test]
+    fn hdfs_roots_object_paths_and_a_missing_namenode() {
+        let s = ObjectFileStore::open("hdfs://namenode:8020/user/ember/in/", &[]).unwrap();
+        assert_eq!(s.root, "hdfs://namenode:8020");
+        assert_eq!(
+            s.object_path("hdfs://namenode:8020/user/ember/in")
+                .unwrap()
+                .as_ref(),
+            "user/ember/in"
+        );
+        assert_eq!(
+            s.url_of(&Path::from("user/ember/in/part-0")),
+            "hdfs://namenode:8020/user/ember/in/part-0"
+        );
+        // A name service (resolved through the Hadoop settings): no port.
+        let ns = [
+            ("dfs.ha.namenodes.ns".to_string(), "nn1".to_string()),
+            (
+                "dfs.namenode.rpc-address.ns.nn1".to_string(),
+                "127.0.0.1:1".to_string(),
+            ),
+        ];
+        assert_eq!(
+            ObjectFileStore::open("hdfs://ns/in/", &ns).unwrap().root,
+            "hdfs://ns"
+        );
+        let err = ObjectFileStore::open("hdfs:///in/", &[])
+            .err()
+            .expect("refused");
+        assert!(err.contains("name the NameNode"), "{err}");
+    }
 
     #[test]
     fn roots_and_object_paths() {

@@ -217,3 +217,22 @@ def test_refused_credentials_fail_the_start_naming_what_to_check(monkeypatch) ->
             assert url in text and "403" in text and settings in text, text
         finally:
             ssc.stop(stopSparkContext=True)
+
+
+def test_hdfs_with_its_namenode_down_starts_and_batches_go_on() -> None:
+    # No NameNode can be run here (Hadoop comes from Maven Central, which
+    # this machine cannot reach): the client's side only. A NameNode that
+    # does not answer at start is logged and listed again every batch.
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ssc = _context("local[2]")
+    try:
+        got = Collected()
+        ssc.textFileStream(f"hdfs://127.0.0.1:{port}/user/ember/in/").foreachRDD(got.add)
+        ssc.start()
+        got.wait_for(lambda c: c.batches >= 3)
+        assert got.records == []
+    finally:
+        ssc.stop(stopSparkContext=True)

@@ -1,6 +1,7 @@
 //! HdfsWordCount: counts the words of new text files in a directory —
 //! Spark's `HdfsWordCount` example in ember, over a local directory or,
-//! built with the `object-store` feature, an object store's prefix.
+//! built with the `object-store` feature, an object store's prefix (with
+//! `hdfs`, an HDFS directory).
 //!
 //! ```text
 //! mkdir -p /tmp/ember-in
@@ -15,6 +16,13 @@
 //! ```text
 //! cargo run --release --features object-store --example hdfs_word_count -- s3://bucket/incoming/
 //! aws s3 cp notes.txt s3://bucket/incoming/notes.txt
+//! ```
+//!
+//! Over HDFS (the `hdfs` feature; the NameNode's settings from
+//! `HADOOP_CONF_DIR` when it is a name service):
+//!
+//! ```text
+//! cargo run --release --features hdfs --example hdfs_word_count -- hdfs://namenode:8020/user/me/incoming/
 //! ```
 //!
 //! Only files that appear after the start are read, each once; names

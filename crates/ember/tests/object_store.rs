@@ -503,3 +503,19 @@ fn killed_with_sigkill_the_counts_equal_every_object_read_once() {
         assert_eq!(counts, expected, "{store:?}, after {kills} kills");
     }
 }
+
+/// HDFS: no NameNode can be run here (Hadoop comes from Maven Central,
+/// which this machine cannot reach), so only the client's side is tried:
+/// a NameNode that does not answer at start is logged and retried, as any
+/// store that cannot be reached yet, and batches go on.
+#[cfg(feature = "hdfs")]
+#[test]
+fn hdfs_with_its_namenode_down_starts_and_batches_go_on() {
+    ember::object_store::install();
+    let port = ember_testkit::free_port();
+    let url = format!("hdfs://127.0.0.1:{port}/user/ember/in/");
+    let (ssc, seen) = collect_lines(&url, 2);
+    batches_pass(&seen, 3);
+    ssc.stop(false).unwrap();
+    assert_eq!(lines_now(&seen), 0);
+}
