@@ -346,38 +346,24 @@ fn server_sent_events_with_the_log_are_counted_once_across_kill_9() {
     });
     let heads = Arc::new(Mutex::new(Vec::new()));
     let server = serve(listener, script, heads.clone(), done.clone(), 0);
-    let ckpt = tempfile::tempdir().unwrap();
-    let outdir = tempfile::tempdir().unwrap();
-    let out = outdir.path().join("counts.txt");
-    let spawn = |workers: usize| {
-        let spec = format!(
-            "{url}|{}|{}|{workers}",
-            ckpt.path().display(),
-            out.display()
-        );
-        ember_testkit::child_command("sse_child_program", KILL_CHILD_ENV, spec)
-            .spawn()
-            .unwrap()
-    };
-    let mut child = spawn(2);
-    ember_testkit::await_first_output(&out);
-    let mut kills = 0;
+    let mut program =
+        ember_testkit::Restartable::new("sse_child_program", KILL_CHILD_ENV, url.clone());
+    let mut child = program.spawn(2);
+    ember_testkit::await_first_output(&program.out);
     for i in 0..40u64 {
         published.fetch_add(10, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(30 + i * 17 % 50));
         if i % 10 == 6 {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            kills += 1;
-            child = spawn([3, 1, 2][kills % 3]);
+            program.kill_and_restart(&mut child);
         }
     }
     let expected: BTreeMap<String, u64> = (0..400).map(|id| (format!("e{id}"), 1)).collect();
-    let counts = ember_testkit::settled_word_counts(&out, &expected);
+    let counts = ember_testkit::settled_word_counts(&program.out, &expected);
     child.kill().unwrap();
     child.wait().unwrap();
     done.store(true, Ordering::SeqCst);
     server.join().unwrap();
+    let kills = program.kills;
     assert_eq!(kills, 4);
     let missing: Vec<&String> = expected
         .keys()

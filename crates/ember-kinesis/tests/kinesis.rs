@@ -15,7 +15,7 @@ use ember_core::{millis, StreamingConf, StreamingContext};
 use ember_kinesis::{create_stream, InitialPosition, KinesisParams, KinesisRecord};
 use ember_testkit::services::{aws_refusing_endpoint, kinesis_endpoint, unique, Proxy};
 use ember_testkit::{
-    await_first_output, child_command, child_spec, running_word_counts_to_file, settled_word_counts,
+    await_first_output, child_spec, running_word_counts_to_file, settled_word_counts, Restartable,
 };
 
 fn rt() -> tokio::runtime::Runtime {
@@ -389,24 +389,11 @@ fn killed_with_sigkill_every_record_is_counted_exactly_once() {
     let Some((endpoint, name)) = stream(2) else {
         return;
     };
-    let ckpt = tempfile::tempdir().unwrap();
-    let outdir = tempfile::tempdir().unwrap();
-    let out = outdir.path().join("counts.txt");
-    let spawn = |workers: usize| {
-        let spec = format!(
-            "{endpoint}|{name}|{}|{}|{workers}",
-            ckpt.path().display(),
-            out.display()
-        );
-        child_command("child_program", CHILD_ENV, spec)
-            .spawn()
-            .unwrap()
-    };
-    let mut child = spawn(2);
-    await_first_output(&out);
+    let mut program = Restartable::new("child_program", CHILD_ENV, format!("{endpoint}|{name}"));
+    let mut child = program.spawn(2);
+    await_first_output(&program.out);
     let words = ["alpha", "beta", "gamma", "delta", "eps"];
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-    let mut kills = 0;
     for i in 0..60usize {
         let line: Vec<&str> = (0..i % 5 + 1).map(|j| words[(i + 2 * j) % 5]).collect();
         for w in &line {
@@ -415,15 +402,12 @@ fn killed_with_sigkill_every_record_is_counted_exactly_once() {
         put(&endpoint, &name, [line.join(" ")]);
         std::thread::sleep(Duration::from_millis(30));
         if i % 15 == 10 {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            kills += 1;
-            child = spawn([3, 1, 2][kills % 3]);
+            program.kill_and_restart(&mut child);
         }
     }
-    let counts = settled_word_counts(&out, &expected);
+    let counts = settled_word_counts(&program.out, &expected);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(kills, 4);
-    assert_eq!(counts, expected, "after {kills} kills");
+    assert_eq!(program.kills, 4);
+    assert_eq!(counts, expected, "after {} kills", program.kills);
 }

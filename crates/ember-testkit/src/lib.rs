@@ -107,6 +107,61 @@ pub fn child_command(test: &str, env: &str, spec: String) -> std::process::Comma
     cmd
 }
 
+/// A program a kill-and-restart test runs as a child process, kills with
+/// SIGKILL and starts again: its checkpoint directory, its output file (see
+/// [`running_word_counts_to_file`]), and the child test that runs it.
+#[derive(Debug)]
+pub struct Restartable {
+    ckpt: tempfile::TempDir,
+    _outdir: tempfile::TempDir,
+    /// Where the program writes its counts.
+    pub out: PathBuf,
+    test: &'static str,
+    env: &'static str,
+    spec: String,
+    /// Times it was killed.
+    pub kills: usize,
+}
+
+impl Restartable {
+    /// The program of the test `test` (see [`child_command`]), given
+    /// `<spec>|<checkpoint dir>|<output file>|<workers>` in `env`.
+    pub fn new(test: &'static str, env: &'static str, spec: String) -> Restartable {
+        let outdir = tempfile::tempdir().expect("a temporary directory");
+        Restartable {
+            ckpt: tempfile::tempdir().expect("a temporary directory"),
+            out: outdir.path().join("counts.txt"),
+            _outdir: outdir,
+            test,
+            env,
+            spec,
+            kills: 0,
+        }
+    }
+
+    /// Starts the program with `workers` worker threads.
+    pub fn spawn(&self, workers: usize) -> std::process::Child {
+        let spec = format!(
+            "{}|{}|{}|{workers}",
+            self.spec,
+            self.ckpt.path().display(),
+            self.out.display()
+        );
+        child_command(self.test, self.env, spec)
+            .spawn()
+            .expect("the child program starts")
+    }
+
+    /// Kills `child` with SIGKILL and starts the program again, with 3, 1
+    /// and 2 workers in turn.
+    pub fn kill_and_restart(&mut self, child: &mut std::process::Child) {
+        child.kill().expect("SIGKILL");
+        child.wait().expect("the killed child");
+        self.kills += 1;
+        *child = self.spawn([3, 1, 2][self.kills % 3]);
+    }
+}
+
 /// A loopback port free at the time of the call.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -17,7 +17,7 @@ use ember_testkit::services::{
     s3_endpoint, unique, webdav_mkdir, webdav_put, webdav_url, Proxy,
 };
 use ember_testkit::{
-    await_first_output, child_command, child_spec, running_word_counts_to_file, settled_word_counts,
+    await_first_output, child_spec, running_word_counts_to_file, settled_word_counts, Restartable,
 };
 
 /// A test server's store.
@@ -458,28 +458,15 @@ fn killed_with_sigkill_the_counts_equal_every_object_read_once() {
         let endpoint = match &store {
             Store::S3(e) | Store::Azure(e) | Store::Http(e) => e.clone(),
         };
-        let kind = store.kind();
-        let ckpt = tempfile::tempdir().unwrap();
-        let outdir = tempfile::tempdir().unwrap();
-        let out = outdir.path().join("counts.txt");
         let url = bucket.url(&scheme, "in/");
-        let spawn = |workers: usize| {
-            let spec = format!(
-                "{kind}|{endpoint}|{url}|{}|{}|{workers}",
-                ckpt.path().display(),
-                out.display()
-            );
-            child_command("child_program", CHILD_ENV, spec)
-                .spawn()
-                .unwrap()
-        };
-        let mut child = spawn(2);
+        let spec = format!("{}|{endpoint}|{url}", store.kind());
+        let mut program = Restartable::new("child_program", CHILD_ENV, spec);
+        let mut child = program.spawn(2);
         // Objects older than the first start are not read: begin once the
         // first batch is out.
-        await_first_output(&out);
+        await_first_output(&program.out);
         let words = ["alpha", "beta", "gamma", "delta"];
         let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-        let mut kills = 0;
         for i in 0..40u64 {
             let line: Vec<&str> = (0..(i % 7 + 1))
                 .map(|j| words[((i * 3 + j) % 4) as usize])
@@ -490,17 +477,14 @@ fn killed_with_sigkill_the_counts_equal_every_object_read_once() {
             bucket.put(&format!("in/obj-{i:03}"), line.join(" ").as_bytes());
             std::thread::sleep(Duration::from_millis(60));
             if i % 10 == 7 {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-                child = spawn([3, 1, 2][kills % 3]);
+                program.kill_and_restart(&mut child);
             }
         }
-        let counts = settled_word_counts(&out, &expected);
+        let counts = settled_word_counts(&program.out, &expected);
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(kills, 4);
-        assert_eq!(counts, expected, "{store:?}, after {kills} kills");
+        assert_eq!(program.kills, 4);
+        assert_eq!(counts, expected, "{store:?}, after {} kills", program.kills);
     }
 }
 
