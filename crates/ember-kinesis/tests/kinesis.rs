@@ -77,17 +77,29 @@ fn params(endpoint: &str, stream: &str) -> KinesisParams {
 
 type Seen = Arc<Mutex<(Vec<KinesisRecord>, usize)>>;
 
-fn run(params: KinesisParams, workers: usize) -> (StreamingContext, Seen) {
-    let conf = StreamingConf::new("kinesis", millis(200))
+/// The settings of a context with 200 ms batches at `local[workers]`.
+fn conf(workers: usize) -> StreamingConf {
+    StreamingConf::new("kinesis", millis(200))
         .master(&format!("local[{workers}]"))
         .unwrap()
-        .ui(None);
+        .ui(None)
+}
+
+fn run(params: KinesisParams, workers: usize) -> (StreamingContext, Seen) {
+    let (ssc, seen, _) = run_with(conf(workers), params);
+    (ssc, seen)
+}
+
+/// The records of each batch, and each batch's size.
+fn run_with(conf: StreamingConf, params: KinesisParams) -> (StreamingContext, Seen, Sizes) {
     let ssc = StreamingContext::new(conf).unwrap();
     let seen: Seen = Arc::default();
-    let sink = seen.clone();
+    let sizes: Sizes = Arc::default();
+    let (sink, per_batch) = (seen.clone(), sizes.clone());
     ssc.define(move |s| {
-        let sink = sink.clone();
+        let (sink, per_batch) = (sink.clone(), per_batch.clone());
         create_stream(s, params.clone()).foreach_rdd(move |b, _| {
+            per_batch.lock().unwrap().push(b.len());
             let mut seen = sink.lock().unwrap();
             seen.0.extend(b);
             seen.1 += 1;
@@ -95,8 +107,10 @@ fn run(params: KinesisParams, workers: usize) -> (StreamingContext, Seen) {
     })
     .unwrap();
     ssc.start().unwrap();
-    (ssc, seen)
+    (ssc, seen, sizes)
 }
+
+type Sizes = Arc<Mutex<Vec<usize>>>;
 
 /// Waits (bounded) for `want` records, then three more batches; returns
 /// the records' data, sorted.
@@ -165,26 +179,7 @@ fn a_max_rate_caps_every_batch_and_loses_nothing() {
     put(&endpoint, &name, texts("backlog", 240));
     // 150 records/s at 200 ms batches: at most 30 per batch, 10 per shard.
     let p = params(&endpoint, &name).initial_position(InitialPosition::TrimHorizon);
-    let sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
-    let conf = StreamingConf::new("kinesis-rate", millis(200))
-        .master("local[2]")
-        .unwrap()
-        .ui(None)
-        .max_rate(150.0);
-    let ssc = StreamingContext::new(conf).unwrap();
-    let seen: Seen = Arc::default();
-    let (sink, per_batch) = (seen.clone(), sizes.clone());
-    ssc.define(move |s| {
-        let (sink, per_batch) = (sink.clone(), per_batch.clone());
-        create_stream(s, p.clone()).foreach_rdd(move |b, _| {
-            per_batch.lock().unwrap().push(b.len());
-            let mut seen = sink.lock().unwrap();
-            seen.0.extend(b);
-            seen.1 += 1;
-        });
-    })
-    .unwrap();
-    ssc.start().unwrap();
+    let (ssc, seen, sizes) = run_with(conf(2).max_rate(150.0), p);
     let got = data_when(&seen, 240);
     ssc.stop(false).unwrap();
     assert_eq!(got, texts("backlog", 240));
@@ -192,6 +187,24 @@ fn a_max_rate_caps_every_batch_and_loses_nothing() {
     assert!(sizes.iter().all(|&n| n <= 30), "{sizes:?}");
     // 240 records at 30 a batch at most: eight batches or more.
     assert!(sizes.iter().filter(|&&n| n > 0).count() >= 8, "{sizes:?}");
+}
+
+#[test]
+fn backpressure_holds_the_first_batch_to_its_initial_rate_and_loses_nothing() {
+    let Some((endpoint, name)) = stream(2) else {
+        return;
+    };
+    put(&endpoint, &name, texts("waiting", 200));
+    // 100 records/s at 200 ms batches: the first batch holds 20 at most,
+    // though 200 are waiting; later batches follow the measured rate.
+    let p = params(&endpoint, &name).initial_position(InitialPosition::TrimHorizon);
+    let conf = conf(2).backpressure(true).backpressure_initial_rate(100.0);
+    let (ssc, seen, sizes) = run_with(conf, p);
+    let got = data_when(&seen, 200);
+    ssc.stop(false).unwrap();
+    assert_eq!(got, texts("waiting", 200));
+    let sizes = sizes.lock().unwrap().clone();
+    assert!((1..=20).contains(&sizes[0]), "the first batch: {sizes:?}");
 }
 
 #[test]
