@@ -3,13 +3,16 @@
 # each built from its package alone (the workspace's other crates taken
 # from the packages made here, not from their folders).
 set -euo pipefail
-# Cargo unpacks those packages under ~/.cargo/registry, keyed by the
-# temporary registry's path and the crates' name and version, and reuses an
-# unpacked copy it finds there: a clone at a path packaged before would be
-# built against that run's sources (seen: a trait method added in core was
-# missing for the crates using it). Remove ember's unpacked copies first.
+# Those packages are served from a temporary registry at a fixed path, so
+# cargo takes two things from an earlier run for them: their unpacked
+# sources under ~/.cargo/registry and their builds, both keyed by name and
+# version (seen: a trait method added in core was missing for the crates
+# using it). The packaging builds get a target directory of their own, and
+# ember's unpacked copies and builds in it are removed first.
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
-rm -rf "$cargo_home"/registry/src/*/ember-streaming-* "$cargo_home"/registry/cache/*/ember-streaming-*
-cargo package --workspace --locked \
+target="${CARGO_TARGET_DIR:-target}/package-verify"
+rm -rf "$cargo_home"/registry/src/*/ember-streaming-* "$cargo_home"/registry/cache/*/ember-streaming-* \
+  "$target"/package "$target"/debug/.fingerprint/ember-streaming-*
+cargo package --workspace --locked --target-dir "$target" \
   --exclude ember-python --exclude ember-testkit --exclude ember-bench
 echo "package: ok"
