@@ -356,8 +356,8 @@ pub fn webdav_url() -> Option<String> {
     service("EMBER_TEST_WEBDAV_URL", "a WebDAV server")
 }
 
-/// Creates the collection (directory) `path` (ending in `/`) and those
-/// above it on the WebDAV server at `url`.
+/// Creates the collection (directory) `path` and those above it on the
+/// WebDAV server at `url`.
 pub fn webdav_mkdir(url: &str, path: &str) {
     let mut at = String::new();
     for part in path.trim_matches('/').split('/') {

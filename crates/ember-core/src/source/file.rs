@@ -695,18 +695,12 @@ impl<'s> StreamingScope<'s> {
 #[cfg(test)]
 mod tests {
     use super::{split_lines, DirectoryPlanner, LineSplitter};
+    use crate::listener::wall_ms;
     use crate::source::listing::tests::SlowStore;
     use crate::source::listing::Lister;
     use crate::source::BatchPlanner;
     use crate::time::Time;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    fn wall_ms() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64
-    }
+    use std::time::Duration;
 
     /// A listing that takes longer than the remember window loses no file:
     /// the window is counted from the listing's start, not the batch's time

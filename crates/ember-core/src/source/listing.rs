@@ -11,8 +11,9 @@
 //! the batch loses no file.
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crate::listener::wall_ms;
 use crate::source::store::{FileStore, StoredFile};
 
 /// A listing and the time it reflects.
@@ -52,12 +53,6 @@ pub(crate) struct Lister {
     dir: String,
     interval_ms: u64,
     background: Option<Background>,
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Lister {
