@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -283,31 +282,19 @@ const KILL_CHILD_ENV: &str = "EMBER_HTTP_KILL_CHILD";
 /// log on, restarted with `get_or_create`.
 #[test]
 fn sse_child_program() {
-    let Some([url, ckpt, out, workers]) = ember_testkit::child_spec::<4>(KILL_CHILD_ENV) else {
+    let Some(([url], program)) = ember_testkit::restartable_child::<1>(KILL_CHILD_ENV) else {
         return;
     };
-    let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
-    let dir = ckpt.clone();
-    let ssc = StreamingContext::get_or_create(&ckpt, move || {
-        let conf = StreamingConf::new("http-kill", millis(100))
-            .master(&format!("local[{workers}]"))?
-            .ui(None)
-            .checkpoint_interval(millis(200));
-        let ssc = StreamingContext::new(conf)?;
-        ssc.checkpoint(&dir);
-        ssc.define(move |s| {
-            let events = s.receiver_stream_with(
-                server_sent_events(&url)
-                    .backoff(Duration::from_millis(50), Duration::from_millis(200)),
-                ReceiverOptions::default().write_ahead_log(true),
-            );
-            ember_testkit::running_word_counts_to_file(&events.map(|e| e.data), out.clone());
-        })?;
-        Ok(ssc)
-    })
-    .unwrap();
-    ssc.start().unwrap();
-    ssc.await_termination().unwrap();
+    let conf = StreamingConf::new("http-kill", millis(100))
+        .ui(None)
+        .checkpoint_interval(millis(200));
+    program.run(conf, move |s| {
+        s.receiver_stream_with(
+            server_sent_events(&url).backoff(Duration::from_millis(50), Duration::from_millis(200)),
+            ReceiverOptions::default().write_ahead_log(true),
+        )
+        .map(|e| e.data)
+    });
 }
 
 #[test]

@@ -6,7 +6,6 @@
 //! `get_or_create`, which counts every record exactly once.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,9 +13,7 @@ use aws_sdk_kinesis::Client;
 use ember_core::{millis, StreamingConf, StreamingContext};
 use ember_kinesis::{create_stream, InitialPosition, KinesisParams, KinesisRecord};
 use ember_testkit::services::{aws_refusing_endpoint, kinesis_endpoint, unique, Proxy};
-use ember_testkit::{
-    await_first_output, child_spec, running_word_counts_to_file, settled_word_counts, Restartable,
-};
+use ember_testkit::{await_first_output, restartable_child, settled_word_counts, Restartable};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -370,28 +367,15 @@ const CHILD_ENV: &str = "EMBER_KINESIS_KILL_CHILD";
 /// the records, from the latest records on.
 #[test]
 fn child_program() {
-    let Some([endpoint, name, ckpt, out, workers]) = child_spec::<5>(CHILD_ENV) else {
+    let Some(([endpoint, name], program)) = restartable_child::<2>(CHILD_ENV) else {
         return;
     };
-    let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
-    let dir = ckpt.clone();
-    let ssc = StreamingContext::get_or_create(&ckpt, move || {
-        let conf = StreamingConf::new("kinesis-kill", millis(100))
-            .master(&format!("local[{workers}]"))?
-            .checkpoint_interval(millis(100))
-            .ui(None);
-        let ssc = StreamingContext::new(conf)?;
-        ssc.checkpoint(&dir);
-        ssc.define(move |s| {
-            let lines =
-                create_stream(s, params(&endpoint, &name)).map(|r| r.data_str().into_owned());
-            running_word_counts_to_file(&lines, out.clone())
-        })?;
-        Ok(ssc)
-    })
-    .unwrap();
-    ssc.start().unwrap();
-    ssc.await_termination().unwrap();
+    let conf = StreamingConf::new("kinesis-kill", millis(100))
+        .checkpoint_interval(millis(100))
+        .ui(None);
+    program.run(conf, move |s| {
+        create_stream(s, params(&endpoint, &name)).map(|r| r.data_str().into_owned())
+    });
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub use ember_core::testing::*;
 
 pub mod services;
-use ember_core::{DStream, Data};
+use ember_core::{DStream, Data, StreamingConf, StreamingContext, StreamingScope};
 
 /// The parallelisms every operation is checked at.
 pub const WORKERS: [usize; 2] = [1, 3];
@@ -125,7 +125,8 @@ pub struct Restartable {
 
 impl Restartable {
     /// The program of the test `test` (see [`child_command`]), given
-    /// `<spec>|<checkpoint dir>|<output file>|<workers>` in `env`.
+    /// `<spec>|<checkpoint dir>|<output file>|<workers>` in `env` (read by
+    /// [`restartable_child`]).
     pub fn new(test: &'static str, env: &'static str, spec: String) -> Restartable {
         let outdir = tempfile::tempdir().expect("a temporary directory");
         Restartable {
@@ -159,6 +160,63 @@ impl Restartable {
         child.wait().expect("the killed child");
         self.kills += 1;
         *child = self.spawn([3, 1, 2][self.kills % 3]);
+    }
+}
+
+/// The child side of a [`Restartable`]: in the child process, the fields
+/// of its spec before the checkpoint directory, output file and workers,
+/// and the program to run; `None` in a normal run.
+///
+/// # Panics
+///
+/// When the spec does not hold `N` fields and those three.
+pub fn restartable_child<const N: usize>(env: &str) -> Option<([String; N], RestartableChild)> {
+    let spec = std::env::var(env).ok()?;
+    let mut fields: Vec<String> = spec.split('|').map(str::to_string).collect();
+    assert_eq!(fields.len(), N + 3, "bad {env}: {spec}");
+    let workers = fields.pop().and_then(|w| w.parse().ok());
+    let child = RestartableChild {
+        out: PathBuf::from(fields.pop().expect("counted above")),
+        ckpt: PathBuf::from(fields.pop().expect("counted above")),
+        workers: workers.unwrap_or_else(|| panic!("bad {env}: {spec} (workers)")),
+    };
+    let head: [String; N] = fields.try_into().expect("counted above");
+    Some((head, child))
+}
+
+/// The program a [`Restartable`] starts, in the child process.
+#[derive(Debug)]
+pub struct RestartableChild {
+    ckpt: PathBuf,
+    out: PathBuf,
+    workers: usize,
+}
+
+impl RestartableChild {
+    /// Runs until the process is killed: a context from `conf` at the
+    /// spec's workers, made or resumed by `get_or_create` over the spec's
+    /// checkpoint directory (and checkpointing there), writing the running
+    /// word counts of `lines` after every batch
+    /// ([`running_word_counts_to_file`]).
+    ///
+    /// # Panics
+    ///
+    /// When the context cannot be made, started or run.
+    pub fn run<F>(self, conf: StreamingConf, lines: F)
+    where
+        F: for<'s> Fn(&StreamingScope<'s>) -> DStream<'s, String> + Send + Sync + 'static,
+    {
+        let RestartableChild { ckpt, out, workers } = self;
+        let dir = ckpt.clone();
+        let ssc = StreamingContext::get_or_create(&ckpt, move || {
+            let ssc = StreamingContext::new(conf.master(&format!("local[{workers}]"))?)?;
+            ssc.checkpoint(&dir);
+            ssc.define(move |s| running_word_counts_to_file(&lines(s), out.clone()))?;
+            Ok(ssc)
+        })
+        .expect("the program's context");
+        ssc.start().expect("the program starts");
+        ssc.await_termination().expect("the program runs");
     }
 }
 

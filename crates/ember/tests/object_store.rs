@@ -7,7 +7,6 @@
 //! and mid-run.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,9 +15,7 @@ use ember_testkit::services::{
     aws_refusing_endpoint, azurite_url, create_bucket, create_container, put_blob, put_object,
     s3_endpoint, unique, webdav_mkdir, webdav_put, webdav_url, Proxy,
 };
-use ember_testkit::{
-    await_first_output, child_spec, running_word_counts_to_file, settled_word_counts, Restartable,
-};
+use ember_testkit::{await_first_output, restartable_child, settled_word_counts, Restartable};
 
 /// A test server's store.
 #[derive(Clone, Debug)]
@@ -422,7 +419,7 @@ const CHILD_ENV: &str = "EMBER_S3_KILL_CHILD";
 /// normal run): running word counts of the objects under the URL.
 #[test]
 fn child_program() {
-    let Some([kind, endpoint, url, ckpt, out, workers]) = child_spec::<6>(CHILD_ENV) else {
+    let Some(([kind, endpoint, url], program)) = restartable_child::<3>(CHILD_ENV) else {
         return;
     };
     match kind.as_str() {
@@ -431,20 +428,8 @@ fn child_program() {
         _ => Store::Http(endpoint),
     }
     .install("kill");
-    let (ckpt, out) = (PathBuf::from(ckpt), PathBuf::from(out));
-    let dir = ckpt.clone();
-    let ssc = StreamingContext::get_or_create(&ckpt, move || {
-        let conf = StreamingConf::new("kill", millis(100))
-            .master(&format!("local[{workers}]"))?
-            .checkpoint_interval(millis(100));
-        let ssc = StreamingContext::new(conf)?;
-        ssc.checkpoint(&dir);
-        ssc.define(move |s| running_word_counts_to_file(&s.text_file_stream(&url), out.clone()))?;
-        Ok(ssc)
-    })
-    .unwrap();
-    ssc.start().unwrap();
-    ssc.await_termination().unwrap();
+    let conf = StreamingConf::new("kill", millis(100)).checkpoint_interval(millis(100));
+    program.run(conf, move |s| s.text_file_stream(&url));
 }
 
 #[test]
