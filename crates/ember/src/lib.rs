@@ -120,6 +120,13 @@ pub use ember_http as http;
 #[cfg(feature = "kinesis")]
 pub use ember_kinesis as kinesis;
 
+/// SQL on every batch: [`table`](sql::SqlStream::table) names a stream's
+/// table, [`sql`](sql::Tables::sql) queries each batch, and
+/// [`foreach_batch_df`](sql::Tables::foreach_batch_df) hands a DataFrame
+/// ([`Frame`](sql::Frame)) with Spark's `show()` (the `sql` feature).
+#[cfg(feature = "sql")]
+pub use ember_sql as sql;
+
 /// serde, which every record type implements (see [`Data`]).
 ///
 /// Its derives are in the [`prelude`]. They expand to paths that start at
