@@ -72,3 +72,28 @@ timeout 30 tail --pid="$custom" -f /dev/null || { echo "custom_receiver: did not
 wait "$custom" || rc=$?
 [ "$rc" -eq 0 ] || { echo "custom_receiver: exit status $rc after SIGTERM"; cat "$work/custom.err"; exit 1; }
 echo "examples: custom_receiver ok; SIGTERM stopped it gracefully"
+
+# sql_network_word_count (the `sql` feature) against nc -lk: each batch's
+# words counted by a SQL query and printed in Spark's show() format.
+cargo build -p ember-streaming --features sql --example sql_network_word_count
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkfifo "$work/sql.in"
+nc -lk 127.0.0.1 "$port" < "$work/sql.in" > /dev/null &
+exec 4> "$work/sql.in"
+"$bin/sql_network_word_count" 127.0.0.1 "$port" --master 'local[2]' --no-ui > "$work/sql.out" 2> "$work/sql.err" &
+sqlwc=$!
+for i in $(seq 1 100); do
+  echo "hello world hello" >&4
+  if grep -Eq '^\| *hello\| *[0-9]+\|$' "$work/sql.out" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+kill -TERM "$sqlwc"
+rc=0
+timeout 30 tail --pid="$sqlwc" -f /dev/null || { echo "sql_network_word_count: did not exit within 30 s of SIGTERM"; exit 1; }
+wait "$sqlwc" || rc=$?
+exec 4>&-
+[ "$rc" -eq 0 ] || { echo "sql_network_word_count: exit status $rc after SIGTERM"; cat "$work/sql.err"; exit 1; }
+grep -Eq '^========= [0-9]+ ms =========$' "$work/sql.out" || { echo "sql_network_word_count: no batch header"; cat "$work/sql.out"; exit 1; }
+grep -Eq '^\| *word\|total\|$' "$work/sql.out" || { echo "sql_network_word_count: no table header"; cat "$work/sql.out"; exit 1; }
+grep -Eq '^\| *hello\| *[0-9]+\|$' "$work/sql.out" || { echo "sql_network_word_count: no count for hello"; cat "$work/sql.out" "$work/sql.err"; exit 1; }
+echo "examples: sql_network_word_count against nc -lk ok"

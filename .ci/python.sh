@@ -11,8 +11,8 @@ venv=target/python-venv
 pyspark_version=4.3.0
 rm -rf "$venv"
 "$python" -m venv "$venv"
-echo "python: installing ./crates/ember-python (a release build of the engine, a few minutes)"
-"$venv/bin/pip" install --quiet --disable-pip-version-check "./crates/ember-python[test]"
+echo "python: installing ./crates/ember-python with its sql extra (a release build of the engine, a few minutes)"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "./crates/ember-python[test,sql]"
 
 downloads=target/pyspark-download
 examples=target/pyspark-examples
@@ -52,6 +52,8 @@ start_postgres
 start_kafka
 start_s3
 export EMBER_REQUIRE_SERVICES=1
+# ember.sql's tests (and Spark's sql_network_wordcount.py) must run here.
+export EMBER_REQUIRE_SQL=1
 # Run from the tests' folder so that `ember` is the installed package, not
 # the source tree.
 cd crates/ember-python/tests

@@ -12,6 +12,7 @@ unless ``EMBER_REQUIRE_PYSPARK_EXAMPLES=1`` (as in CI) makes that a failure.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import sys
 from collections import Counter
@@ -122,7 +123,37 @@ def test_queue_stream(tmp_path: Path) -> None:
         assert sorted(ast.literal_eval(r) for r in records) == [(d, 100) for d in range(10)]
 
 
-def test_sql_network_wordcount_says_sql_is_not_supported(tmp_path: Path) -> None:
-    job = Job("sql_network_wordcount.py", ["127.0.0.1", "9"], tmp_path)
-    assert job.finish() != 0
-    assert "pyspark.sql" in job.stderr and "not supported by ember yet" in job.stderr
+def _sql_counts(lines: List[str]) -> Counter:
+    """The word totals of every table sql_network_wordcount.py printed,
+    summed over its batches (each table's rows are ``|word|total|``)."""
+    counts: Counter = Counter()
+    for line in lines:
+        cells = line.split("|")
+        if len(cells) == 4 and cells[0] == "" and cells[3] == "" and cells[2].strip().isdigit():
+            counts[cells[1].strip()] += int(cells[2])
+    return counts
+
+
+@pytest.mark.parametrize("master", ["local[1]", "local[3]"])
+def test_sql_network_wordcount(netcat: Netcat, tmp_path: Path, master: str) -> None:
+    if importlib.util.find_spec("datafusion") is None and os.environ.get("EMBER_REQUIRE_SQL") != "1":
+        pytest.skip("the sql extra (datafusion, pyarrow) is not installed")
+    job = _Job([sys.executable, "-m", "ember.submit", "--master", master,
+                "--conf", "spark.ui.enabled=false",
+                str(EXAMPLES / "sql_network_wordcount.py"), "127.0.0.1", str(netcat.port)], tmp_path)
+    job.wait_for(lambda ls: any(l.startswith("========= ") for l in ls), "no batch printed")
+    netcat.send("".join(line + "\n" for line in LINES))
+    expected = Counter(w for line in LINES for w in line.split(" "))
+    job.wait_for(lambda ls: _sql_counts(ls) == expected, f"counts never reached {expected}")
+    assert job.stop() == 0, job.stderr
+    # Every table is Spark's: a border, the header, a border, rows, a border.
+    text = "\n".join(job.lines)
+    for block in text.split("========= ")[1:]:
+        table = [l for l in block.splitlines()[1:] if l]
+        if not table:
+            continue  # an empty batch: Spark's example prints its time only
+        border = table[0]
+        assert border.startswith("+") and border.endswith("+"), block
+        assert table[2] == border and table[-1] == border, block
+        assert all(len(line) == len(border) for line in table), block
+        assert [c.strip() for c in table[1].split("|")[1:3]] == ["word", "total"], block

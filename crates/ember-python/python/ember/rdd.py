@@ -234,6 +234,14 @@ class RDD(Generic[T]):
     # Actions
     # ------------------------------------------------------------------
 
+    def toDF(self, schema: Any = None, sampleRatio: Optional[float] = None) -> Any:
+        """This batch as a DataFrame (``ember.sql``, the ``sql`` extra): the
+        same as ``SparkSession.builder.getOrCreate().createDataFrame(self,
+        schema)``; ``schema`` may be a list of column names."""
+        from ember.sql import SparkSession
+
+        return SparkSession.active().createDataFrame(self, schema)
+
     def collect(self) -> List[T]:
         """Return every record as a list, partition by partition.
 

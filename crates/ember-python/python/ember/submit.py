@@ -15,8 +15,9 @@ through (the others' lines go to stderr, prefixed ``[pN]``). It is the way
 past one interpreter lock: the functions ember cannot run natively (see
 ``ssc.explain()``) then run in N interpreters at once. Programs whose
 functions all run natively gain little from it. Importing a part of PySpark ember does not
-offer (``pyspark.sql``, ``pyspark.ml``, …) fails with an ImportError saying
-so.
+offer (``pyspark.ml``, ``pyspark.pandas``, …) fails with an ImportError saying
+so. ``pyspark.sql`` is ``ember.sql`` (DataFrames and SQL inside
+``foreachRDD``), which needs the ``sql`` extra.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.abc
+import importlib.util
 import os
 import runpy
 import signal
@@ -51,11 +53,34 @@ ALIASES = {
     "pyspark.streaming.listener": "ember.streaming.listener",
 }
 
+# Loaded when first imported: ember.sql needs the `sql` extra (DataFusion),
+# which a program without SQL does not need installed.
+LAZY_ALIASES = {
+    "pyspark.sql": "ember.sql",
+    "pyspark.sql.session": "ember.sql",
+    "pyspark.sql.dataframe": "ember.sql",
+    "pyspark.sql.utils": "ember.sql",
+    "pyspark.errors": "ember.sql",
+    "pyspark.sql.types": "ember.sql.types",
+}
+
 _NOT_YET = {
-    "pyspark.sql": "Spark SQL (DataFrames inside foreachRDD) is not supported by ember yet",
     "pyspark.streaming.kafka": "use ember's Kafka direct stream instead (Spark removed this module in 3.0)",
     "pyspark.streaming.kinesis": "the Kinesis source is not supported by ember yet",
 }
+
+
+class _Existing(importlib.abc.Loader):
+    """Loads a PySpark module name as an ember module already imported."""
+
+    def __init__(self, module) -> None:
+        self._module = module
+
+    def create_module(self, spec):
+        return self._module
+
+    def exec_module(self, module) -> None:
+        pass
 
 
 class _Refuse(importlib.abc.MetaPathFinder):
@@ -65,6 +90,9 @@ class _Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None, target=None):
         if fullname != "pyspark" and not fullname.startswith("pyspark."):
             return None
+        if fullname in LAZY_ALIASES:
+            module = importlib.import_module(LAZY_ALIASES[fullname])
+            return importlib.util.spec_from_loader(fullname, _Existing(module))
         for prefix, why in _NOT_YET.items():
             if fullname == prefix or fullname.startswith(prefix + "."):
                 raise ImportError(f"{fullname}: {why}", name=fullname)
