@@ -51,10 +51,16 @@
 //!
 //! ## Where the query runs
 //!
-//! Each batch's records are gathered on one worker (as Spark's `transform`
-//! and `foreachRDD` do in ember), made into Arrow columns there and
-//! queried by DataFusion on that worker's thread. The rows of a [`Tables::sql`] stream live on
-//! that worker; follow with `repartition` to spread heavy work again.
+//! Each worker makes its part of a batch into Arrow columns, and the
+//! parts are gathered on one worker (as Spark's `transform` and
+//! `foreachRDD` gather in ember), each a partition of the batch's table.
+//! DataFusion runs the query there with as many threads as there are parts
+//! (at most the machine's cores), while the other workers wait for the
+//! batch. The rows of a [`Tables::sql`] stream live on that worker; follow
+//! with `repartition` to spread heavy work again. A record type whose
+//! columns serde_arrow cannot tell from the type (e.g. an untagged enum)
+//! has them traced from its first records instead, and its batches are
+//! gathered before they are encoded.
 //!
 //! ## Errors
 //!
@@ -77,6 +83,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{
     CsvReadOptions, DataFrame, ParquetReadOptions, SessionConfig, SessionContext,
@@ -198,10 +205,21 @@ mod serde_bytes_compat {
     }
 }
 
-/// One table of a batch on its way to the query: the table's index among
-/// the streams registered, and its rows (`None`: an empty batch of a type
-/// whose columns are not known yet).
-type Part = (u32, Option<ArrowBatch>);
+/// One worker's part of a batch's table on its way to the query: the
+/// table's index among the streams registered, and its rows.
+type Part = (u32, Encoded);
+
+/// A part of a batch's table as encoded where its records were.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Encoded {
+    /// The part's rows.
+    Rows(ArrowBatch),
+    /// An empty part of a type whose columns are not known yet (traced
+    /// from records, and none seen so far).
+    Unknown,
+    /// The records could not be made into columns.
+    Failed(String),
+}
 
 /// Starts SQL over a stream: [`table`](SqlStream::table) names the
 /// stream's table, to which more tables can be added before the query.
@@ -220,13 +238,25 @@ impl<'s, T: Data> SqlStream<'s> for DStream<'s, T> {
     }
 }
 
-/// Each batch of `stream` as an Arrow table, on the worker that gathers it.
+/// Each batch of `stream` as Arrow columns. A type whose columns serde
+/// describes is encoded on every worker, each its own part (in parallel,
+/// and a partition of the query's table); one whose columns are traced
+/// from records is gathered first, so that every batch has one schema.
 fn as_part<'s, T: Data>(stream: &DStream<'s, T>, index: u32) -> DStream<'s, Part> {
     let mut encoder = rows::Encoder::<T>::new();
-    stream.try_transform(move |batch, time| match encoder.encode(&batch) {
-        Ok(table) => Ok(vec![(index, table.map(ArrowBatch))]),
-        Err(e) => Err(Error::user("sql", time, e)),
-    })
+    let mut encode = move |records: &[T]| match encoder.encode(records) {
+        Ok(Some(batch)) => Encoded::Rows(ArrowBatch(batch)),
+        Ok(None) => Encoded::Unknown,
+        Err(e) => Encoded::Failed(e.to_string()),
+    };
+    if rows::Encoder::<T>::new().is_traced() {
+        stream.map_partitions(move |part| {
+            let records: Vec<T> = part.collect();
+            [(index, encode(&records))]
+        })
+    } else {
+        stream.transform(move |batch, _| vec![(index, encode(&batch))])
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -285,12 +315,16 @@ impl<'s> Tables<'s> {
                     reason,
                 })
             });
-            rows.map_err(|e| Error::user("sql", time, e))
+            match rows {
+                Ok(rows) => Ok(rows.unwrap_or_default()),
+                Err(e) => Err(Error::user("sql", time, e)),
+            }
         })
     }
 
-    /// Calls `f` with each batch (empty ones too) as a [`Frame`] of the
-    /// first table, and the batch's time: Spark's `foreachRDD` with
+    /// Calls `f` with each batch (empty ones too, except before the first
+    /// record of a type whose columns are traced from records) as a
+    /// [`Frame`] of the first table, and the batch's time: Spark's `foreachRDD` with
     /// `rdd.toDF()` inside. [`Frame::sql`] queries every registered table.
     /// An `Err` stops the context with [`Error::User`](ember_core::Error::User)
     /// naming `foreach_batch_df` and the batch.
@@ -303,7 +337,10 @@ impl<'s> Tables<'s> {
         parts.try_foreach_rdd(move |parts, time| {
             let frame = session.run(parts, "", |s| s.table(&first));
             match frame {
-                Ok(frame) => f(frame, time).map_err(|e| Error::user("foreach_batch_df", time, e)),
+                Ok(Some(frame)) => {
+                    f(frame, time).map_err(|e| Error::user("foreach_batch_df", time, e))
+                }
+                Ok(None) => Ok(()),
                 Err(e) => Err(Error::user("foreach_batch_df", time, e)),
             }
         });
@@ -334,23 +371,45 @@ struct Session {
 
 impl Session {
     /// Registers this batch's tables and runs `f` on them, a panic inside
-    /// turned into [`SqlError::Panicked`].
+    /// turned into [`SqlError::Panicked`]; `None` (and `f` not run) when a
+    /// table's columns are not known yet (a type traced from records, none
+    /// seen so far).
     fn run<R>(
         &mut self,
         parts: Vec<Part>,
         query: &str,
         f: impl FnOnce(&Frame) -> Result<R, SqlError>,
-    ) -> Result<R, SqlError> {
-        let (ctx, rt) = self.state()?;
-        for (index, table) in parts {
-            let name = &self.names[index as usize];
+    ) -> Result<Option<R>, SqlError> {
+        let mut tables: Vec<Vec<RecordBatch>> = vec![Vec::new(); self.names.len()];
+        let mut unknown = vec![false; self.names.len()];
+        for (index, part) in parts {
+            match part {
+                Encoded::Rows(batch) => tables[index as usize].push(batch.0),
+                // No records of a type whose columns come from records:
+                // nothing to query yet.
+                Encoded::Unknown => unknown[index as usize] = true,
+                Encoded::Failed(why) => return Err(SqlError::Records(why)),
+            }
+        }
+        if tables.iter().zip(&unknown).any(|(t, u)| *u && t.is_empty()) {
+            return Ok(None);
+        }
+        let partitions = tables.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let (ctx, rt) = self.state(partitions)?;
+        for (name, batches) in self.names.iter().zip(tables) {
             let _ = ctx.deregister_table(name.as_str());
-            let batch = match table {
-                Some(table) => table.0,
-                // Not known yet: a table with no columns and no rows.
-                None => RecordBatch::new_empty(Arc::new(Schema::empty())),
-            };
-            ctx.register_batch(name.as_str(), batch)
+            // Columns not known yet: a table with none, and no rows.
+            let schema = batches
+                .first()
+                .map_or_else(|| Arc::new(Schema::empty()), |b| b.schema());
+            // Each worker's part is a partition of the table.
+            let mut parts: Vec<Vec<RecordBatch>> = batches.into_iter().map(|b| vec![b]).collect();
+            if parts.is_empty() {
+                parts.push(Vec::new());
+            }
+            let table = MemTable::try_new(schema, parts)
+                .map_err(|e| SqlError::Records(format!("table `{name}`: {e}")))?;
+            ctx.register_table(name.as_str(), Arc::new(table))
                 .map_err(|e| SqlError::Records(format!("table `{name}`: {e}")))?;
         }
         let base = Frame {
@@ -360,26 +419,39 @@ impl Session {
             ctx,
             rt,
         };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&base))).unwrap_or_else(
-            |panic| {
-                Err(SqlError::Panicked {
-                    query: query.to_string(),
-                    message: panic_message(&*panic),
-                })
-            },
-        )
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&base))) {
+            Ok(result) => result.map(Some),
+            Err(panic) => Err(SqlError::Panicked {
+                query: query.to_string(),
+                message: panic_message(&*panic),
+            }),
+        }
     }
 
-    fn state(&mut self) -> Result<(SessionContext, Rc<tokio::runtime::Runtime>), SqlError> {
+    /// The session, made at the first batch with as many threads and
+    /// partitions as the batch has parts (the context's workers, at most
+    /// the machine's cores), as the other workers wait for the query.
+    fn state(
+        &mut self,
+        parts: usize,
+    ) -> Result<(SessionContext, Rc<tokio::runtime::Runtime>), SqlError> {
         if let Some((ctx, rt)) = &self.state {
             return Ok((ctx.clone(), rt.clone()));
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| SqlError::Records(format!("no runtime for the SQL engine: {e}")))?;
-        // One partition: the runtime has one thread, the worker's own.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = parts.clamp(1, cores);
+        let built = if threads == 1 {
+            tokio::runtime::Builder::new_current_thread().build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("ember-sql")
+                .build()
+        };
+        let rt =
+            built.map_err(|e| SqlError::Records(format!("no runtime for the SQL engine: {e}")))?;
         let config = SessionConfig::new()
-            .with_target_partitions(1)
+            .with_target_partitions(threads)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
         for (name, path, kind) in &self.statics {

@@ -59,6 +59,12 @@ impl<T: Serialize + DeserializeOwned> Encoder<T> {
         }
     }
 
+    /// Whether the columns are known from the type alone (serde_arrow could
+    /// trace it), so every part of a batch has the same schema.
+    pub(crate) fn is_traced(&self) -> bool {
+        self.shape.is_some()
+    }
+
     /// The record batch holding `records`; `None` for an empty batch of a
     /// type whose columns are not known yet.
     pub(crate) fn encode(&mut self, records: &[T]) -> Result<Option<RecordBatch>, SqlError> {

@@ -26,7 +26,9 @@ fn words() -> Vec<String> {
     let mut state = 7u64;
     (0..1_000_000)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = ((state >> 11) as f64) / ((1u64 << 53) as f64);
             let rank = (10_000f64.powf(u)) as u64;
             format!("w{rank}")
@@ -38,7 +40,10 @@ fn words() -> Vec<String> {
 /// number of distinct words the output held.
 fn run(sql: bool, input: Vec<String>) -> (f64, usize) {
     let clock = ManualClock::new();
-    let conf = StreamingConf::new("sql-overhead", seconds(1)).master("local[2]").unwrap().ui(None);
+    let conf = StreamingConf::new("sql-overhead", seconds(1))
+        .master("local[2]")
+        .unwrap()
+        .ui(None);
     let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
     let distinct = Arc::new(Mutex::new(0));
     let out = distinct.clone();
@@ -48,7 +53,9 @@ fn run(sql: bool, input: Vec<String>) -> (f64, usize) {
         if sql {
             words
                 .table("words")
-                .sql::<WordCount>("SELECT value AS word, count(*) AS total FROM words GROUP BY value")
+                .sql::<WordCount>(
+                    "SELECT value AS word, count(*) AS total FROM words GROUP BY value",
+                )
                 .foreach_rdd(move |b, _| *out.lock().unwrap() = b.len());
         } else {
             words

@@ -463,3 +463,87 @@ fn no_query_text_panics() {
         );
     }
 }
+
+/// A value serde_arrow cannot describe from its type alone: an untagged
+/// enum, whose column type comes from the first records seen.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Reading {
+    Number(i64),
+    Text(String),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Sensor {
+    word: String,
+    reading: Reading,
+}
+
+#[test]
+fn columns_traced_from_records_work_and_a_later_misfit_is_an_error() {
+    let s = |w: &str, r: Reading| Sensor {
+        word: w.into(),
+        reading: r,
+    };
+    let ok = vec![
+        vec![],
+        (0..30)
+            .map(|i| s(if i % 3 == 0 { "a" } else { "b" }, Reading::Number(i)))
+            .collect::<Vec<_>>(),
+    ];
+    // Expected by hand: a holds 0, 3, ..., 27 (sum 135), b the other 20 (sum 300).
+    let want = vec![
+        vec![],
+        vec![
+            WordCount {
+                word: "a".into(),
+                total: 135,
+            },
+            WordCount {
+                word: "b".into(),
+                total: 300,
+            },
+        ],
+    ];
+    for workers in [1, 3] {
+        let got = run_local(workers, ok.clone(), |sensors| {
+            sensors.table("sensors").sql::<WordCount>(
+                "SELECT word, sum(reading) AS total FROM sensors GROUP BY word ORDER BY word",
+            )
+        });
+        assert_eq!(got, want, "local[{workers}]");
+    }
+
+    let clock = ManualClock::new();
+    let conf = StreamingConf::new("sql-misfit", seconds(1))
+        .master("local[3]")
+        .unwrap()
+        .ui(None);
+    let ssc = StreamingContext::with_clock(conf, clock.clone()).unwrap();
+    ssc.define(move |sc| {
+        let batches = vec![
+            vec![s("a", Reading::Number(1))],
+            vec![s("a", Reading::Text("high".into()))],
+        ];
+        sc.queue_stream(batches, true, None)
+            .table("sensors")
+            .sql::<WordCount>("SELECT word, sum(reading) AS total FROM sensors GROUP BY word")
+            .foreach_rdd(|_, _| {});
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    clock.advance(seconds(1));
+    ssc.await_batch(Time::from_millis(1000)).unwrap();
+    clock.advance(seconds(1));
+    let e = ssc
+        .await_termination()
+        .expect_err("a text reading in a number column");
+    assert!(
+        matches!(&e, Error::User { operator, time, .. } if operator == "sql" && *time == Time::from_millis(2000)),
+        "{e:?}"
+    );
+    assert!(
+        matches!(e.downcast_ref::<SqlError>(), Some(SqlError::Records(_))),
+        "{e:?}"
+    );
+}
