@@ -66,7 +66,7 @@
 //!
 //! A query that does not parse, names an unknown table or column, or
 //! mixes types, and rows that do not fit the output type, stop the
-//! context with [`Error::User`](ember_core::Error::User) naming the
+//! context with [`Error::User`] naming the
 //! operation (`sql` or `foreach_batch_df`) and the batch; its cause is a
 //! [`SqlError`] that quotes the query. No query text panics: a panic
 //! inside the engine is caught and reported the same way.
@@ -94,7 +94,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use datafusion;
 
 /// What went wrong with a query or with the records of a batch. Returned
-/// inside [`Error::User`](ember_core::Error::User), which names the batch.
+/// inside [`Error::User`], which names the batch.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SqlError {
@@ -326,7 +326,7 @@ impl<'s> Tables<'s> {
     /// record of a type whose columns are traced from records) as a
     /// [`Frame`] of the first table, and the batch's time: Spark's `foreachRDD` with
     /// `rdd.toDF()` inside. [`Frame::sql`] queries every registered table.
-    /// An `Err` stops the context with [`Error::User`](ember_core::Error::User)
+    /// An `Err` stops the context with [`Error::User`]
     /// naming `foreach_batch_df` and the batch.
     pub fn foreach_batch_df<E>(self, mut f: impl FnMut(Frame, Time) -> Result<(), E> + 'static)
     where

@@ -83,6 +83,7 @@
 //! | `cli` | yes | [`StreamingArgs`] and [`cli`]: ember's flags as a clap `Args` struct to flatten into a program's parser (clap) |
 //! | `kafka` | no | `kafka::create_direct_stream` (offset ranges per batch, replayed exactly after recovery) and `kafka::KafkaSink` (rdkafka; builds librdkafka from source) |
 //! | `postgres` | no | `postgres::PostgresSink` and `save_to_postgres`: each batch written in one transaction with its batch time, so re-run batches are not written twice (the `postgres` client) |
+//! | `sql` | no | `sql::SqlStream::table`: each batch as a table for SQL (`sql::<T>(query)` gives a DStream of rows, `foreach_batch_df` a DataFrame with Spark's `show()`), joins with other streams and CSV/Parquet files (Apache DataFusion; Rust 1.94) |
 //! | `ui` | yes | the web UI at `127.0.0.1:4040`: Streaming page, `to_dashboard` pages, JSON API, Prometheus `/metrics` (axum, tokio) |
 //!
 //! Without `ui`, programs run the same; `to_dashboard` keeps its results but
