@@ -117,6 +117,17 @@ def word_counts(lines: List[str]) -> Counter:
     return total
 
 
+def table_counts(lines: List[str]) -> Counter:
+    """The totals of every ``|word|total|`` row that ``show()`` printed,
+    summed over all batches (the SQL word counts)."""
+    counts: Counter = Counter()
+    for line in lines:
+        cells = line.split("|")
+        if len(cells) == 4 and cells[0] == cells[3] == "" and cells[2].strip().isdigit():
+            counts[cells[1].strip()] += int(cells[2])
+    return counts
+
+
 class Netcat:
     """``nc -lk`` on a free port, fed from this test."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from support import Job, Netcat, batches, create_topic, need_service, word_counts
+from support import Job, Netcat, batches, create_topic, need_service, table_counts, word_counts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BROKERS = os.environ.get("EMBER_TEST_KAFKA_BROKERS")
@@ -60,23 +60,13 @@ def test_windowed_network_wordcount(netcat: Netcat, tmp_path: Path) -> None:
     assert "/dashboard/0" in job.stderr
 
 
-def _table_counts(lines: List[str]) -> Counter:
-    """The totals of every ``|word|total|`` row printed, over all batches."""
-    counts: Counter = Counter()
-    for line in lines:
-        cells = line.split("|")
-        if len(cells) == 4 and cells[0] == cells[3] == "" and cells[2].strip().isdigit():
-            counts[cells[1].strip()] += int(cells[2])
-    return counts
-
-
 def test_sql_network_wordcount(netcat: Netcat, tmp_path: Path) -> None:
     if importlib.util.find_spec("datafusion") is None and os.environ.get("EMBER_REQUIRE_SQL") != "1":
         pytest.skip("the sql extra (datafusion, pyarrow) is not installed")
     job = example("sql_network_wordcount.py", ["127.0.0.1", str(netcat.port)], tmp_path)
     job.wait_for(lambda ls: any(l.startswith("========= ") for l in ls), "no batch printed")
     netcat.send("".join(line + "\n" for line in LINES))
-    job.wait_for(lambda ls: _table_counts(ls) == EXPECTED, f"counts never reached {EXPECTED}")
+    job.wait_for(lambda ls: table_counts(ls) == EXPECTED, f"counts never reached {EXPECTED}")
     assert job.stop() == 0, job.stderr
 
 

@@ -21,7 +21,7 @@ from typing import List, Optional
 
 import pytest
 from support import Job as _Job
-from support import Netcat, batches, word_counts
+from support import Netcat, batches, table_counts, word_counts
 
 
 def _examples_dir() -> Optional[Path]:
@@ -123,17 +123,6 @@ def test_queue_stream(tmp_path: Path) -> None:
         assert sorted(ast.literal_eval(r) for r in records) == [(d, 100) for d in range(10)]
 
 
-def _sql_counts(lines: List[str]) -> Counter:
-    """The word totals of every table sql_network_wordcount.py printed,
-    summed over its batches (each table's rows are ``|word|total|``)."""
-    counts: Counter = Counter()
-    for line in lines:
-        cells = line.split("|")
-        if len(cells) == 4 and cells[0] == "" and cells[3] == "" and cells[2].strip().isdigit():
-            counts[cells[1].strip()] += int(cells[2])
-    return counts
-
-
 @pytest.mark.parametrize("master", ["local[1]", "local[3]"])
 def test_sql_network_wordcount(netcat: Netcat, tmp_path: Path, master: str) -> None:
     if importlib.util.find_spec("datafusion") is None and os.environ.get("EMBER_REQUIRE_SQL") != "1":
@@ -144,7 +133,7 @@ def test_sql_network_wordcount(netcat: Netcat, tmp_path: Path, master: str) -> N
     job.wait_for(lambda ls: any(l.startswith("========= ") for l in ls), "no batch printed")
     netcat.send("".join(line + "\n" for line in LINES))
     expected = Counter(w for line in LINES for w in line.split(" "))
-    job.wait_for(lambda ls: _sql_counts(ls) == expected, f"counts never reached {expected}")
+    job.wait_for(lambda ls: table_counts(ls) == expected, f"counts never reached {expected}")
     assert job.stop() == 0, job.stderr
     # Every table is Spark's: a border, the header, a border, rows, a border.
     text = "\n".join(job.lines)
