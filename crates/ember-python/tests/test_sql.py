@@ -87,6 +87,13 @@ def test_schemas_are_inferred_as_pyspark_infers_them(spark) -> None:
     with pytest.raises(ValueError, match="CANNOT_DETERMINE_TYPE"):
         spark.createDataFrame([Row(a=None)])
 
+    # DataFrames made for batches do not stay registered in the session:
+    # only the views a program names are there.
+    for i in range(50):
+        spark.createDataFrame([Row(n=i)]).createOrReplaceTempView("latest")
+    assert set(spark._ctx.catalog().schema().names()) == {"latest"}
+    assert spark.sql("select n from latest").collect() == [Row(n=49)]
+
 
 def test_sql_mistakes_raise_errors_quoting_the_query(spark) -> None:
     spark.createDataFrame([Row(word="a")]).createOrReplaceTempView("words")

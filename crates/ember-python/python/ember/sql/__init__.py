@@ -471,6 +471,7 @@ class SparkSession:
 
     _instance: Optional["SparkSession"] = None
     _lock = threading.RLock()
+    _made = 0
 
     builder = _ClassProperty(lambda cls: _Builder())
 
@@ -530,8 +531,18 @@ class SparkSession:
                 raise TypeError(f"[NOT_STRUCT] schema should be a StructType, a DDL string or a list "
                                 f"of names, got {type(schema).__name__}")
             table = _arrow_table(records, schema)
-        df = _engine_call("(createDataFrame)", lambda: self._ctx.from_arrow(table))
-        return DataFrame(df, self, "(createDataFrame)")
+        return DataFrame(self._from_arrow(table), self, "(createDataFrame)")
+
+    def _from_arrow(self, table: "pa.Table") -> "datafusion.DataFrame":
+        """A DataFusion DataFrame over ``table``. DataFusion registers the
+        table under a name to make it; the name is dropped at once (the
+        DataFrame keeps the table), or every batch would stay registered."""
+        with SparkSession._lock:
+            SparkSession._made += 1
+            name = f"__ember_frame_{SparkSession._made}"
+        df = _engine_call("(createDataFrame)", lambda: self._ctx.from_arrow(table, name=name))
+        self._ctx.deregister_table(name)
+        return df
 
     def sql(self, sqlQuery: str, args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> DataFrame:
         """Runs a query over the temporary views; the result is a DataFrame.
