@@ -227,7 +227,11 @@ fn static_csv_and_parquet_tables_join_every_batch() {
                 .collect()
         })
         .collect();
-    for (workers, file, parquet_file) in [(1, csv.clone(), false), (3, parquet.clone(), true)] {
+    let files = [(csv.clone(), false), (parquet.clone(), true)];
+    for (workers, (file, parquet_file)) in [1, 3]
+        .into_iter()
+        .flat_map(|w| files.clone().map(|f| (w, f)))
+    {
         let query = "SELECT words.word, label, count(*) AS total FROM words \
                      JOIN labels ON words.word = labels.word GROUP BY words.word, label";
         let mut got = run_local(workers, input.clone(), move |words| {
