@@ -284,15 +284,18 @@ impl<'s> Tables<'s> {
         self
     }
 
-    /// Adds a CSV file (with a header line) as the table `name`, read once
-    /// when the first batch is queried.
+    /// Adds a CSV file (with a header line; or a directory of them) as the
+    /// table `name`. It is registered when the first batch is queried (its
+    /// columns read from the file then) and scanned by every query that
+    /// uses it.
     pub fn with_csv(mut self, name: &str, path: impl Into<PathBuf>) -> Self {
         self.statics
             .push((name.to_string(), path.into(), StaticKind::Csv));
         self
     }
 
-    /// Adds a Parquet file (or directory of files) as the table `name`.
+    /// Adds a Parquet file (or directory of files) as the table `name`,
+    /// registered and scanned as [`with_csv`](Self::with_csv)'s.
     pub fn with_parquet(mut self, name: &str, path: impl Into<PathBuf>) -> Self {
         self.statics
             .push((name.to_string(), path.into(), StaticKind::Parquet));
