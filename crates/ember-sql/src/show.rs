@@ -5,10 +5,7 @@
 
 use std::fmt::Write as _;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, FixedSizeBinaryArray, LargeBinaryArray,
-    RecordBatch,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, TimeUnit,
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
@@ -212,14 +209,10 @@ fn write_value(array: &dyn Array, row: usize, out: &mut String) {
             f64::from(array.as_primitive::<Float16Type>().value(row)),
             true,
         )),
-        DataType::Binary => hex(array.as_any().downcast_ref::<BinaryArray>(), row, out),
-        DataType::LargeBinary => hex(array.as_any().downcast_ref::<LargeBinaryArray>(), row, out),
-        DataType::BinaryView => hex(array.as_any().downcast_ref::<BinaryViewArray>(), row, out),
-        DataType::FixedSizeBinary(_) => hex(
-            array.as_any().downcast_ref::<FixedSizeBinaryArray>(),
-            row,
-            out,
-        ),
+        DataType::Binary => hex(array.as_binary::<i32>().value(row), out),
+        DataType::LargeBinary => hex(array.as_binary::<i64>().value(row), out),
+        DataType::BinaryView => hex(array.as_binary_view().value(row), out),
+        DataType::FixedSizeBinary(_) => hex(array.as_fixed_size_binary().value(row), out),
         DataType::Date32 => {
             let days = array.as_primitive::<Date32Type>().value(row);
             match as_date::<Date32Type>(i64::from(days)) {
@@ -321,51 +314,15 @@ fn fallback(array: &dyn Array, row: usize, out: &mut String) {
 }
 
 /// Binary as Spark shows it: `[01 AB]`.
-fn hex<A>(array: Option<&A>, row: usize, out: &mut String)
-where
-    for<'a> &'a A: BytesAt,
-{
-    let Some(array) = array else {
-        out.push('?');
-        return;
-    };
+fn hex(bytes: &[u8], out: &mut String) {
     out.push('[');
-    for (i, byte) in array.bytes_at(row).iter().enumerate() {
+    for (i, byte) in bytes.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
         let _ = write!(out, "{byte:02X}");
     }
     out.push(']');
-}
-
-/// The bytes of one value of any of Arrow's binary arrays.
-trait BytesAt {
-    fn bytes_at(self, row: usize) -> Vec<u8>;
-}
-
-impl BytesAt for &BinaryArray {
-    fn bytes_at(self, row: usize) -> Vec<u8> {
-        self.value(row).to_vec()
-    }
-}
-
-impl BytesAt for &LargeBinaryArray {
-    fn bytes_at(self, row: usize) -> Vec<u8> {
-        self.value(row).to_vec()
-    }
-}
-
-impl BytesAt for &BinaryViewArray {
-    fn bytes_at(self, row: usize) -> Vec<u8> {
-        self.value(row).to_vec()
-    }
-}
-
-impl BytesAt for &FixedSizeBinaryArray {
-    fn bytes_at(self, row: usize) -> Vec<u8> {
-        self.value(row).to_vec()
-    }
 }
 
 /// A double as Java's `Double.toString` writes it (a float's as
