@@ -244,12 +244,13 @@ impl<'s, T: Data> SqlStream<'s> for DStream<'s, T> {
 /// from records is gathered first, so that every batch has one schema.
 fn as_part<'s, T: Data>(stream: &DStream<'s, T>, index: u32) -> DStream<'s, Part> {
     let mut encoder = rows::Encoder::<T>::new();
+    let traced = encoder.is_traced();
     let mut encode = move |records: &[T]| match encoder.encode(records) {
         Ok(Some(batch)) => Encoded::Rows(ArrowBatch(batch)),
         Ok(None) => Encoded::Unknown,
         Err(e) => Encoded::Failed(e.to_string()),
     };
-    if rows::Encoder::<T>::new().is_traced() {
+    if traced {
         stream.map_partitions(move |part| {
             let records: Vec<T> = part.collect();
             [(index, encode(&records))]
@@ -309,15 +310,7 @@ impl<'s> Tables<'s> {
         let query = query.to_string();
         let (parts, mut session) = self.into_session();
         parts.try_transform(move |parts, time| {
-            let rows = session.run(parts, &query, |s| {
-                let frame = s.sql(&query)?;
-                let batches = frame.batches()?;
-                rows::decode::<U>(&batches).map_err(|reason| SqlError::Rows {
-                    query: query.clone(),
-                    columns: columns(frame.df.schema().as_arrow()),
-                    reason,
-                })
-            });
+            let rows = session.run(parts, &query, |s| s.sql(&query)?.collect::<U>());
             match rows {
                 Ok(rows) => Ok(rows.unwrap_or_default()),
                 Err(e) => Err(Error::user("sql", time, e)),
@@ -419,6 +412,7 @@ impl Session {
             df: ctx
                 .read_empty()
                 .map_err(|e| SqlError::Records(e.to_string()))?,
+            source: String::new(),
             ctx,
             rt,
         };
@@ -505,6 +499,8 @@ fn columns(schema: &Schema) -> String {
 /// and return when the result is complete.
 pub struct Frame {
     df: DataFrame,
+    /// The query (or `(table name)`) this frame came from, for errors.
+    source: String,
     ctx: SessionContext,
     rt: Rc<tokio::runtime::Runtime>,
 }
@@ -515,6 +511,7 @@ impl Frame {
         let df = self.guarded(query, || self.block_on(self.ctx.sql(query)))?;
         Ok(Frame {
             df,
+            source: query.to_string(),
             ctx: self.ctx.clone(),
             rt: self.rt.clone(),
         })
@@ -522,11 +519,11 @@ impl Frame {
 
     /// The table `name` of this batch (a stream's records or a static file).
     pub fn table(&self, name: &str) -> Result<Frame, SqlError> {
-        let df = self.guarded(&format!("(table {name})"), || {
-            self.block_on(self.ctx.table(name))
-        })?;
+        let source = format!("(table {name})");
+        let df = self.guarded(&source, || self.block_on(self.ctx.table(name)))?;
         Ok(Frame {
             df,
+            source,
             ctx: self.ctx.clone(),
             rt: self.rt.clone(),
         })
@@ -534,16 +531,14 @@ impl Frame {
 
     /// The result's record batches.
     pub fn batches(&self) -> Result<Vec<RecordBatch>, SqlError> {
-        self.guarded(&self.describe(), || {
-            self.block_on(self.df.clone().collect())
-        })
+        self.guarded(&self.source, || self.block_on(self.df.clone().collect()))
     }
 
     /// The rows as `U`s (columns matched by name, a tuple's by position).
     pub fn collect<U: serde::de::DeserializeOwned>(&self) -> Result<Vec<U>, SqlError> {
         let batches = self.batches()?;
         rows::decode(&batches).map_err(|reason| SqlError::Rows {
-            query: self.describe(),
+            query: self.source.clone(),
             columns: columns(self.df.schema().as_arrow()),
             reason,
         })
@@ -551,7 +546,7 @@ impl Frame {
 
     /// How many rows the result has.
     pub fn count(&self) -> Result<usize, SqlError> {
-        self.guarded(&self.describe(), || self.block_on(self.df.clone().count()))
+        self.guarded(&self.source, || self.block_on(self.df.clone().count()))
     }
 
     /// Runs `f`, its error or panic reported as [`SqlError`] quoting `query`.
@@ -610,7 +605,7 @@ impl Frame {
         truncate: usize,
         vertical: bool,
     ) -> Result<String, SqlError> {
-        let batches = self.guarded(&self.describe(), || {
+        let batches = self.guarded(&self.source, || {
             let limited = self.df.clone().limit(0, Some(n.saturating_add(1)))?;
             self.block_on(limited.collect())
         })?;
@@ -637,10 +632,5 @@ impl Frame {
     /// Runs a DataFusion future to completion on this thread.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.rt.block_on(future)
-    }
-
-    fn describe(&self) -> String {
-        let plan = self.df.logical_plan().display().to_string();
-        plan.lines().next().unwrap_or_default().to_string()
     }
 }
